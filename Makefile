@@ -1,0 +1,62 @@
+# detr_nb: the two commands of the README, and the steps they are made of.
+#   make demo   create .venv, install, make the synthetic dataset, validate it (training lands in chapter 05)
+#   make test   everything CI runs (.ci/run calls it)
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.detr_nb-installed
+DEMO_DIR ?= data/shapes
+
+.PHONY: install demo test check-export check-clean nbtest pytest docs readme clean-docs
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch/torchvision first and pinned: pip takes both from this machine's disk (other versions download gigabytes)
+$(STAMP): $(BIN)/python settings.ini setup.py
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip check
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/detr_nb make-shapes --out $(DEMO_DIR) --n-train 200 --n-val 50 --seed 0
+	$(BIN)/detr_nb validate --data $(DEMO_DIR)
+	@echo "demo: the synthetic dataset is in $(DEMO_DIR) and validates; training and evaluation join the demo with chapters 05 and 06"
+
+# the package must be exactly what nbdev_export makes of the notebooks
+check-export: $(STAMP)
+	@tmp=$$(mktemp -d); cp -r detr_nb $$tmp/before; \
+	$(BIN)/nbdev_export; \
+	if ! diff -r -q -x __pycache__ $$tmp/before detr_nb; then \
+	  echo "check-export: detr_nb/ is not what nbdev_export makes of nbs/ (files above). The notebooks are the source of truth: edit nbs/, run nbdev_export and commit both."; \
+	  rm -rf detr_nb; cp -r $$tmp/before detr_nb; rm -rf $$tmp; exit 1; fi; \
+	rm -rf $$tmp; echo "check-export: detr_nb/ matches nbs/"
+
+# notebooks must be stored clean (nbdev_clean makes no change)
+check-clean: $(STAMP)
+	@tmp=$$(mktemp -d); cp -r nbs $$tmp/before; \
+	$(BIN)/nbdev_clean; \
+	if ! diff -r -q -x .ipynb_checkpoints $$tmp/before nbs; then \
+	  echo "check-clean: these notebooks are not clean (nbdev_clean changed them, see above); run nbdev_clean and commit."; \
+	  rm -rf $$tmp; exit 1; fi; \
+	rm -rf $$tmp; echo "check-clean: notebooks are clean"
+
+nbtest: $(STAMP)
+	$(BIN)/python tools/nbtest.py
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q tests/
+
+docs: $(STAMP)
+	$(BIN)/python tools/build_docs.py --out docs
+
+readme: $(STAMP)
+	$(BIN)/python tools/build_docs.py --readme
+
+test: check-export check-clean nbtest pytest docs
+	@echo "make test: all steps passed"

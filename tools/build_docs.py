@@ -1,0 +1,281 @@
+#!/usr/bin/env python
+"""Render the detr_nb user guide from `nbs/` into `docs/` without Quarto.
+
+`nbdev_docs` needs the Quarto binary, which cannot be installed from PyPI. This script produces the same
+content with Jupyter Book 1 (Sphinx + myst-nb), offline:
+
+1. every notebook under `nbs/` (names starting with `_` or `.` skipped) goes through nbdev's own documentation
+   processors (`FilterDefaults`: hides `#| hide` / `#| export` cells, renders `show_doc` for exported names,
+   links backticked names), exactly what nbdev hands to Quarto;
+2. the Quarto-only syntax left after that is turned into MyST (front matter -> title, `#|` display options ->
+   cell tags, callouts -> admonitions, `show_doc` markup -> plain HTML/Markdown, absolute doc links -> relative);
+3. pages are named as nbdev names them (`01_data.ipynb` -> `data`), `_toc.yml` lists them in reading order
+   (one captioned part per subfolder), and Jupyter Book builds the HTML with warnings as errors, so a broken
+   page fails the build;
+4. MathJax, require.js and the ipywidgets HTML manager are served from the site itself (fetched once from the
+   npm registry into `.cache/`), so the site works from `file://` with no network.
+
+Usage: `python tools/build_docs.py [--out docs] [--no-assets]` (what `make docs` runs).
+"""
+from __future__ import annotations
+import argparse, json, os, re, shutil, subprocess, sys, tarfile, tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS = ROOT / 'nbs'
+CACHE = ROOT / '.cache' / 'docs'
+PARTS = {'tutorials': 'Tutorials', 'jobs': 'Batch jobs (papermill)'}  # subfolder -> caption, in this order
+NPM_ASSETS = {  # npm package -> files (glob, relative to the package folder) the site serves itself
+    'mathjax@3.2.2': ['es5/tex-chtml.js', 'es5/output/chtml/fonts/woff-v2/*.woff'],
+    'requirejs@2.3.8': ['require.js'],
+    '@jupyter-widgets/html-manager@1.0.6': ['dist/embed-amd.js'],
+}
+
+
+def page_name(nb: Path) -> str:
+    "nbdev's page name: `01_data.ipynb` -> `data` (a leading number and underscore are dropped)."
+    return re.sub(r'^\d+[a-z]?_', '', nb.stem)
+
+
+def find_notebooks() -> list[Path]:
+    "Every notebook nbdev would document, in reading order (top level first, then each subfolder)."
+    def keep(p: Path):
+        return not any(part.startswith(('_', '.')) for part in p.relative_to(NBS).parts) and \
+            '.ipynb_checkpoints' not in p.parts
+    nbs = sorted(p for p in NBS.rglob('*.ipynb') if keep(p))
+    return sorted(nbs, key=lambda p: (len(p.relative_to(NBS).parts) > 1, str(p.relative_to(NBS).parent), p.name))
+
+
+# ---------------------------------------------------------------- nbdev processing
+def nbdev_process(src: Path):
+    "Apply nbdev's documentation processors to the notebook `src` (run in its folder, as nbdev does)."
+    from execnb.nbio import read_nb
+    from nbdev.processors import FilterDefaults
+    nb = read_nb(src)
+    cwd = os.getcwd()
+    os.chdir(src.parent)
+    os.environ['IN_TEST'] = '1'
+    try: FilterDefaults()(nb)
+    finally:
+        os.chdir(cwd)
+        os.environ.pop('IN_TEST', None)
+    return nb
+
+
+# ---------------------------------------------------------------- Quarto -> MyST
+_DIRECTIVE_TAGS = {('echo', 'false'): 'remove-input', ('output', 'false'): 'remove-output',
+                   ('include', 'false'): 'remove-cell', ('code-fold', 'true'): 'hide-input',
+                   ('code-fold', 'show'): 'hide-input'}
+_CALLOUT = re.compile(r'^:::\s*\{\.callout-(\w+)[^}]*\}\s*$', re.M)
+_SOURCE_LINK = re.compile(r'\[source\]\(([^)]*)\)\{[^}]*\}')
+
+
+def _front_matter(text: str) -> dict:
+    import yaml
+    m = re.match(r'^---\s*\n(.*?)\n---', text.strip() + '\n', re.S)
+    return (yaml.safe_load(m.group(1)) or {}) if m else {}
+
+
+def _tags_from_directives(source: str) -> tuple[str, list[str]]:
+    "Strip `#|` lines from a code cell and return the MyST tags they stand for."
+    tags, kept = [], []
+    for line in source.splitlines():
+        m = re.match(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$', line)
+        if m:
+            tag = _DIRECTIVE_TAGS.get((m.group(1), m.group(2).lower()))
+            if tag: tags.append(tag)
+            continue
+        kept.append(line)
+    return '\n'.join(kept).strip('\n'), tags
+
+
+def _relative_links(text: str, doc_url: str) -> str:
+    "nbdev links backticked names to the published site; point them at the page sources so Sphinx checks them."
+    if not doc_url: return text
+    base = re.escape(doc_url.rstrip('/') + '/')
+    return re.sub(base + r'([\w/.-]+)\.html(#[\w.-]*)?', lambda m: f'{m.group(1)}.ipynb{m.group(2) or ""}', text)
+
+
+def _fix_markdown(text: str, doc_url: str) -> str:
+    text = _CALLOUT.sub(lambda m: ':::{' + {'tip': 'tip', 'warning': 'warning', 'important': 'important',
+                                             'caution': 'caution'}.get(m.group(1), 'note') + '}', text)
+    return _relative_links(text, doc_url)
+
+
+def _fix_show_doc(md: str, doc_url: str) -> str:
+    "`show_doc` Markdown: `---` rules crash docutils inside outputs, and `{target=...}` is Quarto-only."
+    md = re.sub(r'^---\s*$', '<hr>', md, flags=re.M)
+    md = _SOURCE_LINK.sub(lambda m: f'<a href="{m.group(1)}" target="_blank" style="float:right; '
+                                    f'font-size:smaller">source</a>', md)
+    return _relative_links(md, doc_url)
+
+
+def to_myst(nb, doc_url: str) -> dict:
+    "Turn an nbdev-processed notebook into a plain notebook that myst-nb renders; returns nbformat JSON."
+    cells = []
+    for cell in nb.cells:
+        src = cell.source
+        if cell.cell_type == 'raw' and src.strip().startswith('---'):
+            fm = _front_matter(src)
+            if fm.get('title'):
+                text = f"# {fm['title']}"
+                if fm.get('description'): text += f"\n\n*{fm['description'].strip()}*"
+                cells.append({'cell_type': 'markdown', 'metadata': {}, 'source': text})
+            continue
+        if cell.cell_type == 'markdown':
+            if src.strip().startswith('<!-- WARNING: THIS FILE WAS AUTOGENERATED'): continue
+            cells.append({'cell_type': 'markdown', 'metadata': {}, 'source': _fix_markdown(src, doc_url)})
+        elif cell.cell_type == 'code':
+            src, tags = _tags_from_directives(src)
+            outputs = []
+            for o in cell.get('outputs', []):
+                o = json.loads(json.dumps(o))  # plain dict copy
+                data = o.get('data', {})
+                if 'text/markdown' in data:
+                    md = ''.join(data['text/markdown']) if isinstance(data['text/markdown'], list) else data['text/markdown']
+                    data['text/markdown'] = _fix_show_doc(md, doc_url)
+                outputs.append(o)
+            md = {'tags': sorted(set(tags + list(cell.get('metadata', {}).get('tags', []))))}
+            cells.append({'cell_type': 'code', 'metadata': md, 'source': src, 'outputs': outputs,
+                          'execution_count': None})
+    for i, c in enumerate(cells): c['id'] = f'cell-{i}'
+    return {'cells': cells, 'nbformat': 4, 'nbformat_minor': 5,
+            'metadata': {'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'},
+                         'language_info': {'name': 'python'}}}
+
+
+# ---------------------------------------------------------------- site assets
+def fetch_assets(dest: Path) -> bool:
+    "Copy MathJax, require.js and the widget manager into `dest` (from the npm registry, cached). False if offline."
+    import glob
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for spec, patterns in NPM_ASSETS.items():
+        name = spec.rsplit('@', 1)[0]
+        pkg_dir = CACHE / 'npm' / name.replace('/', '__')
+        if not pkg_dir.exists():
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    out = subprocess.run(['npm', 'pack', spec, '--silent'], cwd=tmp, capture_output=True, text=True,
+                                         timeout=180)
+                except (OSError, subprocess.TimeoutExpired) as e:
+                    print(f'docs: could not run npm to fetch {spec} ({e}); the site will load it from a CDN')
+                    return False
+                tgz = [p for p in Path(tmp).glob('*.tgz')]
+                if out.returncode or not tgz:
+                    print(f'docs: npm pack {spec} failed ({out.stderr.strip()[:200]}); the site will load it from a CDN')
+                    return False
+                with tarfile.open(tgz[0]) as t: t.extractall(tmp, filter='data')
+                shutil.copytree(Path(tmp) / 'package', pkg_dir)
+        for pat in patterns:
+            for f in glob.glob(str(pkg_dir / pat)):
+                target = dest / name.replace('/', '__') / Path(f).relative_to(pkg_dir)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(f, target)
+    return True
+
+
+# ---------------------------------------------------------------- book files
+def write_book_config(stage: Path, title: str, local_assets: bool):
+    import yaml
+    config = {
+        'title': title, 'author': 'detr_nb developers', 'only_build_toc_files': True,
+        'execute': {'execute_notebooks': 'off'},
+        'html': {'home_page_in_navbar': True, 'use_search_button': True},
+        'sphinx': {'config': {'nb_render_markdown_format': 'myst', 'html_show_copyright': False,
+                              'suppress_warnings': ['mystnb.unknown_mime_type', 'myst.header'],
+                              'myst_heading_anchors': 3}},
+        'parse': {'myst_enable_extensions': ['dollarmath', 'amsmath', 'colon_fence', 'html_image', 'html_admonition']},
+    }
+    if local_assets:
+        cfg = config['sphinx']['config']
+        cfg['html_static_path'] = ['_assets']
+        cfg['mathjax_path'] = 'mathjax/es5/tex-chtml.js'
+        cfg['nb_ipywidgets_js'] = {
+            'requirejs/require.js': {},
+            '@jupyter-widgets__html-manager/dist/embed-amd.js': {'data-jupyter-widgets-cdn-only': 'false'},
+        }
+    (stage / '_config.yml').write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def write_toc(stage: Path, pages: list[tuple[str, str]]):
+    "`pages`: (folder or '', page path without suffix) in reading order; one captioned part per subfolder."
+    import yaml
+    top = [p for folder, p in pages if not folder and p != 'index']
+    parts = [{'caption': 'User guide', 'chapters': [{'file': p} for p in top]}] if top else []
+    for folder, caption in list(PARTS.items()) + [(f, f.title()) for f in sorted({f for f, _ in pages} - set(PARTS) - {''})]:
+        files = [p for f, p in pages if f == folder]
+        if files: parts.append({'caption': caption, 'chapters': [{'file': p} for p in files]})
+    (stage / '_toc.yml').write_text(yaml.safe_dump({'format': 'jb-book', 'root': 'index', 'parts': parts},
+                                                   sort_keys=False))
+
+
+def build(out: Path, assets: bool = True) -> Path:
+    from configparser import ConfigParser
+    cfg = ConfigParser(delimiters=['='])
+    cfg.read(ROOT / 'settings.ini')
+    s = cfg['DEFAULT']
+    doc_url = s.get('doc_host', '') + s.get('doc_baseurl', '')
+    stage = Path(tempfile.mkdtemp(prefix='detr_nb_docs_'))
+    pages = []
+    for nb in find_notebooks():
+        rel = nb.relative_to(NBS)
+        folder = str(rel.parent) if rel.parent != Path('.') else ''
+        name = page_name(nb)
+        page = f'{folder}/{name}' if folder else name
+        print(f'docs: processing {rel}', flush=True)
+        (stage / page).parent.mkdir(parents=True, exist_ok=True)
+        (stage / f'{page}.ipynb').write_text(json.dumps(to_myst(nbdev_process(nb), doc_url), indent=1))
+        for extra in nb.parent.glob('*.png'):  # images referenced from markdown cells
+            shutil.copy2(extra, (stage / page).parent / extra.name)
+        pages.append((folder, page))
+    if not any(p == 'index' for _, p in pages):
+        raise SystemExit('docs: nbs/index.ipynb is missing; it is the home page and the source of README.md')
+    local_assets = assets and fetch_assets(stage / '_assets')
+    write_book_config(stage, s.get('title', 'detr_nb'), local_assets)
+    hand_toc = NBS / '_toc.yml'
+    if hand_toc.exists(): shutil.copy2(hand_toc, stage / '_toc.yml')
+    else: write_toc(stage, pages)
+    build_dir = Path(tempfile.mkdtemp(prefix='detr_nb_docs_build_'))
+    cmd = ['jupyter-book', 'build', str(stage), '--path-output', str(build_dir), '-W', '-n', '--keep-going', '-q']
+    print('docs:', ' '.join(cmd), flush=True)
+    res = subprocess.run(cmd)
+    if res.returncode:
+        raise SystemExit(f'docs: the build failed (a broken page or a Sphinx warning, see above); '
+                         f'the staged sources are in {stage}')
+    html = build_dir / '_build' / 'html'
+    missing = [p for _, p in pages if not (html / f'{p}.html').exists()]
+    if missing: raise SystemExit(f'docs: these pages were not rendered: {", ".join(missing)}')
+    if out.exists(): shutil.rmtree(out)
+    shutil.copytree(html, out, ignore=shutil.ignore_patterns('.buildinfo', '.doctrees'))
+    (out / '.nojekyll').touch()
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.rmtree(build_dir, ignore_errors=True)
+    print(f'docs: {len(pages)} pages written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}')
+    return out
+
+
+def make_readme(dest: Path = ROOT / 'README.md'):
+    "README.md from `nbs/index.ipynb`, processed like the docs (what `nbdev_readme` does with Quarto)."
+    nb = to_myst(nbdev_process(NBS / 'index.ipynb'), '')
+    parts = []
+    for c in nb['cells']:
+        if c['cell_type'] == 'markdown': parts.append(c['source'])
+        elif 'remove-cell' not in c['metadata'].get('tags', []):
+            if c['source'] and 'remove-input' not in c['metadata'].get('tags', []):
+                parts.append(f"```python\n{c['source']}\n```")
+            for o in c['outputs']:
+                text = o.get('text') or o.get('data', {}).get('text/markdown') or o.get('data', {}).get('text/plain')
+                if text: parts.append(f"```\n{''.join(text).rstrip()}\n```")
+    body = '\n\n'.join(parts).replace('*\n\n', '*\n\n', 1)
+    dest.write_text('<!-- generated from nbs/index.ipynb by tools/build_docs.py --readme; do not edit -->\n\n' + body + '\n')
+    print(f'docs: wrote {dest.relative_to(ROOT)}')
+
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--out', default=str(ROOT / 'docs'), help='output folder of the HTML site')
+    ap.add_argument('--no-assets', action='store_true', help='load MathJax / widgets from CDNs instead of the site')
+    ap.add_argument('--readme', action='store_true', help='only regenerate README.md from nbs/index.ipynb')
+    a = ap.parse_args()
+    if a.readme: make_readme()
+    else: build(Path(a.out).resolve(), assets=not a.no_assets)
