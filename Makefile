@@ -52,8 +52,10 @@ nbtest: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q tests/
 
+# the site into docs/ (fails on a broken page), and README.md from nbs/index.ipynb
 docs: $(STAMP)
 	$(BIN)/python tools/build_docs.py --out docs
+	$(BIN)/python tools/build_docs.py --readme
 
 readme: $(STAMP)
 	$(BIN)/python tools/build_docs.py --readme

@@ -266,7 +266,9 @@ def make_readme(dest: Path = ROOT / 'README.md'):
             for o in c['outputs']:
                 text = o.get('text') or o.get('data', {}).get('text/markdown') or o.get('data', {}).get('text/plain')
                 if text: parts.append(f"```\n{''.join(text).rstrip()}\n```")
-    body = '\n\n'.join(parts).replace('*\n\n', '*\n\n', 1)
+    # links between pages point at the rendered site in docs/ (the README is read outside the site)
+    body = re.sub(r'\]\(([\w/-]+)\.ipynb(#[\w.-]*)?\)', lambda m: f'](docs/{m.group(1)}.html{m.group(2) or ""})',
+                  '\n\n'.join(parts))
     dest.write_text('<!-- generated from nbs/index.ipynb by tools/build_docs.py --readme; do not edit -->\n\n' + body + '\n')
     print(f'docs: wrote {dest.relative_to(ROOT)}')
 
