@@ -1,0 +1,70 @@
+"""The `detr_nb` console script end to end, as a user runs it (a separate process, exit statuses, messages)."""
+import json, subprocess, sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+BIN = Path(sys.executable).parent / 'detr_nb'
+
+
+def run(*args, ok=True):
+    res = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=300)
+    if ok and res.returncode: pytest.fail(f"detr_nb {' '.join(map(str, args))} failed:\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def test_help_lists_commands():
+    out = run('--help').stdout
+    for cmd in ('make-shapes', 'validate', 'config'): assert cmd in out
+
+
+def test_no_command_prints_help_and_exits_2():
+    res = run(ok=False)
+    assert res.returncode == 2 and 'usage: detr_nb' in res.stdout
+
+
+def test_make_shapes_then_validate(tmp_path):
+    run('make-shapes', '--out', tmp_path / 'shapes', '--n-train', 4, '--n-val', 2, '--seed', 1)
+    for split, n in (('train', 4), ('val', 2)):
+        ann = json.loads((tmp_path / 'shapes' / 'annotations' / f'instances_{split}2017.json').read_text())
+        assert len(ann['images']) == n
+        assert len(list((tmp_path / 'shapes' / f'{split}2017').glob('*.jpg'))) == n
+    res = run('validate', '--data', tmp_path / 'shapes')
+    assert '== train' in res.stdout and '== val' in res.stdout and '=> OK' in res.stdout
+
+
+def test_validate_reports_broken_dataset_with_status_1(tmp_path):
+    run('make-shapes', '--out', tmp_path / 's', '--n-train', 3, '--n-val', 1)
+    ann_file = tmp_path / 's' / 'annotations' / 'instances_train2017.json'
+    ann = json.loads(ann_file.read_text())
+    (tmp_path / 's' / 'train2017' / ann['images'][0]['file_name']).unlink()  # a missing image
+    ann_file.write_text(json.dumps(ann))
+    res = run('validate', '--images', tmp_path / 's' / 'train2017', '--annotations', ann_file, ok=False)
+    assert res.returncode == 1
+    assert 'missing file' in res.stdout and ann['images'][0]['file_name'] in res.stdout
+
+
+def test_validate_missing_folder_is_one_line_error(tmp_path):
+    res = run('validate', '--data', tmp_path / 'nowhere', ok=False)
+    assert res.returncode == 1 and 'no such folder' in res.stderr and 'Traceback' not in res.stderr
+
+
+def test_config_writes_resolved_yaml(tmp_path):
+    out = tmp_path / 'params.yaml'
+    run('config', '--preset', 'r50_dc5', '--set', 'train.epochs=3', '--set', 'data.root=/data/coco', '--out', out)
+    d = yaml.safe_load(out.read_text())
+    assert d['model']['dilation'] is True and d['train']['epochs'] == 3 and d['data']['root'] == '/data/coco'
+    # and the written file is enough to re-create the same config
+    again = run('config', '--config', out).stdout
+    assert yaml.safe_load(again) == d
+
+
+@pytest.mark.parametrize('args, message', [
+    (['config', '--set', 'train.lr_backbon=0'], 'unknown key train.lr_backbon'),
+    (['config', '--set', 'model.backbone=vgg'], "model.backbone = 'vgg' is not allowed"),
+    (['config', '--set', 'epochs'], 'not of the form section.key=value'),
+])
+def test_bad_config_values_name_the_key(args, message):
+    res = run(*args, ok=False)
+    assert res.returncode == 1 and message in res.stderr
