@@ -1,0 +1,230 @@
+"""detr_nb.eval: post-processing parity with the official code, exact agreement with a direct pycocotools run,
+perfect / all-wrong / empty detections, malformed results files, and evaluation under DDP (2 CPU processes, gloo)."""
+import contextlib, io, json, math, os
+from pathlib import Path
+
+import numpy as np
+import pytest, torch
+from torch import nn
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from detr_nb.eval import (PostProcess, STAT_NAMES, coco_stats, evaluate, evaluate_results, load_coco, to_coco_results)
+from detr_nb.data import make_shapes
+
+SHARED = Path(__file__).resolve().parents[2] / 'shared'
+FIXTURE = SHARED / 'reference' / 'official_parity_tiny.pt'
+REAL_ANN = SHARED / 'data' / 'coco_real_subset' / 'annotations' / 'instances_val2017.json'
+needs_fixture = pytest.mark.skipif(not FIXTURE.is_file(), reason=f'the official parity fixture {FIXTURE} is absent (../shared/reference next to the repo)')
+needs_real = pytest.mark.skipif(not REAL_ANN.is_file(), reason=f'the real COCO subset {REAL_ANN} is absent (../shared/data next to the repo)')
+
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp('shapes'), n_train=1, n_val=16, seed=3)
+
+
+def _shapes_ann(shapes): return shapes / 'annotations' / 'instances_val2017.json'
+
+
+def _pycocotools(ann_file, results_file):
+    "The reference: pycocotools exactly as its README uses it, on the files."
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(ann_file)); E = COCOeval(gt, gt.loadRes(str(results_file)), 'bbox')
+        E.evaluate(); E.accumulate(); E.summarize()
+    return [float(v) for v in E.stats]
+
+
+def _noisy(coco, seed, p_drop=.2, p_wrong=.1, sigma=3.):
+    rng = np.random.default_rng(seed)
+    cats = coco.getCatIds()
+    dets = []
+    for a in coco.dataset['annotations']:
+        if a.get('iscrowd') or rng.random() < p_drop: continue
+        b = np.asarray(a['bbox'], float) + rng.normal(0, sigma, 4)
+        cat = int(rng.choice(cats)) if rng.random() < p_wrong else a['category_id']
+        dets.append({'image_id': a['image_id'], 'category_id': cat, 'bbox': [float(b[0]), float(b[1]), float(max(b[2], 1)), float(max(b[3], 1))],
+                     'score': float(rng.random())})
+    for img in coco.dataset['images'][:5]:  # background boxes
+        dets.append({'image_id': img['id'], 'category_id': cats[0], 'bbox': [0., 0., 5., 5.], 'score': float(rng.random())})
+    return dets
+
+
+def _gt_as_dets(coco):
+    return [{'image_id': a['image_id'], 'category_id': a['category_id'], 'bbox': a['bbox'], 'score': 1.0}
+            for a in coco.dataset['annotations'] if not a.get('iscrowd')]
+
+
+# ---- PostProcess -------------------------------------------------------------------------------------------------
+@needs_fixture
+def test_postprocess_matches_official():
+    ref = torch.load(FIXTURE, weights_only=False)
+    ours = PostProcess()(ref['outputs'], ref['target_sizes'])
+    for o, r in zip(ours, ref['postprocess']):
+        torch.testing.assert_close(o['scores'], r['scores'])
+        torch.testing.assert_close(o['labels'], r['labels'])
+        torch.testing.assert_close(o['boxes'], r['boxes'])
+
+
+def test_postprocess_options():
+    torch.manual_seed(0)
+    out = {'pred_logits': torch.randn(3, 10, 5), 'pred_boxes': torch.rand(3, 10, 4)}
+    sizes = torch.tensor([[100, 200], [300, 50], [64, 64]])
+    full = PostProcess()(out, sizes)
+    top = PostProcess(top_k=3)(out, sizes)
+    for f, t in zip(full, top):
+        assert len(t['scores']) == 3
+        torch.testing.assert_close(t['scores'], f['scores'].sort(descending=True).values[:3])
+        assert (t['boxes'][:, 2:] >= t['boxes'][:, :2]).all()
+    thr = PostProcess(score_threshold=0.3)(out, sizes)
+    for f, t in zip(full, thr): assert len(t['scores']) == int((f['scores'] >= 0.3).sum())
+    with pytest.raises(ValueError, match='score_threshold'): PostProcess(score_threshold=2)
+
+
+# ---- agreement with pycocotools ----------------------------------------------------------------------------------
+def test_exact_agreement_synthetic(shapes, tmp_path):
+    ann = _shapes_ann(shapes)
+    f = tmp_path / 'dets.json'; f.write_text(json.dumps(_noisy(load_coco(ann), seed=0)))
+    ours = evaluate_results(f, ann)
+    assert list(ours) == list(STAT_NAMES)
+    assert list(ours.values()) == _pycocotools(ann, f)
+    assert 0 < ours['AP'] < 1
+
+
+@needs_real
+def test_exact_agreement_real_subset(tmp_path):
+    gt = load_coco(REAL_ANN)
+    assert sum(a['iscrowd'] for a in gt.dataset['annotations']) > 0  # crowd regions are in play
+    f = tmp_path / 'dets.json'; f.write_text(json.dumps(_noisy(gt, seed=1)))
+    ours = evaluate_results(f, REAL_ANN)
+    assert list(ours.values()) == _pycocotools(REAL_ANN, f)
+    # the per-class table follows summarize's rule: its mean over the classes with objects is AP
+    pc = ours.per_class[ours.per_class.AP > -1]
+    assert math.isclose(pc.AP.mean(), ours['AP'], rel_tol=1e-12)
+
+
+@pytest.mark.parametrize('which', ['synthetic', 'real'])
+def test_perfect_prediction(which, shapes, tmp_path):
+    ann = _shapes_ann(shapes) if which == 'synthetic' else REAL_ANN
+    if not Path(ann).is_file(): pytest.skip(f'{ann} is absent')
+    s = coco_stats(ann, _gt_as_dets(load_coco(ann)))
+    # every AP and AR100 is 1 (-1 where an area range has no object); AR1/AR10 cap the detections per image and class
+    for k in ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR100', 'ARs', 'ARm', 'ARl'):
+        assert s[k] == -1 or math.isclose(s[k], 1.0, abs_tol=1e-12), (k, s[k])
+    assert math.isclose(s['AP'], 1.0, abs_tol=1e-12)
+
+
+def test_all_wrong(shapes):
+    gt = load_coco(_shapes_ann(shapes))
+    cats = gt.getCatIds()
+    wrong = [{**d, 'category_id': cats[(cats.index(d['category_id']) + 1) % len(cats)]} for d in _gt_as_dets(gt)]
+    s = coco_stats(gt, wrong)
+    assert all(s[k] in (0.0, -1.0) for k in STAT_NAMES), dict(s)
+    assert s['AP'] == 0.0 and s['AR100'] == 0.0
+
+
+def test_empty_predictions(shapes, tmp_path):
+    f = tmp_path / 'empty.json'; f.write_text('[]')
+    s = evaluate_results(f, _shapes_ann(shapes))
+    # nothing found: every defined number is 0, an area range without objects stays -1 (pycocotools' "undefined")
+    assert all(s[k] in (0.0, -1.0) for k in STAT_NAMES) and s['AP'] == 0.0
+    assert (s.per_class.n_det == 0).all() and (s.per_class.AP <= 0).all()
+
+
+# ---- malformed results files -------------------------------------------------------------------------------------
+BAD = [({'category_id': 1, 'bbox': [0, 0, 1, 1], 'score': .5}, "lacks 'image_id'"),
+       ({'image_id': None, 'category_id': 1, 'bbox': [0, 0, 1, 1], 'score': .5}, 'image_id None'),
+       ({'image_id': 123456, 'category_id': 1, 'bbox': [0, 0, 1, 1], 'score': .5}, 'image_id 123456, which is no image'),
+       ({'image_id': 'FIRST', 'category_id': 99, 'bbox': [0, 0, 1, 1], 'score': .5}, 'category_id 99; expected one of'),
+       ({'image_id': 'FIRST', 'category_id': 1, 'bbox': [0, 0, 1], 'score': .5}, 'not 4 numbers'),
+       ({'image_id': 'FIRST', 'category_id': 1, 'bbox': [0, 0, 1, 1, 1], 'score': .5}, 'not 4 numbers'),
+       ({'image_id': 'FIRST', 'category_id': 1, 'bbox': '0 0 1 1', 'score': .5}, 'not 4 numbers'),
+       ({'image_id': 'FIRST', 'category_id': 1, 'bbox': [0, 0, float('nan'), 1], 'score': .5}, 'NaN'),
+       ({'image_id': 'FIRST', 'category_id': 1, 'bbox': [0, 0, 4, -2], 'score': .5}, 'negative width or height'),
+       ({'image_id': 'FIRST', 'category_id': 1, 'bbox': [0, 0, 4, 2], 'score': float('nan')}, 'score nan'),
+       ({'image_id': 'FIRST', 'category_id': 1, 'bbox': [0, 0, 4, 2]}, "lacks 'score'")]
+
+
+@pytest.mark.parametrize('entry,message', BAD)
+def test_malformed_results(entry, message, shapes, tmp_path):
+    ann = _shapes_ann(shapes)
+    gt = load_coco(ann)
+    good = _gt_as_dets(gt)[:3]
+    if entry.get('image_id') == 'FIRST': entry = {**entry, 'image_id': gt.getImgIds()[0]}
+    f = tmp_path / 'bad.json'; f.write_text(json.dumps(good + [entry]))  # json writes NaN as NaN, as Python reads it back
+    with pytest.raises(ValueError, match=message) as e:
+        evaluate_results(f, ann)
+    assert str(f) in str(e.value) and 'entry 3' in str(e.value)  # names the file and the entry
+
+
+def test_results_not_a_list(shapes, tmp_path):
+    f = tmp_path / 'bad.json'; f.write_text('{"annotations": []}')
+    with pytest.raises(ValueError, match='JSON list'): evaluate_results(f, _shapes_ann(shapes))
+    g = tmp_path / 'broken.json'; g.write_text('[{"image_id": 1,')
+    with pytest.raises(ValueError, match='not valid JSON'): evaluate_results(g, _shapes_ann(shapes))
+    with pytest.raises(FileNotFoundError): evaluate_results(tmp_path / 'nope.json', _shapes_ann(shapes))
+
+
+def test_to_coco_results_roundtrip():
+    preds = {5: {'scores': torch.tensor([.5, .25]), 'labels': torch.tensor([2, 7]), 'boxes': torch.tensor([[1., 2, 11, 22], [0, 0, 3, 3]])}}
+    assert to_coco_results(preds, cat_ids=[1, 2]) == [{'image_id': 5, 'category_id': 2, 'bbox': [1.0, 2.0, 10.0, 20.0], 'score': 0.5}]
+    assert len(to_coco_results(preds)) == 2
+
+
+# ---- evaluate(): a stand-in model, single process and DDP --------------------------------------------------------
+class _OracleDataset(torch.utils.data.Dataset):
+    "Images whose pixels hold their index; the stand-in model reads it back and predicts that image's ground truth."
+    def __init__(self, ann):
+        self.coco = load_coco(ann); self.ids = sorted(self.coco.getImgIds())
+    def __len__(self): return len(self.ids)
+    def __getitem__(self, i):
+        img = self.coco.imgs[self.ids[i]]
+        return torch.full((3, 8, 8), float(i)), {'image_id': torch.tensor(self.ids[i]), 'orig_size': torch.tensor([img['height'], img['width']])}
+
+
+class _Oracle(nn.Module):
+    "Predicts the (non-crowd) ground truth of each image as one query per object, in DETR's output format."
+    def __init__(self, ds, num_queries=10, num_classes=4):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1)); self.ds, self.Q, self.C = ds, num_queries, num_classes
+    def forward(self, images, mask=None):
+        logits = torch.full((len(images), self.Q, self.C + 1), -10.); logits[..., -1] = 10.
+        boxes = torch.full((len(images), self.Q, 4), .5)
+        for b, im in enumerate(images):
+            i = int(im[0, 0, 0]); coco = self.ds.coco; img = coco.imgs[self.ds.ids[i]]
+            anns = [a for a in coco.imgToAnns[img['id']] if not a.get('iscrowd')]
+            for q, a in enumerate(anns):
+                x, y, w, h = a['bbox']; W, H = img['width'], img['height']
+                logits[b, q, a['category_id']], logits[b, q, -1] = 10., -10.
+                boxes[b, q] = torch.tensor([(x + w / 2) / W, (y + h / 2) / H, w / W, h / H])
+        return {'pred_logits': logits, 'pred_boxes': boxes}
+
+
+def test_evaluate_oracle_model(shapes, tmp_path):
+    ds = _OracleDataset(_shapes_ann(shapes))
+    s = evaluate(_Oracle(ds), ds, batch_size=3, results_file=tmp_path / 'r.json')
+    assert math.isclose(s['AP'], 1.0, abs_tol=1e-6), dict(s)
+    assert list(s.values()) == _pycocotools(_shapes_ann(shapes), tmp_path / 'r.json')
+
+
+def _ddp_worker(rank, world, ann, port, out):
+    import torch.distributed as dist
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world)
+    try:
+        ds = _OracleDataset(ann)
+        s = evaluate(_Oracle(ds), ds, batch_size=2)
+        Path(out, f'rank{rank}.json').write_text(json.dumps(dict(s)))
+    finally: dist.destroy_process_group()
+
+
+def test_evaluate_ddp_gathers_all_ranks(shapes, tmp_path):
+    import socket
+    import torch.multiprocessing as mp
+    with socket.socket() as sock: sock.bind(('127.0.0.1', 0)); port = sock.getsockname()[1]
+    ann = _shapes_ann(shapes)  # 16 images over 2 ranks; the stand-in model is perfect, so a lost rank would lower AR
+    mp.spawn(_ddp_worker, args=(2, str(ann), port, str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1))
+    single = evaluate(_Oracle(_OracleDataset(ann)), _OracleDataset(ann))
+    assert r0 == r1 == dict(single)
+    assert math.isclose(r0['AR100'], 1.0, abs_tol=1e-6)
