@@ -157,6 +157,7 @@ def test_num_boxes_override_is_used_as_is():
     assert abs(float(b['loss_giou']) * 10 - float(a['loss_giou']) * 5) < 1e-5
     assert float(b['loss_ce']) == float(a['loss_ce'])
     assert count_boxes(tg) == 5. and count_boxes([{'labels': torch.zeros(0)}]) == 1.
+    assert crit.normalizers(tg, num_queries=6) == pytest.approx({'num_boxes': 5., 'ce_norm': 5 + 0.1 * 7})
 
 
 # ---------------------------------------------------------------- torch.distributed (2 gloo processes)
@@ -172,7 +173,8 @@ def _dist_worker(rank, world, port, cases, q):
         res = []
         for ns in cases:
             tg = [{'labels': torch.zeros(n, dtype=torch.int64), 'boxes': torch.rand(n, 4)} for n in ns[rank]]
-            res.append(float(count_boxes(tg)))
+            norms = SetCriterion(3).normalizers(tg, num_queries=4)
+            res.append((float(count_boxes(tg)), float(norms['num_boxes']), float(norms['ce_norm'])))
         q.put((rank, res))
     finally:
         torch.distributed.destroy_process_group()
@@ -180,12 +182,15 @@ def _dist_worker(rank, world, port, cases, q):
 
 def test_count_boxes_is_averaged_across_processes():
     # per rank: the images' box counts; expected: the mean over the 2 ranks, at least 1
-    cases, expected = [[[3, 2], [1, 0]], [[0], [1]], [[0, 0], []]], [3., 1., 1.]
+    # and the classification normalizer: per image min(n, Q) + 0.1 * (Q - min(n, Q)) with Q = 4, summed, mean over ranks
+    cases = [[[3, 2], [1, 0]], [[0], [1]], [[0, 0], []]]
+    expected = [(3., 3., (3.1 + 2.2 + 1.3 + 0.4) / 2), (1., 1., (0.4 + 1.3) / 2), (1., 1., 0.4)]
     method = 'spawn' if torch.cuda.is_initialized() else 'fork'  # fork: no re-import of torch in the children
     ctx = mp.get_context(method); q = ctx.Queue()
     mp.start_processes(_dist_worker, args=(2, _free_port(), cases, q), nprocs=2, join=True, start_method=method)
     got = dict(q.get(timeout=60) for _ in range(2))
-    assert got == {0: expected, 1: expected}
+    for rank in (0, 1):
+        for g, e in zip(got[rank], expected): assert g == pytest.approx(e, rel=1e-6), (rank, g, e)
 
 
 # ---------------------------------------------------------------- GPU: synchronizations
