@@ -372,3 +372,14 @@ def test_real_subset(split):
     check_labels(ds, 91)
     crowd = CocoDetection(img, ann, keep_crowd=True)
     assert sum(int(crowd[k][1]['iscrowd'].sum()) for k in range(len(crowd))) == report.n_crowd
+
+
+def test_duplicate_ids_keep_the_first_record(broken):
+    root, ann, img, d, files = broken
+    d['annotations'][1]['id'] = d['annotations'][0]['id']
+    d['images'].append({**d['images'][0], 'file_name': files[1].name})  # same id, other file
+    ann.write_text(json.dumps(d))
+    with pytest.warns(UserWarning, match='2 duplicate id .first record kept.'):
+        ds = CocoDetection(img, ann)
+    assert len(ds) == 6 and ds.coco.imgs[d['images'][0]['id']]['file_name'] == files[0].name
+    assert len(ds.coco.anns) == len(d['annotations']) - 1
