@@ -47,6 +47,26 @@ def find_notebooks() -> list[Path]:
 
 
 # ---------------------------------------------------------------- nbdev processing
+def mixed_import_cells(nb_path: Path) -> list[str]:
+    """Code cells that import and also run other code, outside `#| export` cells.
+
+    nbdev's docs step re-executes every cell that imports (to make `show_doc` work) and would run such a cell
+    without the cells before it; the page then fails or loses its outputs. Keep imports in cells of their own."""
+    import ast
+    from execnb.nbio import read_nb
+    bad = []
+    for i, cell in enumerate(read_nb(nb_path).cells):
+        if cell.cell_type != 'code' or re.search(r'^#\|\s*(export|exports|exporti|exec_doc)\b', cell.source, re.M): continue
+        if re.search(r'^#\|\s*eval:\s*false', cell.source, re.M): continue
+        try: tree = ast.parse('\n'.join(l for l in cell.source.splitlines() if not l.lstrip().startswith(('%', '!'))))
+        except SyntaxError: continue
+        nodes = list(ast.walk(tree))
+        if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in nodes) and \
+           any(isinstance(n, (ast.Expr, ast.Assign)) for n in nodes):
+            bad.append(f'{nb_path.relative_to(ROOT)} cell {i}: {cell.source.strip().splitlines()[0][:80]}')
+    return bad
+
+
 def nbdev_process(src: Path):
     "Apply nbdev's documentation processors to the notebook `src` (run in its folder, as nbdev does)."
     from execnb.nbio import read_nb
@@ -215,6 +235,10 @@ def build(out: Path, assets: bool = True) -> Path:
     cfg.read(ROOT / 'settings.ini')
     s = cfg['DEFAULT']
     doc_url = s.get('doc_host', '') + s.get('doc_baseurl', '')
+    bad = [b for nb in find_notebooks() for b in mixed_import_cells(nb)]
+    if bad:
+        raise SystemExit('docs: these cells mix imports with other code; nbdev re-runs them alone when it renders '
+                         'the page, so move the imports into a cell of their own:\n  ' + '\n  '.join(bad))
     stage = Path(tempfile.mkdtemp(prefix='detr_nb_docs_'))
     pages = []
     for nb in find_notebooks():
