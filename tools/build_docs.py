@@ -116,10 +116,15 @@ def _relative_links(text: str, doc_url: str) -> str:
     return re.sub(base + r'([\w/.-]+)\.html(#[\w.-]*)?', lambda m: f'{m.group(1)}.ipynb{m.group(2) or ""}', text)
 
 
+def _page_links(text: str) -> str:
+    "Links between chapters written as `02_model.ipynb` point at the page nbdev names `model`."
+    return re.sub(r'\]\((?:\./)?(\d+[a-z]?_[\w-]+)\.ipynb', lambda m: f'](' + page_name(Path(m.group(1))) + '.ipynb', text)
+
+
 def _fix_markdown(text: str, doc_url: str) -> str:
     text = _CALLOUT.sub(lambda m: ':::{' + {'tip': 'tip', 'warning': 'warning', 'important': 'important',
                                              'caution': 'caution'}.get(m.group(1), 'note') + '}', text)
-    return _relative_links(text, doc_url)
+    return _page_links(_relative_links(text, doc_url))
 
 
 def _fix_show_doc(md: str, doc_url: str) -> str:
@@ -162,6 +167,31 @@ def to_myst(nb, doc_url: str) -> dict:
     return {'cells': cells, 'nbformat': 4, 'nbformat_minor': 5,
             'metadata': {'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'},
                          'language_info': {'name': 'python'}}}
+
+
+_ANCHOR_LINK = re.compile(r'\[([^\]]*)\]\(([\w/-]+)\.ipynb#([\w.-]+)\)')
+
+
+def _anchors(nb: dict) -> set[str]:
+    "Ids of the `show_doc` headings of a page (Sphinx slugs: lower case)."
+    found = set()
+    for c in nb['cells']:
+        for o in c.get('outputs', []):
+            md = o.get('data', {}).get('text/markdown', '')
+            found |= {m.lower() for m in re.findall(r'^#{2,4}\s+([\w.]+)\s*$', ''.join(md), re.M)}
+    return found
+
+
+def drop_dead_anchor_links(pages: dict[str, dict]):
+    """nbdev links every backticked name it knows, private helpers too, which have no `show_doc` section:
+    such a link would be broken, so it becomes plain code."""
+    anchors = {page: _anchors(nb) for page, nb in pages.items()}
+    def fix(m):
+        label, page, anchor = m.groups()
+        return m.group(0) if anchor.lower() in anchors.get(page, set()) else label
+    for nb in pages.values():
+        for c in nb['cells']:
+            if c['cell_type'] == 'markdown': c['source'] = _ANCHOR_LINK.sub(fix, c['source'])
 
 
 # ---------------------------------------------------------------- site assets
@@ -240,7 +270,7 @@ def build(out: Path, assets: bool = True) -> Path:
         raise SystemExit('docs: these cells mix imports with other code; nbdev re-runs them alone when it renders '
                          'the page, so move the imports into a cell of their own:\n  ' + '\n  '.join(bad))
     stage = Path(tempfile.mkdtemp(prefix='detr_nb_docs_'))
-    pages = []
+    pages, processed = [], {}
     for nb in find_notebooks():
         rel = nb.relative_to(NBS)
         folder = str(rel.parent) if rel.parent != Path('.') else ''
@@ -248,10 +278,12 @@ def build(out: Path, assets: bool = True) -> Path:
         page = f'{folder}/{name}' if folder else name
         print(f'docs: processing {rel}', flush=True)
         (stage / page).parent.mkdir(parents=True, exist_ok=True)
-        (stage / f'{page}.ipynb').write_text(json.dumps(to_myst(nbdev_process(nb), doc_url), indent=1))
+        processed[page] = to_myst(nbdev_process(nb), doc_url)
         for extra in nb.parent.glob('*.png'):  # images referenced from markdown cells
             shutil.copy2(extra, (stage / page).parent / extra.name)
         pages.append((folder, page))
+    drop_dead_anchor_links(processed)
+    for page, nb_json in processed.items(): (stage / f'{page}.ipynb').write_text(json.dumps(nb_json, indent=1))
     if not any(p == 'index' for _, p in pages):
         raise SystemExit('docs: nbs/index.ipynb is missing; it is the home page and the source of README.md')
     local_assets = assets and fetch_assets(stage / '_assets')
