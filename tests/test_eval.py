@@ -228,3 +228,18 @@ def test_evaluate_ddp_gathers_all_ranks(shapes, tmp_path):
     single = evaluate(_Oracle(_OracleDataset(ann)), _OracleDataset(ann))
     assert r0 == r1 == dict(single)
     assert math.isclose(r0['AR100'], 1.0, abs_tol=1e-6)
+
+
+# ---- the papermill job -------------------------------------------------------------------------------------------
+def test_evaluate_job_writes_report(tmp_path):
+    papermill = pytest.importorskip('papermill')
+    job = Path(__file__).resolve().parents[1] / 'nbs' / 'jobs' / 'evaluate.ipynb'
+    result = tmp_path / 'exp' / 'result'; result.mkdir(parents=True)
+    papermill.execute_notebook(str(job), str(result / 'evaluate.ipynb'), parameters={'out_dir': str(result), 'n_val': 2},
+                               kernel_name='python3', progress_bar=False, cwd=str(job.parent))
+    stats = json.loads((result / 'coco_stats.json').read_text())
+    assert list(stats) == list(STAT_NAMES) and stats['AP'] == 0.0  # an untrained model
+    for name in ('per_class.csv', 'detections.json', 'summary.txt', 'pr_curves.png', 'confusion.png', 'worst_images.png', 'evaluate.ipynb'):
+        assert (result / name).stat().st_size > 0, name
+    # the detections written are scoreable again, with the same numbers
+    assert dict(evaluate_results(result / 'detections.json', tmp_path / 'exp' / 'shapes' / 'annotations' / 'instances_val2017.json')) == stats
