@@ -1,0 +1,148 @@
+"Training loop: one-batch overfit, exact accumulation, NaN guard, resume after a real kill, the papermill job."
+import os, signal, subprocess, sys, textwrap, time, warnings
+from pathlib import Path
+import pytest
+import torch
+from detr_nb.config import get_preset, apply_overrides
+from detr_nb.data import make_shapes
+from detr_nb.model import DETR
+from detr_nb.loss import SetCriterion
+import detr_nb.train as T
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ['data.scales=[64]', 'data.max_size=80', 'data.val_size=64', 'data.crop_resize=[64]', 'data.crop_min=48',
+         'data.crop_max=64', 'data.batch_size=2', 'data.num_workers=0', 'train.device=cpu']
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp('shapes'), n_train=8, n_val=4, seed=0, min_size=64, max_size=80)
+
+def small_cfg(root, out, name, *more):
+    return apply_overrides(get_preset('tiny'), SMALL + [f'data.root={root}', f'out_dir={out}', f'name={name}', *more])
+
+def toy_batch(b, seed, size=64, q=20):
+    "b images of one size (no padding differences) with 1..3 boxes each."
+    g = torch.Generator().manual_seed(seed)
+    tg = []
+    for _ in range(b):
+        n = int(torch.randint(1, 4, (1,), generator=g))
+        tg.append({'labels': torch.randint(1, 4, (n,), generator=g),
+                   'boxes': torch.cat([torch.rand(n, 2, generator=g) * .5 + .25, torch.rand(n, 2, generator=g) * .3 + .1], 1)})
+    return torch.randn(b, 3, size, size, generator=g), torch.zeros(b, size, size, dtype=torch.bool), tg
+
+def test_one_batch_overfit():
+    torch.manual_seed(0)
+    cfg = get_preset('tiny')
+    model = DETR(cfg.model)
+    crit = SetCriterion.from_config(cfg.model, cfg.train)
+    opt = T.make_optimizer(model, T.replace(cfg.train, lr=1e-3, lr_backbone=1e-4))
+    batch = toy_batch(2, seed=1)
+    t0, losses = time.time(), []
+    for _ in range(40):
+        losses.append(T.train_step(model, crit, opt, [batch], torch.device('cpu'), clip_max_norm=0.1)['loss'].item())
+    # ~10 s on 2 idle cores (0.15-0.3 s per step); the bound only catches a pathological slowdown on a busy machine
+    assert time.time() - t0 < 300
+    assert losses[-1] < losses[0] / 3, losses[::5]
+
+def test_accumulation_is_one_large_batch():
+    cfg = get_preset('tiny')  # dropout 0 in the tiny preset
+    torch.manual_seed(0)
+    a = DETR(cfg.model); b = DETR(cfg.model); b.load_state_dict(a.state_dict())
+    w0 = a.class_embed.weight.detach().clone()
+    crit = SetCriterion.from_config(cfg.model, cfg.train)
+    # plain SGD: the update is the gradient itself (Adam would amplify float noise in parameters whose exact
+    # gradient is 0, such as the key biases of attention)
+    oa, ob = torch.optim.SGD(a.parameters(), lr=0.1), torch.optim.SGD(b.parameters(), lr=0.1)
+    for step in range(2):
+        m1, m2 = toy_batch(2, seed=10 * step), toy_batch(2, seed=10 * step + 1)
+        big = (torch.cat([m1[0], m2[0]]), torch.cat([m1[1], m2[1]]), m1[2] + m2[2])
+        ra = T.train_step(a, crit, oa, [m1, m2], torch.device('cpu'), clip_max_norm=0.)
+        rb = T.train_step(b, crit, ob, [big], torch.device('cpu'), clip_max_norm=0.)
+        assert abs(ra['loss'].item() - rb['loss'].item()) < 1e-4 * abs(rb['loss'].item())
+        torch.testing.assert_close(ra['grad_norm'], rb['grad_norm'], rtol=1e-4, atol=1e-6)
+    for (n, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6, msg=n)
+    assert (a.class_embed.weight - w0).abs().max() > 1e-4  # the steps did move the weights
+
+def test_nan_guard_stops_and_keeps_checkpoint(shapes, tmp_path, monkeypatch):
+    cfg = small_cfg(shapes, tmp_path, 'nan', 'train.epochs=1', 'train.eval_every=5')
+    cfg = apply_overrides(cfg, ["train.max_nonfinite_steps=3"])
+    T.train(cfg, progress=False)
+    last = tmp_path / 'nan' / 'model' / 'last.pth'
+    before = last.read_bytes()
+    cfg.train.epochs = 3
+    orig = SetCriterion.total_loss
+    monkeypatch.setattr(SetCriterion, 'total_loss', lambda self, losses: orig(self, losses) * float('nan'))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        r = T.train(cfg, resume='auto', progress=False)
+    assert r['stopped'] == 'nonfinite' and r['step'] == 4 + 3, r
+    msg = ' '.join(str(x.message) for x in w)
+    assert 'train.max_nonfinite_steps' in msg and 'precision=bf16' in msg and 'train.lr' in msg
+    assert last.read_bytes() == before
+
+RUNNER = textwrap.dedent('''
+    import sys, time, torch
+    torch.set_num_threads(1)
+    from detr_nb.config import get_preset, apply_overrides
+    import detr_nb.train as T
+    cfg = apply_overrides(get_preset('tiny'), sys.argv[3:])
+    cfg = apply_overrides(cfg, ['train.checkpoint_every=3'])
+    orig = T.train_step
+    def step(*a, **k):
+        r = orig(*a, **k); print('STEP', flush=True); time.sleep(float(sys.argv[2])); return r
+    T.train_step = step
+    r = T.train(cfg, resume=None if sys.argv[1] == 'none' else sys.argv[1], progress=False)
+    print('DONE', r['stopped'], r['step'], flush=True)
+''')
+
+def _run(tmp_path, name, shapes, resume='none', sleep=0., kill_after=None, sig=None):
+    script = tmp_path / 'runner.py'; script.write_text(RUNNER)
+    args = [sys.executable, str(script), resume, str(sleep)] + SMALL + [
+        f'data.root={shapes}', f'out_dir={tmp_path}', f'name={name}', 'train.epochs=2', 'train.eval_every=5']
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    steps, out = 0, []
+    for line in p.stdout:
+        out.append(line)
+        if line.startswith('STEP'):
+            steps += 1
+            if kill_after and steps == kill_after: p.send_signal(sig)
+    p.wait(timeout=120)
+    return p.returncode, ''.join(out)
+
+def _weights(path):
+    return T.load_checkpoint(path)['model']
+
+def test_resume_after_kill_is_bitwise(shapes, tmp_path):
+    rc, out = _run(tmp_path, 'ref', shapes)
+    assert rc == 0 and 'DONE completed 8' in out, out[-2000:]
+    # SIGKILL after step 5: the last checkpoint is at step 3 (checkpoint_every=3)
+    rc, out = _run(tmp_path, 'killed', shapes, sleep=0.3, kill_after=5, sig=signal.SIGKILL)
+    assert rc == -signal.SIGKILL and 'DONE' not in out
+    assert T.load_checkpoint(tmp_path / 'killed' / 'model' / 'last.pth')['step'] == 4  # end of epoch 1 (4 steps)
+    rc, out = _run(tmp_path, 'killed', shapes, resume='auto')
+    assert rc == 0 and 'DONE completed 8' in out, out[-2000:]
+    # SIGTERM after step 6: saved at once, in the middle of epoch 2
+    rc, out = _run(tmp_path, 'term', shapes, sleep=0.3, kill_after=6, sig=signal.SIGTERM)
+    assert rc == 0 and 'DONE interrupted' in out, out[-2000:]
+    ck = T.load_checkpoint(tmp_path / 'term' / 'model' / 'last.pth')
+    assert ck['micro_in_epoch'] > 0 and ck['step'] >= 6
+    rc, out = _run(tmp_path, 'term', shapes, resume='auto')
+    assert rc == 0 and 'DONE completed 8' in out, out[-2000:]
+    ref = _weights(tmp_path / 'ref' / 'model' / 'last.pth')
+    for name in ('killed', 'term'):
+        got = _weights(tmp_path / name / 'model' / 'last.pth')
+        assert all(torch.equal(ref[k], got[k]) for k in ref), name
+
+def test_papermill_job(shapes, tmp_path):
+    papermill = pytest.importorskip('papermill')
+    nb = REPO / 'nbs' / 'jobs' / 'train.ipynb'
+    out = tmp_path / 'job' / 'result' / 'train.ipynb'  # where `detr_nb job train` writes it
+    out.parent.mkdir(parents=True)
+    papermill.execute_notebook(str(nb), str(out), kernel_name='python3', progress_bar=False, cwd=str(nb.parent),
+                               parameters=dict(name='job', out_dir=str(tmp_path), data_root=str(shapes), epochs=1,
+                                               overrides=SMALL))
+    exp = tmp_path / 'job'
+    assert (exp / 'params.yaml').is_file() and (exp / 'model' / 'last.pth').is_file()
+    assert (exp / 'result' / 'loss.png').is_file() and (exp / 'result' / 'train.ipynb').is_file()
+    assert (exp / 'log' / 'metrics.csv').is_file()
