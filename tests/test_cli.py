@@ -68,3 +68,31 @@ def test_config_writes_resolved_yaml(tmp_path):
 def test_bad_config_values_name_the_key(args, message):
     res = run(*args, ok=False)
     assert res.returncode == 1 and message in res.stderr
+
+
+TINY = ['--set', 'train.epochs=1', '--set', 'data.scales=[64]', '--set', 'data.max_size=80', '--set', 'data.val_size=64',
+        '--set', 'data.crop_resize=[64]', '--set', 'data.crop_min=48', '--set', 'data.crop_max=64',
+        '--set', 'data.batch_size=2']
+
+
+def test_train_then_eval_then_evaluate_job(tmp_path):
+    "A user's round trip: data, `detr_nb train`, `detr_nb eval` on its checkpoint, the papermill evaluation job."
+    run('make-shapes', '--out', tmp_path / 'shapes', '--n-train', 4, '--n-val', 2)
+    exp = tmp_path / 'exp'
+    res = run('train', '--preset', 'tiny', '--set', f'data.root={tmp_path / "shapes"}', '--set', f'out_dir={exp}',
+              '--set', 'name=cli', *TINY, '--no-progress')
+    assert 'stopped: completed' in res.stdout
+    run_dir = exp / 'cli'
+    for f in ('params.yaml', 'log/metrics.csv', 'model/last.pth', 'model/best.pth'): assert (run_dir / f).is_file(), f
+    res = run('eval', '--checkpoint', run_dir / 'model' / 'best.pth', '--no-figures')
+    stats = json.loads((run_dir / 'result' / 'coco_stats.json').read_text())
+    assert 'AP' in res.stdout and set(stats) >= {'AP', 'AP50', 'AR100'}
+    run('job', 'evaluate', '-p', 'checkpoint', run_dir / 'model' / 'best.pth', '-p', 'figures', 'false', '--no-progress')
+    assert (run_dir / 'result' / 'evaluate.ipynb').is_file()
+
+
+def test_eval_missing_checkpoint_and_unknown_job(tmp_path):
+    res = run('eval', '--checkpoint', tmp_path / 'none.pth', ok=False)
+    assert res.returncode == 1 and 'does not exist' in res.stderr
+    res = run('job', 'nosuchjob', ok=False)
+    assert res.returncode == 1 and "unknown job 'nosuchjob'" in res.stderr
