@@ -1,12 +1,12 @@
 # detr_nb: the two commands of the README, and the steps they are made of.
-#   make demo   create .venv, install, make the synthetic dataset, validate it (training lands in chapter 05)
+#   make demo   create .venv, install, write + validate the synthetic shapes, train the tiny preset, evaluate it
 #   make test   everything CI runs (.ci/run calls it)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.detr_nb-installed
-DEMO_DIR ?= data/shapes
+DEMO_DIR ?= experiments
 
 .PHONY: install demo test check-export check-clean nbtest pytest docs readme clean-docs
 
@@ -24,9 +24,7 @@ $(STAMP): $(BIN)/python settings.ini setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/detr_nb make-shapes --out $(DEMO_DIR) --n-train 200 --n-val 50 --seed 0
-	$(BIN)/detr_nb validate --data $(DEMO_DIR)
-	@echo "demo: the synthetic dataset is in $(DEMO_DIR) and validates; training and evaluation join the demo with chapters 05 and 06"
+	$(BIN)/detr_nb demo --out $(DEMO_DIR)
 
 # the package must be exactly what nbdev_export makes of the notebooks
 check-export: $(STAMP)

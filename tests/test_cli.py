@@ -96,3 +96,13 @@ def test_eval_missing_checkpoint_and_unknown_job(tmp_path):
     assert res.returncode == 1 and 'does not exist' in res.stderr
     res = run('job', 'nosuchjob', ok=False)
     assert res.returncode == 1 and "unknown job 'nosuchjob'" in res.stderr
+
+
+def test_bench_runs_once_at_a_tiny_size(tmp_path):
+    "CI runs the benchmark once only to check that it works (it is never a timed test)."
+    out = tmp_path / 'bench.json'
+    res = run('bench', '--preset', 'tiny', '--batch-size', 1, '--size', '48x64', '--steps', 1, '--warmup', 0, '--out', out)
+    r = json.loads(out.read_text())
+    assert 'images/s' in res.stdout
+    for mode in ('train', 'infer'):
+        assert r[mode]['images_per_s'] > 0 and r[mode]['ops'] > 0
