@@ -1,4 +1,4 @@
-"Training loop: one-batch overfit, exact accumulation, NaN guard, resume after a real kill, the papermill job."
+"Training loop: one-batch overfit, exact accumulation, NaN guard, early stopping, resume after a real kill, the papermill job."
 import os, signal, subprocess, sys, textwrap, time, warnings
 from pathlib import Path
 import pytest
@@ -80,6 +80,16 @@ def test_nan_guard_stops_and_keeps_checkpoint(shapes, tmp_path, monkeypatch):
     msg = ' '.join(str(x.message) for x in w)
     assert 'train.max_nonfinite_steps' in msg and 'precision=bf16' in msg and 'train.lr' in msg
     assert last.read_bytes() == before
+
+def test_early_stopping_keeps_best(shapes, tmp_path):
+    # mode=max on val_loss: the falling loss never "improves" after the first evaluation, so patience 1 stops at epoch 2
+    cfg = small_cfg(shapes, tmp_path, 'es', 'train.epochs=4', 'train.eval_every=1', 'train.monitor=val_loss',
+                    'train.mode=max', 'train.patience=1')
+    r = T.train(cfg, progress=False)
+    assert r['stopped'] == 'early_stop' and r['epoch'] == 2, r
+    best, last = (T.load_checkpoint(tmp_path / 'es' / 'model' / f) for f in ('best.pth', 'last.pth'))
+    assert best['epoch'] == 1 and last['epoch'] == 2 and best['best'] == r['best']
+    assert (tmp_path / 'es' / 'result' / 'loss.png').is_file() and (tmp_path / 'es' / 'params.yaml').is_file()
 
 RUNNER = textwrap.dedent('''
     import sys, time, torch
