@@ -292,7 +292,8 @@ def build(out: Path, assets: bool = True) -> Path:
     if hand_toc.exists(): shutil.copy2(hand_toc, stage / '_toc.yml')
     else: write_toc(stage, pages)
     build_dir = Path(tempfile.mkdtemp(prefix='detr_nb_docs_build_'))
-    cmd = ['jupyter-book', 'build', str(stage), '--path-output', str(build_dir), '-W', '-n', '--keep-going', '-q']
+    jb = Path(sys.executable).parent / 'jupyter-book'  # the one of this environment, whether or not it is on PATH
+    cmd = [str(jb) if jb.exists() else 'jupyter-book', 'build', str(stage), '--path-output', str(build_dir), '-W', '-n', '--keep-going', '-q']
     print('docs:', ' '.join(cmd), flush=True)
     res = subprocess.run(cmd)
     if res.returncode:
