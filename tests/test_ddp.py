@@ -55,3 +55,29 @@ def test_two_processes_equal_one_with_double_batch(tmp_path):
     moved = [k for k in one if one[k].is_floating_point() and not torch.equal(one[k], init[k])]
     assert moved, "training changed no weight"
     for k in one: torch.testing.assert_close(ddp[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_torchrun_launches_the_cli_train(tmp_path):
+    "`torchrun --nproc_per_node 2 --no-python detr_nb train ...`: both processes train, only rank 0 writes."
+    import subprocess, sys
+    from pathlib import Path
+    from detr_nb.data import make_shapes
+    make_shapes(tmp_path / 'shapes', n_train=8, n_val=2, seed=0, min_size=64, max_size=80)
+    bin_dir = Path(sys.executable).parent
+    sets = ['train.max_steps=2', 'train.epochs=1', 'train.eval_every=1', 'data.scales=[64]', 'data.max_size=80',
+            'data.val_size=64', 'data.crop_resize=[64]', 'data.crop_min=48', 'data.crop_max=64', 'data.batch_size=2',
+            f'data.root={tmp_path / "shapes"}', f'out_dir={tmp_path / "exp"}', 'name=ddp']
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    cmd = [str(bin_dir / 'torchrun'), '--nproc_per_node', '2', '--master_addr', '127.0.0.1', '--master_port', str(port),
+           '--no-python', str(bin_dir / 'detr_nb'), 'train', '--preset', 'tiny', '--no-progress']
+    for s_ in sets: cmd += ['--set', s_]
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    run = tmp_path / 'exp' / 'ddp'
+    assert (run / 'model' / 'last.pth').is_file() and (run / 'params.yaml').is_file()
+    rows = (run / 'log' / 'metrics.csv').read_text().splitlines()
+    assert rows[0].startswith('time,') and sum(r.startswith('time,') for r in rows) == 1  # one writer
+    ckpt = torch.load(run / 'model' / 'last.pth', weights_only=True)
+    assert ckpt['step'] == 2  # 8 images, 2 processes x 2 images a step: max_steps reached together
