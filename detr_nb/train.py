@@ -25,9 +25,8 @@ from .checkpoint import (_unwrap, _set_rng_state, save_checkpoint, load_checkpoi
 
 # %% auto #0
 __all__ = ['seed_everything', 'setup_distributed', 'resolve_device', 'param_groups', 'make_optimizer', 'lr_factor',
-           'make_scheduler', 'ResumableSampler', 'make_train_loader', 'step_normalizers', 'train_step',
-           'checkpoint_activations', 'find_batch_size', 'validation_loss', 'build_model', 'experiment_dir', 'train',
-           'demo_config', 'demo']
+           'make_scheduler', 'ResumableSampler', 'make_train_loader', 'train_step', 'checkpoint_activations',
+           'find_batch_size', 'validation_loss', 'build_model', 'experiment_dir', 'train', 'demo_config', 'demo']
 
 # %% ../nbs/05_train.ipynb #71e8a474
 def seed_everything(seed:int, # seed of Python's, NumPy's and torch's generators (CPU and every GPU)
@@ -131,23 +130,6 @@ def make_train_loader(dataset,                 # a dataset of (image [3,H,W], ta
 _DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 _LOGGED = ('loss_ce', 'loss_bbox', 'loss_giou', 'class_error', 'cardinality_error')
 
-def step_normalizers(micro_batches:list,  # the (images, mask, targets) micro-batches of one optimizer step
-                     num_queries:int,      # Q, queries per image
-                     eos_coef:float,       # class weight of "no object"
-                     device=None,          # device of the all-reduce under DDP
-                    ) -> tuple:
-    "`(num_boxes, ce_norm)` of the whole step over every process, per process (DDP averages gradients)."
-    n = ce = 0.
-    for _, _, targets in micro_batches:
-        for t in targets:
-            k = len(t['labels'])
-            n += k; m = min(k, num_queries); ce += m + eos_coef * (num_queries - m)
-    if not (dist.is_available() and dist.is_initialized()): return max(n, 1.), ce
-    tot = torch.tensor([n, ce], dtype=torch.float64, device=device)
-    dist.all_reduce(tot)
-    tot = (tot / dist.get_world_size()).float()
-    return tot[0].clamp(min=1), tot[1]
-
 def train_step(model:nn.Module,               # DETR, or DETR wrapped in DDP
                criterion:SetCriterion,        # the set loss (fp32 inside)
                optimizer:torch.optim.Optimizer, # fused AdamW (skips on found_inf)
@@ -160,7 +142,8 @@ def train_step(model:nn.Module,               # DETR, or DETR wrapped in DDP
               ) -> dict:
     "One optimizer step over `micro_batches`, exactly one large batch; returns 0-d tensors (loss terms, grad_norm, nonfinite)."
     net = _unwrap(model)
-    num_boxes, ce_norm = step_normalizers(micro_batches, net.config.num_queries, criterion.eos_coef, device)
+    # the box and class normalizers of the whole step (all micro-batches, every process): exact accumulation
+    norms = criterion.normalizers([t for _, _, tg in micro_batches for t in tg], net.config.num_queries, device)
     dtype, ddp = _DTYPES[precision], isinstance(model, DDP)
     logs = {k: torch.zeros((), device=device) for k in ('loss',) + _LOGGED}
     for i, (images, mask, targets) in enumerate(micro_batches):
@@ -173,7 +156,7 @@ def train_step(model:nn.Module,               # DETR, or DETR wrapped in DDP
         with (contextlib.nullcontext() if sync else model.no_sync()):
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):  # the model in bf16/fp16
                 outputs = model(images, mask)
-            losses = criterion(outputs, targets, num_boxes=num_boxes, ce_norm=ce_norm)  # matcher + loss in fp32
+            losses = criterion(outputs, targets, **norms)  # matcher + loss in fp32
             loss = criterion.total_loss(losses)
             (scaler.scale(loss) if scaler is not None else loss).backward()
         logs['loss'] += loss.detach()
