@@ -103,6 +103,8 @@ def test_bench_runs_once_at_a_tiny_size(tmp_path):
     out = tmp_path / 'bench.json'
     res = run('bench', '--preset', 'tiny', '--batch-size', 1, '--size', '48x64', '--steps', 1, '--warmup', 0, '--out', out)
     r = json.loads(out.read_text())
-    assert 'images/s' in res.stdout
+    assert 'images/s' in res.stdout and 'floor ms' in res.stdout
     for mode in ('train', 'infer'):
         assert r[mode]['images_per_s'] > 0 and r[mode]['ops'] > 0
+        assert r[mode]['gflop'] > 0 and r[mode]['floor_ms'] > 0 and 0 < r[mode]['of_peak']
+    assert r['train']['gflop'] > 2 * r['infer']['gflop']  # forward + backward vs forward

@@ -5,6 +5,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel as DDP
+from dataclasses import replace
 from detr_nb.config import get_preset
 from detr_nb.model import DETR
 from detr_nb.loss import SetCriterion
@@ -25,6 +26,7 @@ class ToyShapes(torch.utils.data.Dataset):
 def _train(rank, world, micro, out):
     torch.set_num_threads(1)
     cfg = get_preset('tiny')
+    cfg = replace(cfg, model=replace(cfg.model, num_classes=4))  # the toy labels are 1..3
     torch.manual_seed(0)
     model = DETR(cfg.model)
     crit = SetCriterion.from_config(cfg.model, cfg.train)
@@ -51,7 +53,7 @@ def test_two_processes_equal_one_with_double_batch(tmp_path):
     _train(0, 1, 2 * MICRO, str(tmp_path / 'one.pt'))
     ddp, one = torch.load(tmp_path / 'ddp.pt', weights_only=True), torch.load(tmp_path / 'one.pt', weights_only=True)
     torch.manual_seed(0)
-    init = DETR(get_preset('tiny').model).state_dict()
+    init = DETR(get_preset('tiny').model, num_classes=4).state_dict()
     moved = [k for k in one if one[k].is_floating_point() and not torch.equal(one[k], init[k])]
     assert moved, "training changed no weight"
     for k in one: torch.testing.assert_close(ddp[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
