@@ -195,6 +195,15 @@ def drop_dead_anchor_links(pages: dict[str, dict]):
 
 
 # ---------------------------------------------------------------- site assets
+def _safe_extract(tar:tarfile.TarFile, dest):
+    "Extract `tar` into `dest`, refusing links and members that would land outside it (Python < 3.11.4 has no filter=)."
+    if hasattr(tarfile, 'data_filter'): return tar.extractall(dest, filter='data')
+    root = Path(dest).resolve()
+    for m in tar.getmembers():
+        if m.issym() or m.islnk() or not (root / m.name).resolve().is_relative_to(root):
+            raise ValueError(f"refusing to extract {m.name!r} from {tar.name}: a link or a path outside {root}")
+    tar.extractall(dest)
+
 def fetch_assets(dest: Path) -> bool:
     "Copy MathJax, require.js and the widget manager into `dest` (from the npm registry, cached). False if offline."
     import glob
@@ -214,7 +223,7 @@ def fetch_assets(dest: Path) -> bool:
                 if out.returncode or not tgz:
                     print(f'docs: npm pack {spec} failed ({out.stderr.strip()[:200]}); the site will load it from a CDN')
                     return False
-                with tarfile.open(tgz[0]) as t: t.extractall(tmp, filter='data')
+                with tarfile.open(tgz[0]) as t: _safe_extract(t, tmp)
                 shutil.copytree(Path(tmp) / 'package', pkg_dir)
         for pat in patterns:
             for f in glob.glob(str(pkg_dir / pat)):
