@@ -79,7 +79,12 @@ def test_torchrun_launches_the_cli_train(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     run = tmp_path / 'exp' / 'ddp'
     assert (run / 'model' / 'last.pth').is_file() and (run / 'params.yaml').is_file()
-    rows = (run / 'log' / 'metrics.csv').read_text().splitlines()
-    assert rows[0].startswith('time,') and sum(r.startswith('time,') for r in rows) == 1  # one writer
+    # one writer: a second one would append to metrics.csv under the same header (every (step, tag) twice) and open
+    # its own TensorBoard event file
+    import csv
+    rows = list(csv.DictReader((run / 'log' / 'metrics.csv').open()))
+    keys = [(r['step'], r['tag']) for r in rows]
+    assert rows and len(keys) == len(set(keys)), 'metrics.csv has rows written twice'
+    assert len(list((run / 'log').glob('events.out.tfevents*'))) == 1
     ckpt = torch.load(run / 'model' / 'last.pth', weights_only=True)
     assert ckpt['step'] == 2  # 8 images, 2 processes x 2 images a step: max_steps reached together

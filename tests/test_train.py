@@ -97,6 +97,11 @@ def test_early_stopping_keeps_best(shapes, tmp_path):
     from detr_nb.config import load_config
     assert cfg.model.num_classes is None and load_config(tmp_path / 'es' / 'params.yaml').model.num_classes == 4
     assert best['config']['model']['num_classes'] == 4 and best['model']['class_embed.weight'].shape[0] == 5
+    # a second fresh run with the same name refuses to overwrite those checkpoints, and writes nothing
+    before = {p.name: p.read_bytes() for p in (tmp_path / 'es' / 'model').iterdir()}
+    with pytest.raises(FileExistsError, match="already holds the checkpoints.*resume='auto'"):
+        T.train(cfg, progress=False)
+    assert {p.name: p.read_bytes() for p in (tmp_path / 'es' / 'model').iterdir()} == before
 
 RUNNER = textwrap.dedent('''
     import sys, time, torch
