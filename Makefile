@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.detr_nb-installed
 DEMO_DIR ?= experiments
 
-.PHONY: install demo test check-export check-clean nbtest pytest docs readme clean-docs
+.PHONY: install demo test lint check-export check-clean nbtest pytest docs readme clean-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/detr_nb demo --out $(DEMO_DIR)
+
+# long lines, `;` joins, one-line compound statements and unused imports (rules in ruff.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check detr_nb tests tools
 
 # the package must be exactly what nbdev_export makes of the notebooks
 check-export: $(STAMP)
@@ -58,5 +62,5 @@ docs: $(STAMP)
 readme: $(STAMP)
 	$(BIN)/python tools/build_docs.py --readme
 
-test: check-export check-clean nbtest pytest docs
+test: lint check-export check-clean nbtest pytest docs
 	@echo "make test: all steps passed"

@@ -2,7 +2,7 @@
 
 # %% ../nbs/06a_analysis.ipynb #e6c2a4b5
 from __future__ import annotations
-import json, math
+import json
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -32,14 +32,18 @@ def simulate_detections(coco_gt,                 # ground truth: `COCO`, dict or
     res = []
     def add(img, cat, b, score):
         w, h = max(b[2], 1.0), max(b[3], 1.0)
-        res.append({'image_id': img, 'category_id': int(cat), 'bbox': [round(float(v), 2) for v in (b[0], b[1], w, h)], 'score': round(float(score), 4)})
+        res.append({'image_id': img, 'category_id': int(cat), 'bbox': [round(float(v), 2) for v in (b[0], b[1], w, h)],
+                    'score': round(float(score), 4)})
     for a in gt.dataset['annotations']:
-        if a.get('iscrowd') or rng.random() < drop: continue
+        if a.get('iscrowd') or rng.random() < drop:
+            continue
         b = np.asarray(a['bbox'], float)
         noisy = lambda s: b + rng.normal(0, s, 4) * b[[2, 3, 2, 3]]
-        cat = a['category_id'] if rng.random() >= wrong_class or len(cats) < 2 else rng.choice([c for c in cats if c != a['category_id']])
+        cat = (a['category_id'] if rng.random() >= wrong_class or len(cats) < 2
+               else rng.choice([c for c in cats if c != a['category_id']]))
         add(a['image_id'], cat, noisy(jitter), rng.beta(5, 2) if cat == a['category_id'] else rng.beta(2, 4))
-        if rng.random() < duplicate: add(a['image_id'], a['category_id'], noisy(jitter), rng.beta(2, 4))
+        if rng.random() < duplicate:
+            add(a['image_id'], a['category_id'], noisy(jitter), rng.beta(2, 4))
     for img in gt.dataset['images']:
         W, H = img['width'], img['height']
         for _ in range(rng.poisson(background)):
@@ -53,7 +57,8 @@ ERROR_TYPES = ('localization', 'duplicate', 'wrong class', 'background')
 
 def _size(area): return next(n for n, lo, hi in SIZES if lo <= area < hi)
 
-def _xyxy(boxes): return box_convert(torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)), 'xywh', 'xyxy')
+def _xyxy(boxes): return box_convert(torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)), 'xywh',
+                                     'xyxy')
 
 @dataclass
 class Analysis:
@@ -67,10 +72,14 @@ class Analysis:
     def coco_eval(self) -> COCOeval: return self.stats.coco_eval
 
 def _fp_type(same_iou, same_taken, other_iou):
-    if same_taken >= .5: return 'duplicate'
-    if other_iou >= .5: return 'wrong class'
-    if same_iou >= .1: return 'localization'
-    if other_iou >= .1: return 'wrong class'
+    if same_taken >= .5:
+        return 'duplicate'
+    if other_iou >= .5:
+        return 'wrong class'
+    if same_iou >= .1:
+        return 'localization'
+    if other_iou >= .1:
+        return 'wrong class'
     return 'background'
 
 def analyze(stats:CocoStats,     # what `evaluate` / `evaluate_results` returned
@@ -82,10 +91,12 @@ def analyze(stats:CocoStats,     # what `evaluate` / `evaluate_results` returned
     gt, dt = E.cocoGt, E.cocoDt
     status, match = {}, {}
     for e in E.evalImgs:  # one per (image, category, area range); 'all' area, 100 detections
-        if e is None or e['aRng'] != E.params.areaRng[0]: continue
+        if e is None or e['aRng'] != E.params.areaRng[0]:
+            continue
         for d, m, ign in zip(e['dtIds'], e['dtMatches'][t], e['dtIgnore'][t]):
             status[d] = 'ignored' if ign else ('TP' if m > 0 else 'FP')
-            if m > 0 and not ign: match[d] = int(m)  # (an ignored detection may point at a crowd region)
+            if m > 0 and not ign:
+                match[d] = int(m)  # (an ignored detection may point at a crowd region)
     found = set(match.values())
     g = pd.DataFrame([{'id': a['id'], 'image_id': a['image_id'], 'category_id': a['category_id'], 'bbox': a['bbox'],
                        'area': a.get('area', a['bbox'][2] * a['bbox'][3]), 'crowd': bool(a.get('iscrowd', 0))}
@@ -103,17 +114,22 @@ def analyze(stats:CocoStats,     # what `evaluate` / `evaluate_results` returned
         for k, a in enumerate(anns):
             st = status.get(a['id'], 'not scored')  # beyond the 100 best of its image and class
             same, other = gcat == a['category_id'], gcat != a['category_id']
-            row = {'id': a['id'], 'image_id': img_id, 'category_id': a['category_id'], 'score': a['score'], 'bbox': a['bbox'],
+            row = {'id': a['id'], 'image_id': img_id, 'category_id': a['category_id'], 'score': a['score'],
+                   'bbox': a['bbox'],
                    'status': st, 'error': '', 'gt_id': match.get(a['id'], 0), 'iou': 0.0}
-            if st == 'TP': row['iou'] = float(iou[k, gindex[match[a['id']]]])
+            if st == 'TP':
+                row['iou'] = float(iou[k, gindex[match[a['id']]]])
             elif len(objs):
                 row['iou'] = float(iou[k, same].max()) if same.any() else 0.0
                 if st == 'FP':
-                    row['error'] = _fp_type(row['iou'], float(iou[k, same & taken].max()) if (same & taken).any() else 0.0,
+                    row['error'] = _fp_type(row['iou'],
+                                            float(iou[k, same & taken].max()) if (same & taken).any() else 0.0,
                                             float(iou[k, other].max()) if other.any() else 0.0)
-            elif st == 'FP': row['error'] = 'background'
+            elif st == 'FP':
+                row['error'] = 'background'
             rows.append(row)
-    d = pd.DataFrame(rows, columns=['id', 'image_id', 'category_id', 'score', 'bbox', 'status', 'error', 'gt_id', 'iou'])
+    d = pd.DataFrame(rows,
+                     columns=['id', 'image_id', 'category_id', 'score', 'bbox', 'status', 'error', 'gt_id', 'iou'])
     return Analysis(d.sort_values('score', ascending=False, ignore_index=True), g,
                     {c: gt.cats[c].get('name', str(c)) for c in gt.getCatIds()}, stats)
 
@@ -127,18 +143,23 @@ def plot_pr_curves(stats:CocoStats, # what `evaluate` / `evaluate_results` retur
                   ):
     "Precision-recall curves per IoU threshold (left) and per area range (right), from COCOeval's precision array."
     import matplotlib.pyplot as plt
-    E = stats.coco_eval; p, P = E.eval['precision'], E.params  # [T,R,K,A,M]
+    E = stats.coco_eval
+    p, P = E.eval['precision'], E.params  # [T,R,K,A,M]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     cmap = plt.get_cmap('viridis')
     for t, thr in enumerate(P.iouThrs):
         a1.plot(P.recThrs, _class_mean(p[t, :, :, 0, -1]), color=cmap(t / (len(P.iouThrs) - 1)),
                 label=f"IoU {thr:.2f}" if t in (0, 5, 9) else None)
     for a, name in enumerate(P.areaRngLbl):
-        v = p[:, :, :, a, -1]; ap = v[v > -1].mean() if (v > -1).any() else -1
-        curve = np.nanmean(np.stack([_class_mean(v[t]) for t in range(len(P.iouThrs))]), 0) if ap > -1 else np.full(len(P.recThrs), np.nan)
+        v = p[:, :, :, a, -1]
+        ap = v[v > -1].mean() if (v > -1).any() else -1
+        curve = np.nanmean(np.stack([_class_mean(v[t]) for t in range(len(P.iouThrs))]),
+                           0) if ap > -1 else np.full(len(P.recThrs), np.nan)
         a2.plot(P.recThrs, curve, label=f"{name} (AP {ap:.3f})" if ap > -1 else f"{name} (no objects)")
     for ax, title in ((a1, 'per IoU threshold (area all)'), (a2, 'per area range (IoU .50:.95)')):
-        ax.set(xlabel='recall', ylabel='precision', xlim=(0, 1), ylim=(0, 1.02), title=title); ax.legend(fontsize=8); ax.grid(alpha=.3)
+        ax.set(xlabel='recall', ylabel='precision', xlim=(0, 1), ylim=(0, 1.02), title=title)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=.3)
     fig.tight_layout()
     return fig
 
@@ -149,12 +170,16 @@ def plot_per_class_ap(stats:CocoStats, # what `evaluate` / `evaluate_results` re
     "Bar chart of AP (IoU .50:.95) and AP50 per class, sorted."
     import matplotlib.pyplot as plt
     t = stats.per_class[stats.per_class.AP > -1].sort_values('AP', ascending=False)
-    if len(t) > top: t = pd.concat([t.head(top // 2), t.tail(top // 2)])
+    if len(t) > top:
+        t = pd.concat([t.head(top // 2), t.tail(top // 2)])
     fig, ax = plt.subplots(figsize=(max(5, .22 * len(t) + 2), 3.8))
     x = np.arange(len(t))
-    ax.bar(x, t.AP50, color='#bcd', label='AP50'); ax.bar(x, t.AP, color='#258', label='AP (.50:.95)')
+    ax.bar(x, t.AP50, color='#bcd', label='AP50')
+    ax.bar(x, t.AP, color='#258', label='AP (.50:.95)')
     ax.axhline(stats['AP'], color='k', lw=.8, ls='--', label=f"mean AP {stats['AP']:.3f}")
-    ax.set_xticks(x, t.name, rotation=90, fontsize=7); ax.set(ylabel='AP', ylim=(0, 1), title='AP per class'); ax.legend(fontsize=8)
+    ax.set_xticks(x, t.name, rotation=90, fontsize=7)
+    ax.set(ylabel='AP', ylim=(0, 1), title='AP per class')
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -166,16 +191,20 @@ def plot_iou_and_calibration(an:Analysis, # what `analyze` returned
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
     tp = an.dets[an.dets.status == 'TP']
     a1.hist(tp.iou, bins=np.linspace(.5, 1, 26), color='#258')
-    a1.set(xlabel='IoU of a true positive with its object', ylabel='detections', title=f"localization: median IoU {tp.iou.median():.2f}")
+    a1.set(xlabel='IoU of a true positive with its object', ylabel='detections',
+           title=f"localization: median IoU {tp.iou.median():.2f}")
     d = an.dets[an.dets.status.isin(['TP', 'FP'])]
     edges = np.linspace(0, 1, bins + 1)
     b = np.clip(np.digitize(d.score, edges) - 1, 0, bins - 1)
     prec = pd.Series(d.status.eq('TP').to_numpy()).groupby(b).agg(['mean', 'size']).reindex(range(bins))
     centers = (edges[:-1] + edges[1:]) / 2
-    a2.bar(centers, prec['mean'], width=.9 / bins, color='#258'); a2.plot([0, 1], [0, 1], 'k--', lw=.8)
+    a2.bar(centers, prec['mean'], width=.9 / bins, color='#258')
+    a2.plot([0, 1], [0, 1], 'k--', lw=.8)
     for c, (m, n) in zip(centers, prec.itertuples(index=False)):
-        if n == n: a2.text(c, (m if m == m else 0) + .02, f"{int(n)}", ha='center', fontsize=7)
-    a2.set(xlabel='score', ylabel='precision (TP / detections)', xlim=(0, 1), ylim=(0, 1.1), title='calibration (count above each bar)')
+        if n == n:
+            a2.text(c, (m if m == m else 0) + .02, f"{int(n)}", ha='center', fontsize=7)
+    a2.set(xlabel='score', ylabel='precision (TP / detections)', xlim=(0, 1), ylim=(0, 1.1),
+           title='calibration (count above each bar)')
     fig.tight_layout()
     return fig
 
@@ -192,15 +221,19 @@ def plot_errors(an:Analysis,               # what `analyze` returned
     lo = fp[fp.score < score_threshold].error.value_counts().reindex(ERROR_TYPES, fill_value=0)
     a1.barh(ERROR_TYPES, hi, color='#c33', label=f'score >= {score_threshold}')
     a1.barh(ERROR_TYPES, lo, left=hi, color='#e99', label=f'score < {score_threshold}')
-    a1.set(xlabel='false positives', title=f'{len(fp)} false positives'); a1.legend(fontsize=8); a1.invert_yaxis()
+    a1.set(xlabel='false positives', title=f'{len(fp)} false positives')
+    a1.legend(fontsize=8)
+    a1.invert_yaxis()
     g = an.gts[~an.gts.crowd]
     by_size = g.groupby('size').found.agg(['size', 'sum']).reindex([s for s, *_ in SIZES], fill_value=0)
     miss = by_size['size'] - by_size['sum']
     a2.bar(by_size.index, miss / by_size['size'].clip(lower=1), color='#c83')
-    for k, (m, n) in enumerate(zip(miss, by_size['size'])): a2.text(k, m / max(n, 1) + .01, f"{m}/{n}", ha='center', fontsize=8)
+    for k, (m, n) in enumerate(zip(miss, by_size['size'])):
+        a2.text(k, m / max(n, 1) + .01, f"{m}/{n}", ha='center', fontsize=8)
     a2.set(ylabel='fraction missed', ylim=(0, 1), title=f'{int(miss.sum())} misses by object size')
     mc = g[~g.found].category_id.map(an.names).value_counts().head(top)[::-1]
-    a3.barh(mc.index, mc.to_numpy(), color='#c83'); a3.tick_params(axis='y', labelsize=7)
+    a3.barh(mc.index, mc.to_numpy(), color='#c83')
+    a3.tick_params(axis='y', labelsize=7)
     a3.set(xlabel='missed objects', title='misses by class')
     fig.tight_layout()
     return fig
@@ -217,14 +250,18 @@ def confusion_matrix(an:Analysis,               # what `analyze` returned
     gts = an.gts[~an.gts.crowd]
     for img_id in sorted(set(gts.image_id) | set(dets.image_id)):
         d, g = dets[dets.image_id == img_id], gts[gts.image_id == img_id]
-        iou = box_iou(_xyxy(list(d.bbox)), _xyxy(list(g.bbox))).numpy() if len(d) and len(g) else np.zeros((len(d), len(g)))
+        iou = box_iou(_xyxy(list(d.bbox)),
+                      _xyxy(list(g.bbox))).numpy() if len(d) and len(g) else np.zeros((len(d), len(g)))
         free = np.ones(len(g), bool)
         for k, c in enumerate(d.category_id):  # d is sorted by score
             j = int(np.argmax(np.where(free, iou[k], -1))) if len(g) else -1
             if j >= 0 and free[j] and iou[k, j] >= iou_thr:
-                free[j] = False; cm.loc[an.names[g.category_id.iloc[j]], an.names[c]] += 1
-            else: cm.loc['background', an.names[c]] += 1
-        for c in g.category_id[free]: cm.loc[an.names[c], 'background'] += 1
+                free[j] = False
+                cm.loc[an.names[g.category_id.iloc[j]], an.names[c]] += 1
+            else:
+                cm.loc['background', an.names[c]] += 1
+        for c in g.category_id[free]:
+            cm.loc[an.names[c], 'background'] += 1
     return cm
 
 def plot_confusion(cm:pd.DataFrame, # what `confusion_matrix` returned
@@ -233,21 +270,26 @@ def plot_confusion(cm:pd.DataFrame, # what `confusion_matrix` returned
     "Row-normalized confusion matrix as an image."
     import matplotlib.pyplot as plt
     if len(cm) - 1 > max_classes:
-        keep = (cm.sum(axis=0) + cm.sum(axis=1)).drop('background').sort_values(ascending=False).index[:max_classes].tolist() + ['background']
+        keep = ((cm.sum(axis=0) + cm.sum(axis=1)).drop('background').sort_values(ascending=False)
+                .index[:max_classes].tolist() + ['background'])
         cm = cm.loc[keep, keep]
     norm = cm.div(cm.sum(axis=1).replace(0, 1), axis=0)
     fig, ax = plt.subplots(figsize=(.28 * len(cm) + 3, .28 * len(cm) + 2.5))
     im = ax.imshow(norm.to_numpy(), cmap='Blues', vmin=0, vmax=1)
-    ax.set_xticks(range(len(cm)), cm.columns, rotation=90, fontsize=7); ax.set_yticks(range(len(cm)), cm.index, fontsize=7)
+    ax.set_xticks(range(len(cm)), cm.columns, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(cm)), cm.index, fontsize=7)
     ax.set(xlabel='detected as', ylabel='object class', title='confusion (rows sum to 1)')
-    fig.colorbar(im, ax=ax, fraction=.04); fig.tight_layout()
+    fig.colorbar(im, ax=ax, fraction=.04)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/06a_analysis.ipynb #2e343c56
 def image_errors(an:Analysis, score_threshold:float=0.5) -> pd.DataFrame:
     "Per image: objects, misses, confident false positives (score >= threshold) and their sum `errors`, worst first."
-    g = an.gts[~an.gts.crowd].groupby('image_id').agg(objects=('id', 'size'), missed=('found', lambda f: int((~f).sum())))
-    fp = an.dets[(an.dets.status == 'FP') & (an.dets.score >= score_threshold)].groupby('image_id').size().rename('false_pos')
+    g = an.gts[~an.gts.crowd].groupby('image_id').agg(objects=('id', 'size'),
+                                                      missed=('found', lambda f: int((~f).sum())))
+    fp = (an.dets[(an.dets.status == 'FP') & (an.dets.score >= score_threshold)]
+          .groupby('image_id').size().rename('false_pos'))
     t = g.join(fp, how='outer').fillna(0).astype(int)
     t['errors'] = t.missed + t.false_pos
     return t.sort_values(['errors', 'objects'], ascending=False)
@@ -256,14 +298,18 @@ def _show(ax, img_folder, an, img_id):
     from PIL import Image
     rec = an.coco_eval.cocoGt.imgs[img_id]
     path = Path(img_folder) / rec['file_name'] if img_folder is not None else None
-    if path is not None and path.is_file(): ax.imshow(Image.open(path).convert('RGB'))
-    else: ax.imshow(np.full((rec['height'], rec['width'], 3), 235, np.uint8))
+    if path is not None and path.is_file():
+        ax.imshow(Image.open(path).convert('RGB'))
+    else:
+        ax.imshow(np.full((rec['height'], rec['width'], 3), 235, np.uint8))
     ax.set_axis_off()
 
 def _box(ax, b, color, text=None, ls='-'):
     import matplotlib.patches as mp
     ax.add_patch(mp.Rectangle(b[:2], b[2], b[3], fill=False, ec=color, lw=1.5, ls=ls))
-    if text: ax.text(b[0], b[1], text, color='white', fontsize=6, va='bottom', bbox=dict(fc=color, ec='none', pad=.5, alpha=.8))
+    if text:
+        ax.text(b[0], b[1], text, color='white', fontsize=6, va='bottom',
+                bbox=dict(fc=color, ec='none', pad=.5, alpha=.8))
 
 def draw_image(an:Analysis,                # what `analyze` returned
                img_id:int,                 # the image to draw
@@ -276,20 +322,25 @@ def draw_image(an:Analysis,                # what `analyze` returned
     "Ground truth (left) and detections (right) of one image, coloured by outcome."
     import matplotlib.pyplot as plt
     panels = ['ground truth', 'predictions'] if show == 'both' else [show]
-    if axes is None: fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False); axes = axes[0]
+    if axes is None:
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
+        axes = axes[0]
     g, d = an.gts[an.gts.image_id == img_id], an.dets[(an.dets.image_id == img_id) & (an.dets.score >= score_threshold)]
-    if category_id is not None: g, d = g[g.category_id == category_id], d[d.category_id == category_id]
+    if category_id is not None:
+        g, d = g[g.category_id == category_id], d[d.category_id == category_id]
     for ax, panel in zip(axes, panels):
         _show(ax, img_folder, an, img_id)
         if panel == 'ground truth':
             for r in g.itertuples():
-                _box(ax, r.bbox, '#888' if r.crowd else ('#2a2' if r.found else '#e80'), an.names[r.category_id] + (' (crowd)' if r.crowd else ''),
+                _box(ax, r.bbox, '#888' if r.crowd else ('#2a2' if r.found else '#e80'),
+                     an.names[r.category_id] + (' (crowd)' if r.crowd else ''),
                      '-' if r.found or r.crowd else '--')
             ax.set_title(f"image {img_id}: {len(g)} objects, {int((~g.found & ~g.crowd).sum())} missed", fontsize=9)
         else:
             for r in d.itertuples():
                 color = {'TP': '#2a2', 'FP': '#d22'}.get(r.status, '#888')
-                _box(ax, r.bbox, color, f"{an.names[r.category_id]} {r.score:.2f}" + (f" [{r.error}]" if r.error else ''))
+                _box(ax, r.bbox, color,
+                     f"{an.names[r.category_id]} {r.score:.2f}" + (f" [{r.error}]" if r.error else ''))
             ax.set_title(f"{len(d)} detections with score >= {score_threshold}", fontsize=9)
     return axes[0].figure
 
@@ -297,7 +348,9 @@ def _jpeg(fig, dpi:int=80):
     "A figure as an IPython JPEG image, closed: photos are 5-10x smaller than as PNG in a notebook."
     import io, matplotlib.pyplot as plt
     from IPython.display import Image
-    buf = io.BytesIO(); fig.savefig(buf, format='jpeg', dpi=dpi, pil_kwargs={'quality': 80}); plt.close(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format='jpeg', dpi=dpi, pil_kwargs={'quality': 80})
+    plt.close(fig)
     return Image(buf.getvalue())
 
 def show_worst_images(an:Analysis, img_folder=None, n:int=3, score_threshold:float=0.5):
@@ -305,7 +358,8 @@ def show_worst_images(an:Analysis, img_folder=None, n:int=3, score_threshold:flo
     import matplotlib.pyplot as plt
     worst = image_errors(an, score_threshold).index[:n]
     fig, axes = plt.subplots(len(worst), 2, figsize=(10, 4 * len(worst)), squeeze=False)
-    for row, img_id in zip(axes, worst): draw_image(an, int(img_id), img_folder, score_threshold, axes=row)
+    for row, img_id in zip(axes, worst):
+        draw_image(an, int(img_id), img_folder, score_threshold, axes=row)
     fig.tight_layout()
     return fig
 
@@ -320,16 +374,19 @@ def error_summary(an:Analysis, score_threshold:float=0.5, n:int=3) -> str:
     g = an.gts[~an.gts.crowd]
     lines = [f"AP {s['AP']:.3f} | AP50 {s['AP50']:.3f} | AP75 {s['AP75']:.3f} | AR100 {s['AR100']:.3f} "
              f"({len(g)} objects, {len(an.dets)} detections, {len(an.coco_eval.cocoGt.imgs)} images)"]
-    if len(pc): lines += [f"best classes:  {fmt(pc.head(n))}", f"worst classes: {fmt(pc.tail(n)[::-1])}"]
+    if len(pc):
+        lines += [f"best classes:  {fmt(pc.head(n))}", f"worst classes: {fmt(pc.tail(n)[::-1])}"]
     if len(fp):
         c = fp.error.value_counts()
         share = ', '.join(f"{k} {v / len(fp):.0%}" for k, v in c.items())
-        lines.append(f"false positives: {len(fp)} ({len(conf)} scoring >= {score_threshold}); dominant: {c.index[0]} ({share})")
+        lines.append(f"false positives: {len(fp)} ({len(conf)} scoring >= {score_threshold}); "
+                     f"dominant: {c.index[0]} ({share})")
     if len(g):
         m = g.groupby('size').found.agg(lambda f: 1 - f.mean()).reindex([x for x, *_ in SIZES]).dropna()
         lines.append(f"missed objects: {int((~g.found).sum())} of {len(g)} ({1 - g.found.mean():.0%}); by size: "
                      + ', '.join(f"{k} {v:.0%}" for k, v in m.items()))
-    if s['AP50'] > 0 and s['AP75'] < .6 * s['AP50']: lines.append("boxes are loose: AP75 is well below AP50 (localization)")
+    if s['AP50'] > 0 and s['AP75'] < .6 * s['AP50']:
+        lines.append("boxes are loose: AP75 is well below AP50 (localization)")
     return '\n'.join(lines)
 
 # %% ../nbs/06a_analysis.ipynb #1668283c
@@ -337,7 +394,8 @@ def browse(an:Analysis,               # what `analyze` returned
            img_folder=None,           # folder of the image files
            score_threshold:float=0.5, # initial score threshold
           ):
-    "An ipywidgets browser over the evaluated images: image slider (worst first), score threshold, class filter, GT/pred/both."
+    """An ipywidgets browser over the evaluated images: image slider (worst first), score threshold, class filter,
+    GT/pred/both."""
     import ipywidgets as W
     from IPython.display import display
     order = [int(i) for i in image_errors(an, score_threshold).index]
@@ -347,11 +405,13 @@ def browse(an:Analysis,               # what `analyze` returned
         img_id = order[position]
         display(_jpeg(draw_image(an, img_id, img_folder, threshold, show, category)))
     return W.interactive(draw,
-                         position=W.IntSlider(0, 0, len(order) - 1, description='image (worst first)', style={'description_width': 'initial'},
+                         position=W.IntSlider(0, 0, len(order) - 1, description='image (worst first)',
+                                              style={'description_width': 'initial'},
                                               layout=W.Layout(width='420px')),
                          threshold=W.FloatSlider(score_threshold, min=0, max=1, step=.05, description='score >='),
                          category=W.Dropdown(options=classes, value=None, description='class'),
-                         show=W.ToggleButtons(options=['both', 'ground truth', 'predictions'], value='both', description='draw'))
+                         show=W.ToggleButtons(options=['both', 'ground truth', 'predictions'], value='both',
+                                              description='draw'))
 
 # %% ../nbs/06a_analysis.ipynb #39503328
 FIGURES = ('pr_curves', 'per_class_ap', 'iou_calibration', 'errors', 'confusion', 'worst_images')
@@ -362,9 +422,11 @@ def write_report(stats:CocoStats,           # what `evaluate` / `evaluate_result
                  score_threshold:float=0.5, # threshold of the error breakdown, confusion matrix and drawings
                  figures:bool=True,         # also write the PNG figures
                 ) -> dict:
-    "Write coco_stats.json, per_class.csv, detections.json, summary.txt and the analysis PNGs into `out_dir`; returns name -> path."
+    """Write coco_stats.json, per_class.csv, detections.json, summary.txt and the analysis PNGs into `out_dir`;
+    returns name -> path."""
     import matplotlib.pyplot as plt
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / f for k, f in (('coco_stats', 'coco_stats.json'), ('per_class', 'per_class.csv'),
                                      ('detections', 'detections.json'), ('summary', 'summary.txt'))}
     paths['coco_stats'].write_text(json.dumps({k: stats[k] for k in STAT_NAMES}, indent=1))
@@ -374,19 +436,22 @@ def write_report(stats:CocoStats,           # what `evaluate` / `evaluate_result
     paths['summary'].write_text(error_summary(an, score_threshold) + '\n')
     if figures:
         makers = {'pr_curves': lambda: plot_pr_curves(stats), 'per_class_ap': lambda: plot_per_class_ap(stats),
-                  'iou_calibration': lambda: plot_iou_and_calibration(an), 'errors': lambda: plot_errors(an, score_threshold),
+                  'iou_calibration': lambda: plot_iou_and_calibration(an),
+                  'errors': lambda: plot_errors(an, score_threshold),
                   'confusion': lambda: plot_confusion(confusion_matrix(an, score_threshold)),
                   'worst_images': lambda: show_worst_images(an, img_folder, 3, score_threshold)}
         for name in FIGURES:
-            fig = makers[name](); paths[name] = out / f'{name}.png'
-            fig.savefig(paths[name], dpi=110); plt.close(fig)
+            fig = makers[name]()
+            paths[name] = out / f'{name}.png'
+            fig.savefig(paths[name], dpi=110)
+            plt.close(fig)
     return paths
 
 # %% ../nbs/06a_analysis.ipynb #653886a2
 def _out_dir_for(checkpoint:Path) -> Path:
     return checkpoint.parent.parent / 'result' if checkpoint.parent.name == 'model' else checkpoint.parent / 'result'
 
-def evaluate_checkpoint(checkpoint,                 # a training checkpoint (model/best.pth) or an official DETR checkpoint
+def evaluate_checkpoint(checkpoint,                 # a training checkpoint (model/best.pth) or an official DETR one
                         data_root=None,             # COCO-layout dataset (default: the checkpoint config's data.root)
                         out_dir=None,               # report folder (default: <experiment>/result next to model/)
                         split:str='val',            # 'val' or 'train'
@@ -396,7 +461,7 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
                         precision:str='fp32',       # 'fp32', 'bf16' or 'fp16' (autocast)
                         batch_size:int|None=None,   # images per forward pass (default: the config's data.batch_size)
                         figures:bool=True,          # write the PNG figures as well
-                        **model_overrides,          # DETRConfig fields for an official checkpoint (e.g. nheads, dilation)
+                        **model_overrides,          # DETRConfig fields for an official checkpoint (nheads, dilation)
                        ) -> tuple[CocoStats, dict]:
     "Evaluate a checkpoint on a COCO-format split and write its report; returns (stats, name -> written path)."
     import dataclasses
@@ -405,20 +470,30 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
     from detr_nb.model import DETR, load_official
     from detr_nb.eval import evaluate
     checkpoint = Path(checkpoint)
-    if not checkpoint.is_file(): raise FileNotFoundError(f"checkpoint {checkpoint} does not exist; give a model/best.pth of an experiment or an official DETR .pth")
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist; "
+                                f"give a model/best.pth of an experiment or an official DETR .pth")
     ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
     if isinstance(ckpt, dict) and ckpt.get('config'):
         cfg = config_from_dict(ckpt['config'])
-        model = DETR(dataclasses.replace(cfg.model, **model_overrides)); model.load_state_dict(ckpt['model'])
+        model = DETR(dataclasses.replace(cfg.model, **model_overrides))
+        model.load_state_dict(ckpt['model'])
         data_cfg = cfg.data
-    else: model, data_cfg = load_official(ckpt, **model_overrides), DataConfig()
-    if data_root is not None: data_cfg = dataclasses.replace(data_cfg, root=str(data_root), **{f'{split}_images': None, f'{split}_annotations': None})
+    else:
+        model, data_cfg = load_official(ckpt, **model_overrides), DataConfig()
+    if data_root is not None:
+        data_cfg = dataclasses.replace(data_cfg, root=str(data_root),
+                                       **{f'{split}_images': None, f'{split}_annotations': None})
     if ann_file is not None or img_folder is not None:
-        if ann_file is None or img_folder is None: raise ValueError("give both ann_file and img_folder, or neither (then the split of data_root is used)")
-        data_cfg = dataclasses.replace(data_cfg, **{f'{split}_images': str(img_folder), f'{split}_annotations': str(ann_file)})
+        if ann_file is None or img_folder is None:
+            raise ValueError("give both ann_file and img_folder, or neither (then the split of data_root is used)")
+        data_cfg = dataclasses.replace(data_cfg,
+                                       **{f'{split}_images': str(img_folder), f'{split}_annotations': str(ann_file)})
     images, ann = data_cfg.split_paths(split)
     dataset = CocoDetection(images, ann, transforms_from_config(data_cfg, 'val'))
-    if device == 'auto': device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    stats = evaluate(model.to(device), dataset, device=device, precision=precision, batch_size=batch_size or data_cfg.batch_size)
+    if device == 'auto':
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    stats = evaluate(model.to(device), dataset, device=device, precision=precision,
+                     batch_size=batch_size or data_cfg.batch_size)
     out = Path(out_dir) if out_dir is not None else _out_dir_for(checkpoint)
     return stats, write_report(stats, out, images, figures=figures)

@@ -25,9 +25,12 @@ def _split_sources(args) -> list[tuple[str, Path, Path]]:
         if not (args.annotations and args.images):
             raise ValueError("--images and --annotations go together: give the image folder and its COCO json")
         return [('custom', Path(args.images), Path(args.annotations))]
-    if not args.data: raise ValueError("give --data ROOT (COCO layout) or --images DIR --annotations JSON")
+    if not args.data:
+        raise ValueError("give --data ROOT (COCO layout) or --images DIR --annotations JSON")
     root = Path(args.data)
-    if not root.is_dir(): raise ValueError(f"--data {root}: no such folder (expected <root>/train2017, <root>/val2017, <root>/annotations)")
+    if not root.is_dir():
+        raise ValueError(f"--data {root}: no such folder "
+                         f"(expected <root>/train2017, <root>/val2017, <root>/annotations)")
     splits = ('train', 'val') if args.split == 'both' else (args.split,)
     return [(s, root / f'{s}2017', root / 'annotations' / f'instances_{s}2017.json') for s in splits]
 
@@ -38,7 +41,8 @@ def _validate(args) -> int:
         report = validate_coco(ann, images)
         print(f"== {name}: {ann}")
         print(report)
-        if not report.ok: status = 1
+        if not report.ok:
+            status = 1
     return status
 
 # %% ../nbs/08_cli.ipynb #3433a139
@@ -67,7 +71,8 @@ def _train(args) -> int:
 
 def _print_stats(stats, paths):
     print('  '.join(f'{k} {v:.3f}' for k, v in stats.items()))
-    if 'summary' in paths: print(Path(paths['summary']).read_text().rstrip())
+    if 'summary' in paths:
+        print(Path(paths['summary']).read_text().rstrip())
     print(f"report: {Path(paths.get('coco_stats', next(iter(paths.values())))).parent}")
 
 def _eval(args) -> int:
@@ -75,8 +80,10 @@ def _eval(args) -> int:
     overrides = {}
     for o in args.model or []:
         import yaml
-        if '=' not in o: raise ValueError(f"--model {o!r} is not of the form key=value (e.g. nheads=8)")
-        k, v = o.split('=', 1); overrides[k] = yaml.safe_load(v)
+        if '=' not in o:
+            raise ValueError(f"--model {o!r} is not of the form key=value (e.g. nheads=8)")
+        k, v = o.split('=', 1)
+        overrides[k] = yaml.safe_load(v)
     stats, paths = evaluate_checkpoint(args.checkpoint, data_root=args.data, out_dir=args.out, split=args.split,
                                        ann_file=args.annotations, img_folder=args.images, device=args.device,
                                        precision=args.precision, batch_size=args.batch_size,
@@ -96,9 +103,12 @@ def _jobs_dir() -> Path:
 def _job_output(job:str, params:dict) -> Path:
     "Where the executed job notebook goes: the experiment's `result/` folder."
     if job == 'train':
-        return Path(params.get('out_dir') or 'experiments') / str(params.get('name', 'train_job')) / 'result' / 'train.ipynb'
-    if params.get('out_dir'): return Path(params['out_dir']) / f'{job}.ipynb'
-    if params.get('checkpoint'): return Path(params['checkpoint']).resolve().parent.parent / 'result' / f'{job}.ipynb'
+        return Path(params.get('out_dir') or 'experiments') / str(params.get('name',
+                                                                             'train_job')) / 'result' / 'train.ipynb'
+    if params.get('out_dir'):
+        return Path(params['out_dir']) / f'{job}.ipynb'
+    if params.get('checkpoint'):
+        return Path(params['checkpoint']).resolve().parent.parent / 'result' / f'{job}.ipynb'
     return Path('experiments') / f'{job}_job' / 'result' / f'{job}.ipynb'
 
 def _job(args) -> int:
@@ -108,8 +118,10 @@ def _job(args) -> int:
         known = ', '.join(sorted(p.stem for p in _jobs_dir().glob('*.ipynb')))
         raise ValueError(f"unknown job {args.job!r}; the jobs are: {known}")
     params = {k: yaml.safe_load(v) for k, v in args.p or []}
-    if args.job == 'train':  # the notebook's defaults suit its test (a temp folder, 64-pixel images); a user's run doesn't
-        params.setdefault('out_dir', 'experiments'); params.setdefault('overrides', [])
+    # the notebook's defaults suit its test (a temp folder, 64-pixel images); a user's run doesn't
+    if args.job == 'train':
+        params.setdefault('out_dir', 'experiments')
+        params.setdefault('overrides', [])
     out = _job_output(args.job, params)
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"running {src.name} with {params or 'its default parameters'} -> {out}")
@@ -132,9 +144,12 @@ def _demo(args) -> int:
     for split in ('train', 'val'):
         report = validate_coco(*reversed(cfg.data.split_paths(split)))
         print(f"demo: {split} data {report.summary()} => {'OK' if report.ok else 'PROBLEMS'}")
-        if not report.ok: print(report); return 1
+        if not report.ok:
+            print(report)
+            return 1
     r = demo(out_dir=args.out, epochs=args.epochs, progress=not args.no_progress)
-    print(f"demo: trained {r['step']} steps in {r['seconds']:.0f} s; training loss {r['first_loss']:.3f} -> {r['last_loss']:.3f}")
+    print(f"demo: trained {r['step']} steps in {r['seconds']:.0f} s; "
+          f"training loss {r['first_loss']:.3f} -> {r['last_loss']:.3f}")
     model_dir = Path(r['exp_dir']) / 'model'
     ckpt = model_dir / 'best.pth' if (model_dir / 'best.pth').is_file() else model_dir / 'last.pth'
     stats, paths = evaluate_checkpoint(ckpt)
@@ -153,11 +168,13 @@ def _bench(args) -> int:
         return 0
     r = bench(preset=args.preset, batch_size=args.batch_size, image_size=args.size, boxes=args.boxes,
               precision=args.precision, modes=args.modes, steps=args.steps, warmup=args.warmup, device=args.device,
-              channels_last=args.channels_last, compile=args.compile, checkpoint_activations=args.checkpoint_activations,
+              channels_last=args.channels_last, compile=args.compile,
+              checkpoint_activations=args.checkpoint_activations,
               fused_adamw=not args.no_fused_adamw, cuda_graphs=args.cuda_graphs, threads=args.threads, out=args.out,
               flops=not args.no_flops)
     print(bench_table([r]).to_string(index=False))
-    if args.out: print(f"wrote {args.out}")
+    if args.out:
+        print(f"wrote {args.out}")
     return 0
 
 # %% ../nbs/08_cli.ipynb #4d4a4d8e

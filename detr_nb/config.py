@@ -42,7 +42,7 @@ class DETRConfig:
     dec_layers: int = 6               # transformer decoder layers
     dim_feedforward: int = 2048       # hidden size of the feed-forward blocks
     num_queries: int = 100            # object queries = most objects one image can yield
-    num_classes: int | None = 91      # max category id + 1 (the class head has num_classes + 1 outputs); None: from the training data
+    num_classes: int | None = 91      # max category id + 1 (the head has num_classes + 1 outputs); None: from the data
     dropout: float = 0.1              # dropout in the transformer
     pre_norm: bool = False            # LayerNorm before (True) or after (False, official default) each block
     aux_loss: bool = True             # return every decoder layer's predictions for the auxiliary losses
@@ -53,10 +53,12 @@ class DETRConfig:
         _check_choice(s, 'position_embedding', self.position_embedding, POSITION_EMBEDDINGS)
         for k in ('hidden_dim', 'nheads', 'enc_layers', 'dec_layers', 'dim_feedforward', 'num_queries'):
             _check_positive(s, k, getattr(self, k))
-        if self.num_classes is not None: _check_positive(s, 'num_classes', self.num_classes)
+        if self.num_classes is not None:
+            _check_positive(s, 'num_classes', self.num_classes)
         if self.hidden_dim % self.nheads:
             raise ValueError(f"model.hidden_dim = {self.hidden_dim} is not divisible by model.nheads = {self.nheads}")
-        if not 0 <= self.dropout < 1: raise ValueError(f"model.dropout = {self.dropout}; it must be in [0, 1)")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"model.dropout = {self.dropout}; it must be in [0, 1)")
 
 # %% ../nbs/00_config.ipynb #0a580daf
 @dataclass
@@ -64,9 +66,9 @@ class DataConfig:
     "Where the COCO-format data is, how it is augmented and how it is loaded."
     root: str | None = None               # folder in the official COCO 2017 layout
     train_images: str | None = None       # image folder of the training split (default <root>/train2017)
-    train_annotations: str | None = None  # COCO json of the training split (default <root>/annotations/instances_train2017.json)
+    train_annotations: str | None = None  # training COCO json (default: <root>/annotations/instances_train2017.json)
     val_images: str | None = None         # image folder of the validation split (default <root>/val2017)
-    val_annotations: str | None = None    # COCO json of the validation split (default <root>/annotations/instances_val2017.json)
+    val_annotations: str | None = None    # validation COCO json (default: <root>/annotations/instances_val2017.json)
     scales: list[int] = field(default_factory=lambda: list(range(480, 801, 32)))  # training shorter sides
     max_size: int = 1333                  # longest side after resizing
     val_size: int = 800                   # validation shorter side
@@ -81,7 +83,8 @@ class DataConfig:
 
     def __post_init__(self):
         s = 'data'
-        if not self.scales: raise ValueError("data.scales is empty; give at least one shorter-side size")
+        if not self.scales:
+            raise ValueError("data.scales is empty; give at least one shorter-side size")
         for k in ('max_size', 'val_size', 'crop_min', 'crop_max', 'batch_size', 'prefetch_factor'):
             _check_positive(s, k, getattr(self, k))
         _check_positive(s, 'num_workers', self.num_workers, allow_zero=True)
@@ -89,11 +92,13 @@ class DataConfig:
             raise ValueError(f"data.crop_min = {self.crop_min} is larger than data.crop_max = {self.crop_max}")
 
     def split_paths(self, split:str) -> tuple[Path, Path]:
-        "(image folder, annotation json) of `split` ('train' or 'val'): explicit paths first, else the COCO layout under `root`."
+        """(image folder, annotation json) of `split` ('train' or 'val'): explicit paths first,
+        else the COCO layout under `root`."""
         _check_choice('data', 'split', split, ('train', 'val'))
         images, ann = getattr(self, f'{split}_images'), getattr(self, f'{split}_annotations')
         if (images is None or ann is None) and self.root is None:
-            raise ValueError(f"data.root is not set and data.{split}_images / data.{split}_annotations are not both given; "
+            raise ValueError(f"data.root is not set and data.{split}_images / data.{split}_annotations "
+                             f"are not both given; "
                              f"set data.root to a folder in the COCO layout or give both paths")
         root = Path(self.root) if self.root is not None else None
         return (Path(images) if images is not None else root / f'{split}2017',
@@ -126,17 +131,17 @@ class TrainConfig:
     eval_every: int = 1               # evaluate on the validation split every N epochs
     patience: int = 0                 # early stopping: evaluations without improvement before stopping (0 = never)
     min_delta: float = 0.0            # early stopping: smallest change of the monitored metric that counts
-    monitor: str = 'auto'             # metric for best.pth: 'auto' (AP if evaluation is available, else val_loss), 'val_loss', 'AP', 'AP50', ...
+    monitor: str = 'auto'             # best.pth metric: 'auto' (AP if evaluated, else val_loss), 'val_loss', 'AP', ...
     mode: str = 'auto'                # 'min', 'max' or 'auto' (min for names ending in 'loss', max otherwise)
-    max_nonfinite_steps: int = 5      # stop after this many steps in a row with a NaN/Inf loss or gradient (each is skipped)
-    checkpoint_activations: bool = False  # recompute transformer-layer and backbone-stage activations in backward: less memory, more compute
-    channels_last: bool = False       # channels-last memory format for the backbone (faster convolutions on recent GPUs)
-    find_batch_size: bool = False     # find the largest micro-batch that fits the device and set accum_steps to keep the effective batch
+    max_nonfinite_steps: int = 5      # stop after this many NaN/Inf loss or gradient steps in a row (each is skipped)
+    checkpoint_activations: bool = False  # recompute layer/stage activations in backward: less memory, more compute
+    channels_last: bool = False       # channels-last memory format for the backbone (faster convs on recent GPUs)
+    find_batch_size: bool = False     # largest micro-batch that fits; accum_steps keeps the effective batch
     log_every: int = 10               # optimizer steps between log lines (losses are read from the device only then)
-    checkpoint_every: int = 0         # also write model/last.pth every N optimizer steps (0 = at the end of each epoch only)
+    checkpoint_every: int = 0         # also write model/last.pth every N optimizer steps (0: only at each epoch's end)
     max_steps: int = 0                # stop after this many optimizer steps in all (0 = no limit)
-    pretrained: str | None = None     # local path of weights to start from (official DETR checkpoint or torchvision ResNet)
-    resume: str | None = None         # checkpoint to resume from: a path, or 'auto' (model/last.pth of this experiment if any)
+    pretrained: str | None = None     # local weights to start from (official DETR checkpoint or torchvision ResNet)
+    resume: str | None = None         # checkpoint to resume from: a path, or 'auto' (this experiment's last.pth if any)
 
     def __post_init__(self):
         s = 'train'
@@ -148,8 +153,10 @@ class TrainConfig:
         for k in ('lr_backbone', 'weight_decay', 'clip_max_norm', 'eos_coef', 'warmup_epochs', 'patience',
                   'min_delta', 'checkpoint_every', 'max_steps'):
             _check_positive(s, k, getattr(self, k), allow_zero=True)
-        if not 0 <= self.min_lr_ratio <= 1: raise ValueError(f"train.min_lr_ratio = {self.min_lr_ratio}; it must be in [0, 1]")
-        if not self.monitor: raise ValueError("train.monitor is empty; name a metric such as 'val_loss' or 'AP'")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"train.min_lr_ratio = {self.min_lr_ratio}; it must be in [0, 1]")
+        if not self.monitor:
+            raise ValueError("train.monitor is empty; name a metric such as 'val_loss' or 'AP'")
 
 # %% ../nbs/00_config.ipynb #1697d84f
 @dataclass
@@ -163,7 +170,8 @@ class ExperimentConfig:
 
     def __post_init__(self):
         if not self.name or any(c in self.name for c in '/\\'):
-            raise ValueError(f"name = {self.name!r}; an experiment name must be non-empty and contain no path separator")
+            raise ValueError(f"name = {self.name!r}; "
+                             f"an experiment name must be non-empty and contain no path separator")
 
 # %% ../nbs/00_config.ipynb #3caef75c
 _SECTIONS = {'model': DETRConfig, 'data': DataConfig, 'train': TrainConfig}
@@ -172,14 +180,19 @@ def _type_ok(value, hint) -> bool:
     "Whether `value` fits the (resolved) type hint `hint` of a config field."
     import types, typing
     origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType): return any(_type_ok(value, h) for h in typing.get_args(hint))
-    if hint is type(None): return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
     if origin is list:
         (item,) = typing.get_args(hint) or (Any,)
         return isinstance(value, list) and all(_type_ok(v, item) for v in value)
-    if hint is float: return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int: return isinstance(value, int) and not isinstance(value, bool)
-    if hint is Any: return True
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is Any:
+        return True
     return isinstance(value, hint)
 
 def _build(cls, values:dict, where:str):
@@ -192,7 +205,8 @@ def _build(cls, values:dict, where:str):
     for k, v in values.items():
         if not _type_ok(v, hints[k]):
             raise ValueError(f"{where}.{k} = {v!r} has the wrong type; expected {hints[k]}")
-        if hints[k] is float and isinstance(v, int): values = {**values, k: float(v)}
+        if hints[k] is float and isinstance(v, int):
+            values = {**values, k: float(v)}
     return cls(**values)
 
 # %% ../nbs/00_config.ipynb #2d31fa96
@@ -220,24 +234,34 @@ def save_config(cfg:ExperimentConfig, path) -> Path:
 def load_config(path) -> ExperimentConfig:
     "Read an `ExperimentConfig` from a YAML file, with errors that name the file."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"config file {path} does not exist")
-    try: d = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e: raise ValueError(f"{path} is not valid YAML: {e}") from None
-    try: return config_from_dict(d or {})
-    except ValueError as e: raise ValueError(f"{path}: {e}") from None
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        d = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path} is not valid YAML: {e}") from None
+    try:
+        return config_from_dict(d or {})
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
 
 # %% ../nbs/00_config.ipynb #30d7c876
 def apply_overrides(cfg:ExperimentConfig, overrides:list[str]|None) -> ExperimentConfig:
     "A copy of `cfg` with each `'section.key=value'` (or top-level `'key=value'`) override applied."
     d = copy.deepcopy(config_to_dict(cfg))
     for o in overrides or []:
-        if '=' not in o: raise ValueError(f"override {o!r} is not of the form section.key=value (e.g. train.epochs=3)")
+        if '=' not in o:
+            raise ValueError(f"override {o!r} is not of the form section.key=value (e.g. train.epochs=3)")
         key, raw = o.split('=', 1)
-        try: value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError: value = raw
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
         parts = key.strip().split('.')
-        if len(parts) == 1 and parts[0] not in _SECTIONS: d[parts[0]] = value
-        elif len(parts) == 2 and parts[0] in _SECTIONS: d[parts[0]][parts[1]] = value
+        if len(parts) == 1 and parts[0] not in _SECTIONS:
+            d[parts[0]] = value
+        elif len(parts) == 2 and parts[0] in _SECTIONS:
+            d[parts[0]][parts[1]] = value
         else:
             raise ValueError(f"override key {key!r} is not a config key; use one of the sections "
                              f"{', '.join(_SECTIONS)} as section.key, or a top-level key (name, out_dir)")
@@ -262,5 +286,6 @@ PRESETS = {
 
 def get_preset(name:str) -> ExperimentConfig:
     "A fresh `ExperimentConfig` for the preset `name` ('tiny', 'r50', 'r101' or 'r50_dc5')."
-    if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; the presets are: {', '.join(PRESETS)}")
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; the presets are: {', '.join(PRESETS)}")
     return PRESETS[name]()

@@ -34,20 +34,25 @@ def _read_coco_json(ann_file:Path) -> dict:
     expected = "a COCO instances json: an object with 'images', 'annotations' and 'categories' lists"
     if not ann_file.is_file():
         raise FileNotFoundError(f"annotation file {ann_file} does not exist; expected {expected} "
-                                f"(e.g. <root>/annotations/instances_train2017.json; download_coco(root) fetches COCO's)")
-    try: d = json.loads(ann_file.read_bytes())
+                                f"(e.g. <root>/annotations/instances_train2017.json; "
+                                f"download_coco(root) fetches COCO's)")
+    try:
+        d = json.loads(ann_file.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{ann_file} is not valid JSON ({e}); expected {expected}") from None
-    if not isinstance(d, dict): raise ValueError(f"{ann_file} holds a {type(d).__name__}; expected {expected}")
+    if not isinstance(d, dict):
+        raise ValueError(f"{ann_file} holds a {type(d).__name__}; expected {expected}")
     for k in ('images', 'annotations', 'categories'):
-        if not isinstance(d.get(k), list): raise ValueError(f"{ann_file} has no '{k}' list; expected {expected}")
+        if not isinstance(d.get(k), list):
+            raise ValueError(f"{ann_file} has no '{k}' list; expected {expected}")
     return d
 
 def _coco_from_dict(d:dict) -> COCO:
     "A pycocotools `COCO` index over `d`, without its prints."
     coco = COCO()
     coco.dataset = d
-    with contextlib.redirect_stdout(io.StringIO()): coco.createIndex()
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
     return coco
 
 # %% ../nbs/01_data.ipynb #79dd256c
@@ -92,9 +97,11 @@ class CocoReport:
 
     def add(self, kind:str, example:str):
         "Count one problem of `kind`, keeping `example` if there are few yet."
-        if kind not in PROBLEMS: raise ValueError(f"unknown problem kind {kind!r}; the kinds are: {', '.join(PROBLEMS)}")
+        if kind not in PROBLEMS:
+            raise ValueError(f"unknown problem kind {kind!r}; the kinds are: {', '.join(PROBLEMS)}")
         self.counts[kind] += 1
-        if len(self.examples[kind]) < self.max_examples: self.examples[kind].append(example)
+        if len(self.examples[kind]) < self.max_examples:
+            self.examples[kind].append(example)
 
     @property
     def n_errors(self) -> int: return sum(n for k, n in self.counts.items() if PROBLEMS[k][0] == 'error')
@@ -108,7 +115,8 @@ class CocoReport:
                 f"{self.n_categories} categories: {found}")
 
     def _rows(self):
-        return [(k, self.counts[k], sev, todo, ', '.join(self.examples.get(k, []))) for k, (sev, todo) in PROBLEMS.items()]
+        return [(k, self.counts[k], sev, todo, ', '.join(self.examples.get(k, [])))
+                for k, (sev, todo) in PROBLEMS.items()]
 
     def __str__(self):
         head = f"COCO check of {self.ann_file} with images in {self.img_folder}\n{self.summary()}\n"
@@ -121,7 +129,8 @@ class CocoReport:
         rows = '\n'.join(f"| {k} | {n} | {s} | {t} | {e} |" for k, n, s, t, e in self._rows())
         verdict = 'OK' if self.ok else f'{self.n_errors} errors'
         return (f"**COCO check** of `{self.ann_file}` with images in `{self.img_folder}`: {self.summary()} "
-                f"=> **{verdict}**\n\n| problem | count | severity | when loading | examples |\n|---|---:|---|---|---|\n{rows}\n")
+                f"=> **{verdict}**\n\n| problem | count | severity | when loading | examples |\n"
+                f"|---|---:|---|---|---|\n{rows}\n")
 
 # %% ../nbs/01_data.ipynb #ddf77a33
 def _check_json(d:dict, report:CocoReport, tol:float=0.01):
@@ -130,32 +139,44 @@ def _check_json(d:dict, report:CocoReport, tol:float=0.01):
     report.n_images, report.n_annotations, report.n_categories = len(images), len(anns), len(cats)
     report.n_crowd = sum(1 for a in anns if isinstance(a, dict) and a.get('iscrowd'))
     for what, recs, keys in (('image', images, {'id', 'file_name', 'width', 'height'}),
-                             ('annotation', anns, {'id', 'image_id', 'category_id', 'bbox'}), ('category', cats, {'id', 'name'})):
+                             ('annotation', anns, {'id', 'image_id', 'category_id', 'bbox'}),
+                             ('category', cats, {'id', 'name'})):
         seen = set()
         for r in recs:
             if not (isinstance(r, dict) and r.keys() >= keys):
                 missing = sorted(keys - set(r)) if isinstance(r, dict) else ['fields']
-                report.add('malformed record', f"{what} {r.get('id', '?') if isinstance(r, dict) else r!r}: no {missing[0]}")
-            elif r['id'] in seen: report.add('duplicate id', f"{what} id {r['id']}")
-            else: seen.add(r['id'])
+                report.add('malformed record',
+                           f"{what} {r.get('id', '?') if isinstance(r, dict) else r!r}: no {missing[0]}")
+            elif r['id'] in seen:
+                report.add('duplicate id', f"{what} id {r['id']}")
+            else:
+                seen.add(r['id'])
     img_by_id = {i['id']: i for i in images if isinstance(i, dict) and 'id' in i}
     cat_ids = {c['id'] for c in cats if isinstance(c, dict) and 'id' in c}
     annotated = set()
     for a in anns:
-        if not isinstance(a, dict) or 'image_id' not in a: continue
+        if not isinstance(a, dict) or 'image_id' not in a:
+            continue
         img = img_by_id.get(a['image_id'])
-        if img is None: report.add('annotation of unknown image', f"annotation {a.get('id')}: image_id {a['image_id']}"); continue
+        if img is None:
+            report.add('annotation of unknown image', f"annotation {a.get('id')}: image_id {a['image_id']}")
+            continue
         annotated.add(a['image_id'])
         where = lambda: f"annotation {a.get('id')} ({img.get('file_name')})"  # built only for a problem
         b = a.get('bbox')
         try:
             x, y, w, h = b
-            if not math.isfinite(x + y + w + h): raise TypeError
+            if not math.isfinite(x + y + w + h):
+                raise TypeError
         except (TypeError, ValueError):
-            if 'bbox' in a: report.add('malformed record', f"{where()}: bbox {b!r}")
+            if 'bbox' in a:
+                report.add('malformed record', f"{where()}: bbox {b!r}")
             continue
-        if a.get('category_id') not in cat_ids: report.add('unknown category', f"{where()}: category_id {a.get('category_id')}")
-        if w <= 0 or h <= 0: report.add('non-positive box', f"{where()}: w={w}, h={h}"); continue
+        if a.get('category_id') not in cat_ids:
+            report.add('unknown category', f"{where()}: category_id {a.get('category_id')}")
+        if w <= 0 or h <= 0:
+            report.add('non-positive box', f"{where()}: w={w}, h={h}")
+            continue
         W, H = img.get('width', math.inf), img.get('height', math.inf)
         if x < -tol or y < -tol or x + w > W + tol or y + h > H + tol:
             report.add('box outside image', f"{where()}: [{x:g}, {y:g}, {w:g}, {h:g}] in {W}x{H}")
@@ -187,7 +208,8 @@ def _first_of_each(recs:list, keys:set) -> list:
     seen, out = set(), []
     for r in recs:
         if isinstance(r, dict) and r.keys() >= keys and r['id'] not in seen:
-            seen.add(r['id']); out.append(r)
+            seen.add(r['id'])
+            out.append(r)
     return out
 
 class CocoDetection(torchvision.datasets.CocoDetection):
@@ -195,7 +217,7 @@ class CocoDetection(torchvision.datasets.CocoDetection):
     def __init__(self,
                  img_folder,               # folder holding the images named in `ann_file`
                  ann_file,                 # COCO instances json of this split
-                 transforms=None,          # v2 transform called as `transforms(image, target)`, e.g. `make_transforms('train')`
+                 transforms=None,          # v2 transform `transforms(image, target)`, e.g. `make_transforms('train')`
                  keep_crowd:bool=False):   # keep iscrowd=1 annotations (for evaluation) instead of dropping them
         img_folder, ann_file = Path(img_folder), Path(ann_file)
         d = _read_coco_json(ann_file)
@@ -214,7 +236,8 @@ class CocoDetection(torchvision.datasets.CocoDetection):
         exists = lambda f: f in present or ('/' in f and (img_folder / f).is_file())  # names may hold subfolders
         ids = sorted(self.coco.imgs)
         self.ids = [i for i in ids if exists(self.coco.imgs[i]['file_name'])]
-        for i in sorted(set(ids) - set(self.ids)): self.report.add('missing file', self.coco.imgs[i]['file_name'])
+        for i in sorted(set(ids) - set(self.ids)):
+            self.report.add('missing file', self.coco.imgs[i]['file_name'])
         if ids and not self.ids:
             raise FileNotFoundError(f"none of the {len(ids)} images of {ann_file} is in {img_folder} "
                                     f"(e.g. {self.coco.imgs[ids[0]]['file_name']}); is it the right image folder?")
@@ -229,9 +252,11 @@ class CocoDetection(torchvision.datasets.CocoDetection):
         return _open_rgb(Path(self.root) / self.coco.imgs[id]['file_name'])
 
     def _make_target(self, id:int, h:int, w:int) -> dict:
-        anns = [a for a in self.coco.imgToAnns[id] if _ann_ok(a, self.cat_ids) and (self.keep_crowd or not a.get('iscrowd', 0))]
+        anns = [a for a in self.coco.imgToAnns[id]
+                if _ann_ok(a, self.cat_ids) and (self.keep_crowd or not a.get('iscrowd', 0))]
         xywh = torch.tensor([a['bbox'] for a in anns], dtype=torch.float32).reshape(-1, 4)
-        boxes = F.clamp_bounding_boxes(tv_tensors.BoundingBoxes(box_convert(xywh, 'xywh', 'xyxy'), format='XYXY', canvas_size=(h, w)))
+        boxes = F.clamp_bounding_boxes(tv_tensors.BoundingBoxes(box_convert(xywh, 'xywh', 'xyxy'), format='XYXY',
+                                                                canvas_size=(h, w)))
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # a box entirely outside clips to nothing
         pick = lambda vals, dtype: torch.tensor(vals, dtype=dtype).reshape(-1)[keep]
         return {'boxes': tv_tensors.wrap(boxes[keep], like=boxes),
@@ -244,15 +269,19 @@ class CocoDetection(torchvision.datasets.CocoDetection):
         for k in range(len(self.ids)):
             id = self.ids[(index + k) % len(self.ids)]
             name = self.coco.imgs[id]['file_name']
-            if self.skipped[name]: continue
-            try: pil = self._load_image(id)
+            if self.skipped[name]:
+                continue
+            try:
+                pil = self._load_image(id)
             except Exception as e:  # truncated, corrupt, not an image, vanished since construction
                 self.skipped[name] += 1
-                warnings.warn(f"{Path(self.root)/name}: cannot read image ({type(e).__name__}: {e}); skipped, the next image is used instead")
+                warnings.warn(f"{Path(self.root)/name}: cannot read image ({type(e).__name__}: {e}); "
+                              f"skipped, the next image is used instead")
                 continue
             image = tv_tensors.Image(F.pil_to_tensor(pil))
             target = self._make_target(id, *image.shape[-2:])
-            if self.transforms is not None: image, target = self.transforms(image, target)
+            if self.transforms is not None:
+                image, target = self.transforms(image, target)
             h, w = image.shape[-2:]
             cxcywh = F.convert_bounding_box_format(target['boxes'], new_format='CXCYWH').as_subclass(torch.Tensor)
             target['boxes'] = cxcywh / torch.tensor([w, h, w, h], dtype=torch.float32)
@@ -262,9 +291,12 @@ class CocoDetection(torchvision.datasets.CocoDetection):
 
 # %% ../nbs/01_data.ipynb #de455654
 def _coco_of(source) -> COCO:
-    if isinstance(source, COCO): return source
-    if hasattr(source, 'coco'): return source.coco
-    if isinstance(source, dict): return _coco_from_dict(source)
+    if isinstance(source, COCO):
+        return source
+    if hasattr(source, 'coco'):
+        return source.coco
+    if isinstance(source, dict):
+        return _coco_from_dict(source)
     return _coco_from_dict(_read_coco_json(source))
 
 def category_names(source) -> dict[int, str]:
@@ -281,9 +313,12 @@ def check_labels(dataset:CocoDetection, num_classes:int):
     bad = [a for a in coco.anns.values() if _ann_ok(a, dataset.cat_ids) and not 0 <= a['category_id'] < num_classes]
     if bad:
         a = bad[0]
-        raise ValueError(f"{len(bad)} annotation(s) of {dataset.ann_file} have labels outside [0, {num_classes}); first: "
-                         f"{coco.imgs[a['image_id']]['file_name']}: annotation {a['id']} has category_id {a['category_id']} "
-                         f"({coco.cats[a['category_id']]['name']}); set model.num_classes to {num_classes_of(dataset)} (max category id + 1)")
+        raise ValueError(f"{len(bad)} annotation(s) of {dataset.ann_file} have labels outside [0, {num_classes}); "
+                         f"first: "
+                         f"{coco.imgs[a['image_id']]['file_name']}: annotation {a['id']} "
+                         f"has category_id {a['category_id']} "
+                         f"({coco.cats[a['category_id']]['name']}); "
+                         f"set model.num_classes to {num_classes_of(dataset)} (max category id + 1)")
 
 # %% ../nbs/01_data.ipynb #605ca018
 SHAPE_CATEGORIES = [{'id': 1, 'name': 'circle', 'supercategory': 'shape'},
@@ -291,12 +326,15 @@ SHAPE_CATEGORIES = [{'id': 1, 'name': 'circle', 'supercategory': 'shape'},
                     {'id': 3, 'name': 'triangle', 'supercategory': 'shape'}]
 
 def _shape_polygon(cat:int, x:int, y:int, s:int) -> list[float]:
-    if cat == 1: return [v for t in np.linspace(0, 2 * np.pi, 24, endpoint=False)
-                         for v in (x + s / 2 + s / 2 * np.cos(t), y + s / 2 + s / 2 * np.sin(t))]
-    if cat == 2: return [x, y, x + s, y, x + s, y + s, x, y + s]
+    if cat == 1:
+        return [v for t in np.linspace(0, 2 * np.pi, 24, endpoint=False)
+                for v in (x + s / 2 + s / 2 * np.cos(t), y + s / 2 + s / 2 * np.sin(t))]
+    if cat == 2:
+        return [x, y, x + s, y, x + s, y + s, x, y + s]
     return [x + s / 2, y, x + s, y + s, x, y + s]
 
-def _shapes_split(folder:Path, rng:np.random.Generator, n:int, first_id:int, min_size, max_size, max_objects, empty_frac):
+def _shapes_split(folder:Path, rng:np.random.Generator, n:int, first_id:int, min_size, max_size, max_objects,
+                  empty_frac):
     folder.mkdir(parents=True, exist_ok=True)
     images, anns = [], []
     for image_id in range(first_id, first_id + n):
@@ -306,16 +344,21 @@ def _shapes_split(folder:Path, rng:np.random.Generator, n:int, first_id:int, min
         draw, placed = ImageDraw.Draw(im), []
         n_obj = 0 if rng.random() < empty_frac else int(rng.integers(1, max_objects + 1))
         for _ in range(n_obj * 10):  # a few tries per object to avoid heavy overlaps
-            if len(placed) == n_obj: break
+            if len(placed) == n_obj:
+                break
             s = int(rng.uniform(0.15, 0.45) * min(W, H))
             x, y = int(rng.integers(0, W - s)), int(rng.integers(0, H - s))
-            if any(min(x + s, u + t) - max(x, u) > -2 and min(y + s, v + t) - max(y, v) > -2 for u, v, t in placed): continue
+            if any(min(x + s, u + t) - max(x, u) > -2 and min(y + s, v + t) - max(y, v) > -2 for u, v, t in placed):
+                continue
             placed.append((x, y, s))
             cat = int(rng.integers(1, 4))
             colour = tuple(int(v) for v in (bg + rng.integers(80, 177, 3)) % 256)  # far from the background
-            if cat == 1: draw.ellipse([x, y, x + s - 1, y + s - 1], fill=colour)
-            elif cat == 2: draw.rectangle([x, y, x + s - 1, y + s - 1], fill=colour)
-            else: draw.polygon([(x + s / 2, y), (x + s - 1, y + s - 1), (x, y + s - 1)], fill=colour)
+            if cat == 1:
+                draw.ellipse([x, y, x + s - 1, y + s - 1], fill=colour)
+            elif cat == 2:
+                draw.rectangle([x, y, x + s - 1, y + s - 1], fill=colour)
+            else:
+                draw.polygon([(x + s / 2, y), (x + s - 1, y + s - 1), (x, y + s - 1)], fill=colour)
             area = {1: math.pi * s * s / 4, 2: float(s * s), 3: s * s / 2}[cat]
             anns.append({'id': len(anns) + 1 + first_id * 100, 'image_id': image_id, 'category_id': cat, 'iscrowd': 0,
                          'bbox': [x, y, s, s], 'area': area, 'segmentation': [_shape_polygon(cat, x, y, s)]})
@@ -338,7 +381,8 @@ def make_shapes(out_dir,                  # folder to write, in the COCO layout
     (out / 'annotations').mkdir(parents=True, exist_ok=True)
     for k, (split, n) in enumerate((('train', n_train), ('val', n_val))):
         rng = np.random.default_rng([seed, k])
-        images, anns = _shapes_split(out / f'{split}2017', rng, n, 1 + k * n_train, min_size, max_size, max_objects, empty_frac)
+        images, anns = _shapes_split(out / f'{split}2017', rng, n, 1 + k * n_train, min_size, max_size, max_objects,
+                                     empty_frac)
         d = {'info': {'description': f'detr_nb synthetic shapes, seed {seed}'}, 'licenses': [],
              'images': images, 'annotations': anns, 'categories': SHAPE_CATEGORIES}
         (out / 'annotations' / f'instances_{split}2017.json').write_text(json.dumps(d))
@@ -349,7 +393,8 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def _image_size(flat_inputs) -> tuple[int, int]:
     for x in flat_inputs:
-        if isinstance(x, (tv_tensors.Image, Image.Image)): return tuple(F.get_size(x))
+        if isinstance(x, (tv_tensors.Image, Image.Image)):
+            return tuple(F.get_size(x))
     raise TypeError("RandomSizeCrop needs an image (tv_tensors.Image or PIL) among its inputs")
 
 class RandomSizeCrop(v2.Transform):
@@ -362,7 +407,8 @@ class RandomSizeCrop(v2.Transform):
         H, W = _image_size(flat_inputs)
         h = int(torch.randint(min(self.min_size, H), min(H, self.max_size) + 1, ()))
         w = int(torch.randint(min(self.min_size, W), min(W, self.max_size) + 1, ()))
-        return dict(top=int(torch.randint(0, H - h + 1, ())), left=int(torch.randint(0, W - w + 1, ())), height=h, width=w)
+        return dict(top=int(torch.randint(0, H - h + 1, ())), left=int(torch.randint(0, W - w + 1, ())), height=h,
+                    width=w)
 
     def transform(self, inpt, params:dict):
         return self._call_kernel(F.crop, inpt, **params)
@@ -380,24 +426,28 @@ def make_transforms(split:str,                                  # 'train' (augme
                     crop_resize=(400, 500, 600),                # shorter side before the random crop
                     crop_min:int=384,                           # smallest crop side
                     crop_max:int=600,                           # largest crop side
-                    normalize:bool=True                         # ImageNet mean/std (False: float in [0, 1], for display)
+                    normalize:bool=True                         # ImageNet mean/std (False: float in [0, 1])
                    ) -> v2.Compose:
     "The DETR augmentations as a v2 transform called as `transforms(image, target)`."
-    if split not in ('train', 'val'): raise ValueError(f"split = {split!r}; it must be 'train' or 'val'")
+    if split not in ('train', 'val'):
+        raise ValueError(f"split = {split!r}; it must be 'train' or 'val'")
     scales = list(scales)
     if split == 'train':
         resize = [v2.RandomHorizontalFlip(), v2.RandomChoice([
             v2.RandomShortestSize(scales, max_size=max_size),
             v2.Compose([v2.RandomShortestSize(list(crop_resize)), RandomSizeCrop(crop_min, crop_max),
                         v2.RandomShortestSize(scales, max_size=max_size)])])]
-    else: resize = [v2.Resize(val_size, max_size=max_size)]
-    return v2.Compose([*resize, v2.SanitizeBoundingBoxes(labels_getter=_sanitized), v2.ToDtype(torch.float32, scale=True),
+    else:
+        resize = [v2.Resize(val_size, max_size=max_size)]
+    return v2.Compose([*resize, v2.SanitizeBoundingBoxes(labels_getter=_sanitized),
+                       v2.ToDtype(torch.float32, scale=True),
                        *([v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)] if normalize else [])])
 
 def transforms_from_config(cfg:DataConfig, split:str, normalize:bool=True) -> v2.Compose:
     "`make_transforms(split, ...)` with the scales and sizes of a `DataConfig`."
     return make_transforms(split, scales=cfg.scales, max_size=cfg.max_size, val_size=cfg.val_size,
-                           crop_resize=cfg.crop_resize, crop_min=cfg.crop_min, crop_max=cfg.crop_max, normalize=normalize)
+                           crop_resize=cfg.crop_resize, crop_min=cfg.crop_min, crop_max=cfg.crop_max,
+                           normalize=normalize)
 
 def dataset_from_config(cfg:DataConfig, split:str, keep_crowd:bool=False) -> CocoDetection:
     "The `CocoDetection` of `split` ('train' or 'val') with its transforms, from a `DataConfig`."
@@ -406,9 +456,11 @@ def dataset_from_config(cfg:DataConfig, split:str, keep_crowd:bool=False) -> Coc
 
 # %% ../nbs/01_data.ipynb #8c854be2
 def collate_fn(batch:list) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
-    "Pad `[(image [3,h,w], target), ...]` to `(images [B,3,H,W], mask [B,H,W] True on padding, targets)`; `None` items are dropped."
+    """Pad `[(image [3,h,w], target), ...]` to `(images [B,3,H,W], mask [B,H,W] True on padding, targets)`;
+    `None` items are dropped."""
     batch = [b for b in batch if b is not None]
-    if not batch: raise ValueError("collate_fn got an empty batch (every item was None)")
+    if not batch:
+        raise ValueError("collate_fn got an empty batch (every item was None)")
     images, targets = zip(*batch)
     H, W = max(i.shape[-2] for i in images), max(i.shape[-1] for i in images)
     out = torch.zeros((len(images), images[0].shape[0], H, W), dtype=images[0].dtype)
@@ -433,16 +485,20 @@ def make_loader(dataset,                          # a dataset of (image, target)
     "A `DataLoader` of `collate_fn` batches; with a `DistributedSampler` when `torch.distributed` is initialized."
     if dist.is_available() and dist.is_initialized():
         sampler = DistributedSampler(dataset, shuffle=train, seed=seed, drop_last=drop_last and train)
-    elif train: sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
-    else: sampler = SequentialSampler(dataset)
+    elif train:
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
+    else:
+        sampler = SequentialSampler(dataset)
     extra = dict(persistent_workers=persistent_workers, prefetch_factor=prefetch_factor) if num_workers > 0 else {}
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn, num_workers=num_workers,
                       pin_memory=pin_memory and torch.cuda.is_available(), drop_last=drop_last and train, **extra)
 
 def loader_from_config(cfg:DataConfig, split:str, dataset=None, seed:int=0) -> DataLoader:
-    "`make_loader` for `split` with the batch size and worker settings of a `DataConfig` (builds the dataset if not given)."
+    """`make_loader` for `split` with the batch size and worker settings of a `DataConfig`
+    (builds the dataset if not given)."""
     dataset = dataset if dataset is not None else dataset_from_config(cfg, split)
-    return make_loader(dataset, cfg.batch_size, train=split == 'train', num_workers=cfg.num_workers, pin_memory=cfg.pin_memory,
+    return make_loader(dataset, cfg.batch_size, train=split == 'train', num_workers=cfg.num_workers,
+                       pin_memory=cfg.pin_memory,
                        persistent_workers=cfg.persistent_workers, prefetch_factor=cfg.prefetch_factor, seed=seed)
 
 # %% ../nbs/01_data.ipynb #668c4307
@@ -461,7 +517,9 @@ def draw_boxes(ax,                 # matplotlib axis showing the image
         ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color=c, linewidth=linewidth))
         text = ' '.join(s for s in ((names or {}).get(lab, str(lab)) if lab is not None else '',
                                     f'{float(scores[k]):.2f}' if scores is not None else '') if s)
-        if text: ax.text(x0, y0, text, fontsize=7, color='white', va='bottom', bbox=dict(facecolor=c, alpha=0.8, pad=1, lw=0))
+        if text:
+            ax.text(x0, y0, text, fontsize=7, color='white', va='bottom',
+                    bbox=dict(facecolor=c, alpha=0.8, pad=1, lw=0))
 
 def show_sample(image,                 # [3, H, W] uint8, or float (ImageNet-normalized if `normalized`)
                 target:dict,           # target with normalized cxcywh `boxes` and `labels`
@@ -471,10 +529,12 @@ def show_sample(image,                 # [3, H, W] uint8, or float (ImageNet-nor
                 title:str|None=None):
     "Show a dataset sample with its ground-truth boxes; returns the axis."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots()
+    if ax is None:
+        _, ax = plt.subplots()
     img = image.detach().cpu().as_subclass(torch.Tensor)
     if img.is_floating_point():
-        if normalized: img = img * torch.tensor(IMAGENET_STD)[:, None, None] + torch.tensor(IMAGENET_MEAN)[:, None, None]
+        if normalized:
+            img = img * torch.tensor(IMAGENET_STD)[:, None, None] + torch.tensor(IMAGENET_MEAN)[:, None, None]
         img = img.clamp(0, 1)
     ax.imshow(img.permute(1, 2, 0).numpy())
     h, w = img.shape[-2:]
@@ -487,16 +547,21 @@ def show_sample(image,                 # [3, H, W] uint8, or float (ImageNet-nor
 def _check_image(path:Path, rec:dict, decode:bool) -> list[tuple[str, str]]:
     "Problems of one image file as `(kind, example)` pairs."
     name = rec['file_name']
-    if not path.is_file(): return [('missing file', name)]
+    if not path.is_file():
+        return [('missing file', name)]
     out = []
     try:
         with Image.open(path) as im:
             kind = _mode_kind(im.mode)
-            if kind: out.append((kind, f'{name} ({im.mode})'))
+            if kind:
+                out.append((kind, f'{name} ({im.mode})'))
             if (im.width, im.height) != (rec.get('width'), rec.get('height')):
-                out.append(('size mismatch', f"{name}: file {im.width}x{im.height}, json {rec.get('width')}x{rec.get('height')}"))
-            if decode: im.load()
-    except Exception as e: out.append(('unreadable image', f"{name} ({type(e).__name__}: {str(e).replace(str(path), name)})"))
+                out.append(('size mismatch',
+                            f"{name}: file {im.width}x{im.height}, json {rec.get('width')}x{rec.get('height')}"))
+            if decode:
+                im.load()
+    except Exception as e:
+        out.append(('unreadable image', f"{name} ({type(e).__name__}: {str(e).replace(str(path), name)})"))
     return out
 
 def validate_coco(ann_file,                   # COCO instances json
@@ -507,17 +572,23 @@ def validate_coco(ann_file,                   # COCO instances json
                  ) -> CocoReport:
     "Check a COCO-format dataset; the report counts every problem kind with examples (see `PROBLEMS`)."
     report = CocoReport(str(ann_file), str(img_folder), max_examples=max_examples)
-    try: d = _read_coco_json(ann_file)
-    except (OSError, ValueError) as e: d = None; report.add('invalid annotation file', str(e))
+    try:
+        d = _read_coco_json(ann_file)
+    except (OSError, ValueError) as e:
+        d = None
+        report.add('invalid annotation file', str(e))
     folder = Path(img_folder)
-    if not folder.is_dir(): report.add('missing image folder', f'{folder} does not exist')
-    if d is None: return report
+    if not folder.is_dir():
+        report.add('missing image folder', f'{folder} does not exist')
+    if d is None:
+        return report
     _check_json(d, report)
     if folder.is_dir():
         recs = {r['id']: r for r in d['images'] if isinstance(r, dict) and 'file_name' in r and 'id' in r}.values()
         with ThreadPoolExecutor(num_threads) as ex:
             for found in ex.map(lambda r: _check_image(folder / r['file_name'], r, check_images), recs):
-                for kind, example in found: report.add(kind, example)
+                for kind, example in found:
+                    report.add(kind, example)
     return report
 
 # %% ../nbs/01_data.ipynb #e3d7e678
@@ -531,7 +602,8 @@ COCO_SIZES = {'train': 19_336_861_798, 'val': 815_585_330, 'annotations': 252_90
 def _md5(path:Path, chunk:int=1 << 22) -> str:
     h = hashlib.md5()
     with open(path, 'rb') as f:
-        while b := f.read(chunk): h.update(b)
+        while b := f.read(chunk):
+            h.update(b)
     return h.hexdigest()
 
 def _fetch(url:str, dest:Path, size:int|None, md5:str|None, timeout:float, progress:bool):
@@ -543,15 +615,21 @@ def _fetch(url:str, dest:Path, size:int|None, md5:str|None, timeout:float, progr
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             length = resp.headers.get('Content-Length')
-            if have and resp.status == 206: mode, total = 'ab', have + int(length) if length else None
-            else: mode, have, total = 'wb', 0, int(length) if length else None
+            if have and resp.status == 206:
+                mode, total = 'ab', have + int(length) if length else None
+            else:
+                mode, have, total = 'wb', 0, int(length) if length else None
             if size is not None and total is not None and total != size:
-                raise ValueError(f"{url}: the server sends {total} bytes but {dest.name} has {size}; check the URL (or pass sizes=)")
-            with open(part, mode) as f, tqdm(total=total, initial=have, unit='B', unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                raise ValueError(f"{url}: the server sends {total} bytes but {dest.name} has {size}; "
+                                 f"check the URL (or pass sizes=)")
+            with open(part, mode) as f, tqdm(total=total, initial=have, unit='B', unit_scale=True, desc=dest.name,
+                                             disable=not progress) as bar:
                 while chunk := resp.read(1 << 20):
-                    f.write(chunk); bar.update(len(chunk))
+                    f.write(chunk)
+                    bar.update(len(chunk))
     except urllib.error.HTTPError as e:
-        if not (e.code == 416 and size is not None and have == size): raise OSError(f"{url}: HTTP {e.code} {e.reason}") from None
+        if not (e.code == 416 and size is not None and have == size):
+            raise OSError(f"{url}: HTTP {e.code} {e.reason}") from None
     except (http.client.HTTPException, urllib.error.URLError, OSError) as e:
         got = part.stat().st_size if part.exists() else 0
         raise OSError(f"download of {url} interrupted at {got} of {total or '?'} bytes ({type(e).__name__}: {e}); "
@@ -561,7 +639,8 @@ def _fetch(url:str, dest:Path, size:int|None, md5:str|None, timeout:float, progr
         raise OSError(f"{part}: {got} bytes instead of {size or total}; run download_coco again to resume")
     if md5 is not None and (h := _md5(part)) != md5:
         part.unlink()
-        raise ValueError(f"{dest.name}: MD5 {h} differs from the expected {md5}; the corrupt file was deleted, run download_coco again")
+        raise ValueError(f"{dest.name}: MD5 {h} differs from the expected {md5}; "
+                         f"the corrupt file was deleted, run download_coco again")
     part.replace(dest)
 
 def download_coco(root,                         # folder to create in the COCO layout
@@ -575,23 +654,28 @@ def download_coco(root,                         # folder to create in the COCO l
                   progress:bool=True            # tqdm progress bars
                  ) -> Path:
     "Download, verify and extract COCO 2017 into `root` (`train2017/`, `val2017/`, `annotations/`); resumable."
-    root = Path(root); root.mkdir(parents=True, exist_ok=True)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     urls, md5, sizes = {**COCO_URLS, **(urls or {})}, md5 or {}, sizes or {}
     for key in [*splits, *(['annotations'] if annotations else [])]:
-        if key not in COCO_URLS: raise ValueError(f"unknown COCO archive {key!r}; choose from {', '.join(COCO_URLS)}")
+        if key not in COCO_URLS:
+            raise ValueError(f"unknown COCO archive {key!r}; choose from {', '.join(COCO_URLS)}")
         url = urls[key]
         official = url == COCO_URLS[key]
         dest, done = root / url.rsplit('/', 1)[-1], root / f'.{key}2017.done'
-        if done.exists(): continue
+        if done.exists():
+            continue
         if not dest.exists():
             _fetch(url, dest, sizes.get(key, COCO_SIZES[key] if official else None),
                    md5.get(key, COCO_MD5[key] if official else None), timeout, progress)
         try:
             with zipfile.ZipFile(dest) as z:
-                for m in tqdm(z.infolist(), desc=f'extract {dest.name}', disable=not progress): z.extract(m, root)
+                for m in tqdm(z.infolist(), desc=f'extract {dest.name}', disable=not progress):
+                    z.extract(m, root)
         except zipfile.BadZipFile:
             dest.unlink()
             raise ValueError(f"{dest} is not a valid zip archive; it was deleted, run download_coco again") from None
         done.touch()
-        if not keep_archives: dest.unlink()
+        if not keep_archives:
+            dest.unlink()
     return root

@@ -2,7 +2,7 @@
 
 # %% ../nbs/06_eval.ipynb #01e45b54
 from __future__ import annotations
-import contextlib, io, json, math, os, time
+import contextlib, io, json, math, os
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn, Tensor
-from torch.utils.data import DataLoader, Dataset, SequentialSampler
+from torch.utils.data import DataLoader, SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 from torchvision.ops import box_convert
 from pycocotools.coco import COCO
@@ -27,7 +27,8 @@ class PostProcess(nn.Module):
                  top_k:int|None=None,                # keep the k highest-scoring queries per image (None: all)
                  score_threshold:float|None=None):   # drop detections scoring below this (None: keep all)
         super().__init__()
-        if top_k is not None and top_k <= 0: raise ValueError(f"top_k = {top_k}; it must be a positive number of detections or None")
+        if top_k is not None and top_k <= 0:
+            raise ValueError(f"top_k = {top_k}; it must be a positive number of detections or None")
         if score_threshold is not None and not 0 <= score_threshold <= 1:
             raise ValueError(f"score_threshold = {score_threshold}; it must be a probability in [0, 1] or None")
         self.top_k, self.score_threshold = top_k, score_threshold
@@ -39,7 +40,8 @@ class PostProcess(nn.Module):
                ) -> list[dict]:
         logits, boxes = outputs['pred_logits'], outputs['pred_boxes']
         if len(logits) != len(target_sizes):
-            raise ValueError(f"{len(logits)} images of outputs but {len(target_sizes)} target sizes; give one (h, w) per image")
+            raise ValueError(f"{len(logits)} images of outputs but {len(target_sizes)} target sizes; "
+                             f"give one (h, w) per image")
         scores, labels = F.softmax(logits.float(), -1)[..., :-1].max(-1)               # [B,Q], [B,Q]
         h, w = torch.as_tensor(target_sizes, device=boxes.device).float().unbind(-1)  # [B], [B]
         scale = torch.stack([w, h, w, h], -1)[:, None, :]                              # [B,1,4]
@@ -69,7 +71,8 @@ def to_coco_results(predictions:dict,        # image_id -> {'scores' [N], 'label
         xywh = box_convert(torch.as_tensor(p['boxes'], dtype=torch.float32).reshape(-1, 4), 'xyxy', 'xywh')
         for s, l, b in zip(torch.as_tensor(p['scores']).tolist(), torch.as_tensor(p['labels']).tolist(), xywh.tolist()):
             if keep is None or l in keep:
-                results.append({'image_id': int(image_id), 'category_id': int(l), 'bbox': [round(v, 3) for v in b], 'score': round(s, 5)})
+                results.append({'image_id': int(image_id), 'category_id': int(l), 'bbox': [round(v, 3) for v in b],
+                                'score': round(s, 5)})
     return results
 
 # %% ../nbs/06_eval.ipynb #088e78bf
@@ -84,33 +87,47 @@ def check_results(results:list,      # detections in the COCO results format
         raise ValueError(f"{where}: a COCO results file is a JSON list of detections, got {type(results).__name__}")
     img_ids, cat_ids = set(coco_gt.getImgIds()), set(coco_gt.getCatIds())
     for k, e in enumerate(results):
-        if not isinstance(e, dict): raise _bad(where, k, e, "is not an object; expected {'image_id', 'category_id', 'bbox', 'score'}")
+        if not isinstance(e, dict):
+            raise _bad(where, k, e, "is not an object; expected {'image_id', 'category_id', 'bbox', 'score'}")
         missing = [m for m in _RESULT_KEYS if m not in e]
-        if missing: raise _bad(where, k, e, f"lacks {', '.join(map(repr, missing))}; every detection needs {', '.join(_RESULT_KEYS)}")
+        if missing:
+            raise _bad(where, k, e,
+                       f"lacks {', '.join(map(repr, missing))}; every detection needs {', '.join(_RESULT_KEYS)}")
         if e['image_id'] not in img_ids:
-            raise _bad(where, k, e, f"has image_id {e['image_id']!r}, which is no image of the annotation file ({len(img_ids)} images)")
+            raise _bad(where, k, e,
+                       f"has image_id {e['image_id']!r}, "
+                       f"which is no image of the annotation file ({len(img_ids)} images)")
         if e['category_id'] not in cat_ids:
-            raise _bad(where, k, e, f"has category_id {e['category_id']!r}; expected one of the annotation file's category ids "
-                                    f"{sorted(cat_ids)[:20]}{' ...' if len(cat_ids) > 20 else ''}")
+            raise _bad(where, k, e,
+                       f"has category_id {e['category_id']!r}; expected one of the annotation file's category ids "
+                       f"{sorted(cat_ids)[:20]}{' ...' if len(cat_ids) > 20 else ''}")
         b, s = e['bbox'], e['score']
-        if not isinstance(b, (list, tuple)) or len(b) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b):
+        if not isinstance(b, (list, tuple)) or len(b) != 4 or \
+           not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b):
             raise _bad(where, k, e, "has a bbox that is not 4 numbers; expected [x, y, width, height] in pixels")
-        if not all(math.isfinite(v) for v in b): raise _bad(where, k, e, "has a bbox with NaN or infinity; expected 4 finite numbers")
-        if b[2] < 0 or b[3] < 0: raise _bad(where, k, e, f"has a negative width or height ({b[2]}, {b[3]}); the bbox is [x, y, width, height], not corners")
+        if not all(math.isfinite(v) for v in b):
+            raise _bad(where, k, e, "has a bbox with NaN or infinity; expected 4 finite numbers")
+        if b[2] < 0 or b[3] < 0:
+            raise _bad(where, k, e,
+                       f"has a negative width or height ({b[2]}, {b[3]}); "
+                       f"the bbox is [x, y, width, height], not corners")
         if not isinstance(s, (int, float)) or isinstance(s, bool) or not math.isfinite(s):
             raise _bad(where, k, e, f"has score {s!r}; expected a finite number")
     return results
 
 # %% ../nbs/06_eval.ipynb #1df167e2
 def _quiet(fn, *args, **kwargs):
-    with contextlib.redirect_stdout(io.StringIO()): return fn(*args, **kwargs)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(*args, **kwargs)
 
 def load_coco(annotations) -> COCO:
     "A pycocotools `COCO` from a path, a dict or a `COCO` (returned as is), without its progress prints."
-    if isinstance(annotations, COCO): return annotations
+    if isinstance(annotations, COCO):
+        return annotations
     if isinstance(annotations, (str, os.PathLike)):
         p = Path(annotations)
-        if not p.is_file(): raise FileNotFoundError(f"annotation file {p} does not exist; give the COCO instances json of the split")
+        if not p.is_file():
+            raise FileNotFoundError(f"annotation file {p} does not exist; give the COCO instances json of the split")
         annotations = json.loads(p.read_text())
     coco = COCO()
     coco.dataset = annotations
@@ -119,11 +136,15 @@ def load_coco(annotations) -> COCO:
 
 class CocoStats(dict):
     "The 12 COCO numbers by name (a dict), with `.per_class` (DataFrame), `.coco_eval` and `.results` attached."
-    per_class: pd.DataFrame; coco_eval: COCOeval; results: list
+    per_class: pd.DataFrame
+    coco_eval: COCOeval
+    results: list
 
     def __repr__(self): return '{' + ', '.join(f"'{k}': {v:.4f}" for k, v in self.items()) + '}'
 
-def _mean_defined(a): a = a[a > -1]; return float(a.mean()) if a.size else -1.0
+def _mean_defined(a):
+    a = a[a > -1]
+    return float(a.mean()) if a.size else -1.0
 
 def per_class_table(E:COCOeval) -> pd.DataFrame:
     "One row per category: AP, AP50, AP75, APs/m/l, AR100 (as `summarize` computes them) and object/detection counts."
@@ -145,13 +166,19 @@ def coco_stats(coco_gt,               # ground truth: `COCO`, dict or path of th
                results:list,          # detections in the COCO results format
                where:str='results',   # name of the results in error messages
               ) -> CocoStats:
-    "Check `results` and score them with pycocotools `COCOeval` (bbox): the 12 standard numbers and the per-class table."
+    """Check `results` and score them with pycocotools `COCOeval` (bbox): the 12 standard numbers
+    and the per-class table."""
     gt = load_coco(coco_gt)
     check_results(results, gt, where)
-    if results: dt = _quiet(gt.loadRes, [dict(r) for r in results])
-    else: dt = load_coco({'images': list(gt.dataset['images']), 'categories': list(gt.dataset.get('categories', [])), 'annotations': []})
+    if results:
+        dt = _quiet(gt.loadRes, [dict(r) for r in results])
+    else:
+        dt = load_coco({'images': list(gt.dataset['images']), 'categories': list(gt.dataset.get('categories', [])),
+                        'annotations': []})
     E = COCOeval(gt, dt, 'bbox')
-    _quiet(E.evaluate); _quiet(E.accumulate); _quiet(E.summarize)
+    _quiet(E.evaluate)
+    _quiet(E.accumulate)
+    _quiet(E.summarize)
     stats = CocoStats(zip(STAT_NAMES, (float(v) for v in E.stats)))
     stats.per_class, stats.coco_eval, stats.results = per_class_table(E), E, results
     return stats
@@ -163,9 +190,12 @@ def evaluate_results(results_json,       # path of a COCO results file (JSON lis
     where = 'results'
     if isinstance(results_json, (str, os.PathLike)):
         where, p = str(results_json), Path(results_json)
-        if not p.is_file(): raise FileNotFoundError(f"results file {p} does not exist")
-        try: results_json = json.loads(p.read_text())
-        except json.JSONDecodeError as e: raise ValueError(f"{p} is not valid JSON: {e}") from None
+        if not p.is_file():
+            raise FileNotFoundError(f"results file {p} does not exist")
+        try:
+            results_json = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p} is not valid JSON: {e}") from None
     return coco_stats(annotations_json, results_json, where)
 
 # %% ../nbs/06_eval.ipynb #f4eb06d7
@@ -174,27 +204,33 @@ def _is_dist(): return dist.is_available() and dist.is_initialized()
 def _list_collate(batch): return tuple(zip(*batch))
 
 def _eval_loader(data, batch_size:int, num_workers:int):
-    if isinstance(data, DataLoader): return data, data.dataset
+    if isinstance(data, DataLoader):
+        return data, data.dataset
     sampler = DistributedSampler(data, shuffle=False) if _is_dist() else SequentialSampler(data)
-    return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=_list_collate), data
+    return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      collate_fn=_list_collate), data
 
 def _autocast(device:torch.device, precision:str):
     dtypes = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-    if precision not in dtypes: raise ValueError(f"precision = {precision!r}; choose 'fp32', 'bf16' or 'fp16'")
-    if dtypes[precision] is None: return contextlib.nullcontext()
+    if precision not in dtypes:
+        raise ValueError(f"precision = {precision!r}; choose 'fp32', 'bf16' or 'fp16'")
+    if dtypes[precision] is None:
+        return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtypes[precision])
 
 def _gather(predictions:dict) -> dict:
     "Merge the per-image predictions of every process (all ranks get the merged dict)."
-    if not _is_dist(): return predictions
+    if not _is_dist():
+        return predictions
     parts = [None] * dist.get_world_size()
     dist.all_gather_object(parts, predictions)
     merged = {}
-    for p in parts: merged.update(p)
+    for p in parts:
+        merged.update(p)
     return merged
 
 @torch.no_grad()
-def predict_dataset(model:nn.Module,                 # DETR-like: model(list of [3,H,W]) -> {'pred_logits', 'pred_boxes'}
+def predict_dataset(model:nn.Module,                 # DETR-like: model(list of [3,H,W]) -> {'pred_logits', ...}
                     data,                            # dataset of (image, target) or loader of (images, mask, targets)
                     postprocess:PostProcess|None=None, # queries -> detections (default: `PostProcess()`, every query)
                     device=None,                     # where the model runs (default: where its parameters are)
@@ -202,7 +238,8 @@ def predict_dataset(model:nn.Module,                 # DETR-like: model(list of 
                     batch_size:int=2,                # images per forward pass (when `data` is a dataset)
                     num_workers:int=0,               # loader worker processes (when `data` is a dataset)
                    ) -> dict:
-    "Run `model` over `data`: image_id -> `{'scores','labels','boxes' (absolute xyxy, CPU)}`, merged over all DDP ranks."
+    """Run `model` over `data`: image_id -> `{'scores','labels','boxes' (absolute xyxy, CPU)}`,
+    merged over all DDP ranks."""
     postprocess = postprocess or PostProcess()
     device = torch.device(device) if device is not None else next(model.parameters()).device
     loader, _ = _eval_loader(data, batch_size, num_workers)
@@ -211,23 +248,28 @@ def predict_dataset(model:nn.Module,                 # DETR-like: model(list of 
     predictions = {}
     try:
         for batch in loader:
-            if len(batch) == 3: images, mask, targets = batch
-            else: (images, targets), mask = batch, None
+            if len(batch) == 3:
+                images, mask, targets = batch
+            else:
+                (images, targets), mask = batch, None
             if isinstance(images, Tensor) and images.dim() == 4:
                 images = images.to(device, non_blocking=True)
                 mask = mask.to(device, non_blocking=True) if mask is not None else None
-                with _autocast(device, precision): out = model(images, mask)
+                with _autocast(device, precision):
+                    out = model(images, mask)
             else:
-                with _autocast(device, precision): out = model([im.to(device, non_blocking=True) for im in images])
+                with _autocast(device, precision):
+                    out = model([im.to(device, non_blocking=True) for im in images])
             sizes = torch.stack([torch.as_tensor(t['orig_size']) for t in targets]).to(device)
             for t, p in zip(targets, postprocess(out, sizes)):
                 predictions[int(t['image_id'])] = {k: v.cpu() for k, v in p.items()}
-    finally: model.train(was_training)
+    finally:
+        model.train(was_training)
     return _gather(predictions)
 
 def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W]) -> {'pred_logits', 'pred_boxes'}
              data,                             # dataset of (image, target) or loader of (images, mask, targets)
-             coco_gt=None,                     # ground truth (`COCO`, dict or path); default: `data.coco` (or `data.dataset.coco`)
+             coco_gt=None,                     # ground truth (`COCO`, dict or path); default: `data.coco`
              postprocess:PostProcess|None=None, # queries -> detections (default: every query, as COCO wants)
              device=None,                      # where the model runs (default: where its parameters are)
              precision:str='fp32',             # 'fp32', 'bf16' or 'fp16' (autocast)
@@ -235,11 +277,14 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
              num_workers:int=0,                # loader worker processes (when `data` is a dataset)
              results_file=None,                # also write the detections here (COCO results JSON; rank 0)
             ) -> CocoStats|None:
-    "Run `model` over `data` and score it with COCOeval: the 12 COCO numbers by name, `.per_class`, `.coco_eval`, `.results`."
+    """Run `model` over `data` and score it with COCOeval: the 12 COCO numbers by name, `.per_class`,
+    `.coco_eval`, `.results`."""
     dataset = data.dataset if isinstance(data, DataLoader) else data
     if coco_gt is None:
         coco_gt = getattr(dataset, 'coco', None)
-        if coco_gt is None: raise ValueError("the dataset has no `coco` attribute; pass coco_gt= (the COCO instances json of the split)")
+        if coco_gt is None:
+            raise ValueError("the dataset has no `coco` attribute; "
+                             "pass coco_gt= (the COCO instances json of the split)")
     predictions = predict_dataset(model, data, postprocess, device, precision, batch_size, num_workers)
     rank0 = not _is_dist() or dist.get_rank() == 0
     stats = None
@@ -253,5 +298,6 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
     if _is_dist():
         box = [dict(stats) if rank0 else None]
         dist.broadcast_object_list(box, src=0)
-        if not rank0: stats = CocoStats(box[0])
+        if not rank0:
+            stats = CocoStats(box[0])
     return stats

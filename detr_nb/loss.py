@@ -23,10 +23,12 @@ def _world_size() -> int:
 
 def count_boxes(targets:list, # dicts with 'labels' [N_i]: the targets of a batch (or of all micro-batches of a step)
                ) -> float | Tensor:
-    "Number of target boxes per process, at least 1: a float, or a 0-d tensor (mean over processes) under torch.distributed."
+    """Number of target boxes per process, at least 1: a float, or a 0-d tensor (mean over processes)
+    under torch.distributed."""
     n = sum(len(t['labels']) for t in targets)
     world = _world_size()
-    if world == 1: return float(max(n, 1))
+    if world == 1:
+        return float(max(n, 1))
     device = targets[0]['labels'].device if targets else torch.device('cpu')
     nb = torch.tensor(float(n), device=device)
     torch.distributed.all_reduce(nb)
@@ -40,9 +42,12 @@ def _flat_indices(indices:list,  # L lists of B (query_idx, target_idx) CPU tens
     cat = lambda parts: np.concatenate([np.zeros(0, np.int64)] + parts)
     q = np.stack([cat([qi.numpy() + b * num_queries for b, (qi, _) in enumerate(lay)]) for lay in indices])
     t = np.stack([cat([ti.numpy() + offsets[b] for b, (_, ti) in enumerate(lay)]) for lay in indices])
-    packed = torch.from_numpy(np.concatenate([q.ravel(), t.ravel(), np.asarray(sizes, np.int64)]))  # numpy: no per-image torch ops
-    if device.type == 'cuda': packed = packed.pin_memory().to(device, non_blocking=True)
-    else: packed = packed.to(device)
+    # numpy: no per-image torch ops
+    packed = torch.from_numpy(np.concatenate([q.ravel(), t.ravel(), np.asarray(sizes, np.int64)]))
+    if device.type == 'cuda':
+        packed = packed.pin_memory().to(device, non_blocking=True)
+    else:
+        packed = packed.to(device)
     L, M = q.shape
     return packed[:L * M].view(L, M), packed[L * M:2 * L * M].view(L, M), packed[2 * L * M:]
 
@@ -58,8 +63,10 @@ class SetCriterion(nn.Module):
                 ):
         super().__init__()
         bad = [l for l in losses if l not in LOSSES]
-        if bad: raise ValueError(f"unknown loss {bad[0]!r}; choose from {', '.join(map(repr, LOSSES))}")
-        if num_classes < 1: raise ValueError(f"num_classes = {num_classes}; it must be >= 1 (max category id + 1)")
+        if bad:
+            raise ValueError(f"unknown loss {bad[0]!r}; choose from {', '.join(map(repr, LOSSES))}")
+        if num_classes < 1:
+            raise ValueError(f"num_classes = {num_classes}; it must be >= 1 (max category id + 1)")
         self.num_classes, self.eos_coef, self.losses = num_classes, eos_coef, tuple(losses)
         self.matcher = HungarianMatcher() if matcher is None else matcher
         self.weight_dict = dict(DEFAULT_WEIGHTS if weight_dict is None else weight_dict)
@@ -74,7 +81,8 @@ class SetCriterion(nn.Module):
                    ) -> SetCriterion:
         "The criterion (and its matcher) that `model_cfg` and `train_cfg` describe."
         t = train_cfg
-        return cls(model_cfg.num_classes, HungarianMatcher(t.set_cost_class, t.set_cost_bbox, t.set_cost_giou), t.eos_coef,
+        return cls(model_cfg.num_classes, HungarianMatcher(t.set_cost_class, t.set_cost_bbox, t.set_cost_giou),
+                   t.eos_coef,
                    {'loss_ce': t.ce_loss_coef, 'loss_bbox': t.bbox_loss_coef, 'loss_giou': t.giou_loss_coef})
 
     def normalizers(self,
@@ -82,19 +90,24 @@ class SetCriterion(nn.Module):
                     num_queries:int,  # Q, queries per image
                     device=None,      # device of the all-reduce under torch.distributed (default: the labels')
                    ) -> dict:
-        "`num_boxes` and `ce_norm` of a whole step (means over processes under DDP), for `criterion(out, tgt, **norms)`."
+        """`num_boxes` and `ce_norm` of a whole step (means over processes under DDP),
+        for `criterion(out, tgt, **norms)`."""
         m = [min(len(t['labels']), num_queries) for t in targets]
-        n, ce = float(sum(len(t['labels']) for t in targets)), float(sum(m)) + self.eos_coef * float(sum(num_queries - k for k in m))
+        n, ce = (float(sum(len(t['labels']) for t in targets)),
+                 float(sum(m)) + self.eos_coef * float(sum(num_queries - k for k in m)))
         world = _world_size()
-        if world == 1: return {'num_boxes': max(n, 1.), 'ce_norm': ce}
-        if device is None: device = targets[0]['labels'].device if targets else torch.device('cpu')
+        if world == 1:
+            return {'num_boxes': max(n, 1.), 'ce_norm': ce}
+        if device is None:
+            device = targets[0]['labels'].device if targets else torch.device('cpu')
         tot = torch.tensor([n, ce], dtype=torch.float64, device=device)
         torch.distributed.all_reduce(tot)
         tot = (tot / world).float()
         return {'num_boxes': tot[0].clamp(min=1), 'ce_norm': tot[1]}
 
     def _match(self, logits, boxes, targets):
-        if hasattr(self.matcher, 'match_layers'): return self.matcher.match_layers(logits, boxes, targets)
+        if hasattr(self.matcher, 'match_layers'):
+            return self.matcher.match_layers(logits, boxes, targets)
         return [self.matcher({'pred_logits': lg, 'pred_boxes': bx}, targets) for lg, bx in zip(logits, boxes)]
 
     def forward(self,
@@ -105,7 +118,7 @@ class SetCriterion(nn.Module):
                ) -> dict:
         "Official-named losses of the last layer and `_i`-suffixed ones for aux layer i, each a 0-d fp32 tensor."
         layers = list(outputs.get('aux_outputs', [])) + [outputs]
-        L, (B, Q, K) = len(layers), outputs['pred_logits'].shape
+        L, (_, Q, K) = len(layers), outputs['pred_logits'].shape
         if K != self.num_classes + 1:
             raise ValueError(f"pred_logits have {K} class entries but SetCriterion(num_classes={self.num_classes}) "
                              f"expects num_classes + 1 = {self.num_classes + 1}; build both from the same num_classes")
@@ -118,7 +131,8 @@ class SetCriterion(nn.Module):
             q_idx, t_idx, counts = _flat_indices(indices, sizes, Q, device)    # [L, M], [L, M], [B]
             labels = torch.cat([t['labels'] for t in targets]).to(device, torch.int64)  # [T]
             tboxes = torch.cat([t['boxes'] for t in targets]).to(device, torch.float32)  # [T, 4]
-            if num_boxes is None: num_boxes = count_boxes(targets)
+            if num_boxes is None:
+                num_boxes = count_boxes(targets)
             per_layer = {}  # name -> [L] tensor
             if 'labels' in self.losses:
                 per_layer.update(self._labels(logits, labels, q_idx, t_idx, ce_norm))
@@ -127,8 +141,10 @@ class SetCriterion(nn.Module):
             if 'cardinality' in self.losses:
                 per_layer['cardinality_error'] = self._cardinality(logits, counts)
         out = {k: v[-1] for k, v in per_layer.items()}
-        if 'labels' in self.losses: out['class_error'] = self._class_error(logits[-1], labels, q_idx[-1], t_idx[-1])
-        order = [k for l in self.losses for k in {'labels': ['loss_ce', 'class_error'], 'boxes': ['loss_bbox', 'loss_giou'],
+        if 'labels' in self.losses:
+            out['class_error'] = self._class_error(logits[-1], labels, q_idx[-1], t_idx[-1])
+        order = [k for l in self.losses for k in {'labels': ['loss_ce', 'class_error'],
+                                                  'boxes': ['loss_bbox', 'loss_giou'],
                                                   'cardinality': ['cardinality_error']}[l]]
         out = {k: out[k] for k in order}
         for i in range(L - 1):
@@ -147,7 +163,8 @@ class SetCriterion(nn.Module):
     @torch.no_grad()
     def _class_error(self, logits, labels, q_idx, t_idx):
         "100 - top-1 accuracy (%) of the matched queries of one layer (100 when nothing is matched, as official)."
-        if q_idx.numel() == 0: return torch.full((), 100., device=logits.device)
+        if q_idx.numel() == 0:
+            return torch.full((), 100., device=logits.device)
         pred = logits.flatten(0, 1)[q_idx].argmax(-1)
         return 100 - (pred == labels[t_idx]).float().sum() * (100. / q_idx.numel())
 
@@ -168,7 +185,8 @@ class SetCriterion(nn.Module):
 
     def loss_weight(self, name:str) -> float:
         "Weight of loss `name`: its own entry, else that of its base name without the `_i` layer suffix, else 0."
-        if name in self.weight_dict: return self.weight_dict[name]
+        if name in self.weight_dict:
+            return self.weight_dict[name]
         m = re.fullmatch(r'(.+)_(\d+)', name)
         return self.weight_dict.get(m.group(1), 0.) if m else 0.
 
@@ -177,5 +195,6 @@ class SetCriterion(nn.Module):
                   ) -> Tensor:
         "Weighted sum of the losses to call `backward()` on (logged metrics have weight 0)."
         terms = [self.loss_weight(k) * v for k, v in losses.items() if self.loss_weight(k)]
-        if not terms: raise ValueError(f"none of {sorted(losses)} has a weight in weight_dict = {self.weight_dict}")
+        if not terms:
+            raise ValueError(f"none of {sorted(losses)} has a weight in weight_dict = {self.weight_dict}")
         return torch.stack(terms).sum()

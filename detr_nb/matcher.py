@@ -29,13 +29,16 @@ def _pad_targets(targets:list[dict], # per image: 'labels' LongTensor[N_i], 'box
 def _check_targets(targets:list[dict], batch_size:int, num_classes:int):
     "Raise a ValueError naming the problem if `targets` do not fit a batch of `batch_size` images."
     if len(targets) != batch_size:
-        raise ValueError(f"got {len(targets)} targets for a batch of {batch_size} images; pass one target dict per image")
+        raise ValueError(f"got {len(targets)} targets for a batch of {batch_size} images; "
+                         f"pass one target dict per image")
     for i, t in enumerate(targets):
         if 'labels' not in t or 'boxes' not in t:
-            raise ValueError(f"target {i} has keys {sorted(t)}; each target needs 'labels' [N] and 'boxes' [N, 4] (cxcywh)")
+            raise ValueError(f"target {i} has keys {sorted(t)}; "
+                             f"each target needs 'labels' [N] and 'boxes' [N, 4] (cxcywh)")
         lab, box = t['labels'], t['boxes']
         if box.shape != (len(lab), 4):
-            raise ValueError(f"target {i}: boxes have shape {tuple(box.shape)} for {len(lab)} labels; expected ({len(lab)}, 4)")
+            raise ValueError(f"target {i}: boxes have shape {tuple(box.shape)} for {len(lab)} labels; "
+                             f"expected ({len(lab)}, 4)")
         if lab.device.type == 'cpu' and len(lab) and (int(lab.min()) < 0 or int(lab.max()) >= num_classes):
             raise ValueError(f"target {i}: label {int(lab.max()) if int(lab.max()) >= num_classes else int(lab.min())} "
                              f"is outside [0, {num_classes}); num_classes must be the largest category id + 1 "

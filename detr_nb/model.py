@@ -24,7 +24,8 @@ _all_ = ['DETRConfig']   # re-exported: `from detr_nb.model import DETRConfig`
 def nested_pad(images:list[Tensor], # CHW float tensors, possibly of different sizes
               ) -> tuple[Tensor, Tensor]: # batch [B,C,H,W] (zero-padded), mask [B,H,W] (True on padding)
     "Pad images to the largest height and width of the list; the mask is `True` on the added pixels."
-    if len(images) == 0: raise ValueError("nested_pad got an empty list; give at least one CHW image tensor")
+    if len(images) == 0:
+        raise ValueError("nested_pad got an empty list; give at least one CHW image tensor")
     for i, im in enumerate(images):
         if im.dim() != 3 or im.shape[0] != images[0].shape[0]:
             raise ValueError(f"image {i} has shape {tuple(im.shape)}; every image must be CHW with "
@@ -39,7 +40,8 @@ def nested_pad(images:list[Tensor], # CHW float tensors, possibly of different s
 
 # %% ../nbs/02_model.ipynb #0da62ac6
 class CachedFrozenBatchNorm2d(FrozenBatchNorm2d):
-    "`FrozenBatchNorm2d` whose per-channel scale and shift are computed once and reused until a buffer changes: x [B,C,H,W] -> x * scale + shift."
+    """`FrozenBatchNorm2d` whose per-channel scale and shift are computed once and reused until a buffer changes:
+    x [B,C,H,W] -> x * scale + shift."""
     def __init__(self,
                  num_features:int, # channels C
                  eps:float=1e-5,   # added to running_var
@@ -48,7 +50,8 @@ class CachedFrozenBatchNorm2d(FrozenBatchNorm2d):
         self._affine_cache = None
 
     def _key(self) -> tuple:
-        return tuple((t.data_ptr(), t._version, t.dtype) for t in (self.weight, self.bias, self.running_mean, self.running_var))
+        return tuple((t.data_ptr(), t._version, t.dtype)
+                     for t in (self.weight, self.bias, self.running_mean, self.running_var))
 
     def _compute(self) -> tuple[Tensor, Tensor]: # scale, shift [1,C,1,1] (the official formula)
         scale = self.weight.reshape(1, -1, 1, 1) * (self.running_var.reshape(1, -1, 1, 1) + self.eps).rsqrt()
@@ -57,7 +60,8 @@ class CachedFrozenBatchNorm2d(FrozenBatchNorm2d):
     def affine(self) -> tuple[Tensor, Tensor]:
         "The cached (scale, shift), each [1,C,1,1]."
         bufs = (self.weight, self.bias, self.running_mean, self.running_var)
-        if torch.compiler.is_compiling() or any(t.is_inference() for t in bufs): return self._compute()  # no version counter
+        if torch.compiler.is_compiling() or any(t.is_inference() for t in bufs):
+            return self._compute()  # no version counter
         key = self._key()
         if self._affine_cache is None or self._affine_cache[0] != key:
             with torch.inference_mode(False), torch.no_grad():  # plain tensors, usable by autograd later
@@ -74,21 +78,25 @@ _RESNETS = {'resnet18': 'ResNet18_Weights', 'resnet34': 'ResNet34_Weights',
 _STAGES = ('conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4')
 
 class Backbone(nn.Module):
-    "torchvision ResNet with frozen batch norm, cut after `layer4`: images [B,3,H,W] -> features [B,C,h,w] and mask [B,h,w]."
+    """torchvision ResNet with frozen batch norm, cut after `layer4`:
+    images [B,3,H,W] -> features [B,C,h,w] and mask [B,h,w]."""
     def __init__(self,
                  name:str='resnet50', # resnet18, resnet34, resnet50 or resnet101
                  dilation:bool=False, # dilate the last stage instead of striding it (DC5)
                 ):
         super().__init__()
-        if name not in _RESNETS: raise ValueError(f"backbone {name!r} is not supported; choose one of {', '.join(_RESNETS)}")
+        if name not in _RESNETS:
+            raise ValueError(f"backbone {name!r} is not supported; choose one of {', '.join(_RESNETS)}")
         if dilation and name in ('resnet18', 'resnet34'):
-            raise ValueError(f"dilation (DC5) needs a bottleneck ResNet; {name} has basic blocks, use resnet50 or resnet101")
+            raise ValueError(f"dilation (DC5) needs a bottleneck ResNet; "
+                             f"{name} has basic blocks, use resnet50 or resnet101")
         net = getattr(torchvision.models, name)(weights=None, norm_layer=CachedFrozenBatchNorm2d,
                                                 replace_stride_with_dilation=[False, False, dilation])
         self.body = nn.Sequential(OrderedDict((k, getattr(net, k)) for k in _STAGES))
         self.num_channels = 512 if name in ('resnet18', 'resnet34') else 2048
         for n, p in self.body.named_parameters():
-            if not n.startswith(('layer2', 'layer3', 'layer4')): p.requires_grad_(False)
+            if not n.startswith(('layer2', 'layer3', 'layer4')):
+                p.requires_grad_(False)
 
     def forward(self, images:Tensor, mask:Tensor) -> tuple[Tensor, Tensor]: # images [B,3,H,W], mask [B,H,W]
         x = self.body(images)
@@ -125,7 +133,8 @@ class PositionEmbeddingLearned(nn.Module):
                 ):
         super().__init__()
         self.row_embed, self.col_embed = nn.Embedding(max_cells, num_pos_feats), nn.Embedding(max_cells, num_pos_feats)
-        nn.init.uniform_(self.row_embed.weight); nn.init.uniform_(self.col_embed.weight)
+        nn.init.uniform_(self.row_embed.weight)
+        nn.init.uniform_(self.col_embed.weight)
 
     def forward(self, mask:Tensor) -> Tensor:
         (b, h, w), n = mask.shape, self.row_embed.num_embeddings
@@ -149,7 +158,8 @@ class Attention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
-        nn.init.xavier_uniform_(self.in_proj_weight); nn.init.zeros_(self.out_proj.bias)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
 
     def _heads(self, x:Tensor) -> Tensor: # [B,L,dim] -> [B,nheads,L,dim/nheads]
         return x.unflatten(-1, (self.nheads, -1)).transpose(1, 2)
@@ -193,7 +203,8 @@ class EncoderLayer(nn.Module):
 
     def forward(self, src:Tensor, pos:Tensor, mask:Tensor|None) -> Tensor: # src, pos [B,S,dim]; mask [B,S]
         if self.pre_norm:
-            x = self.norm1(src); qk = x + pos
+            x = self.norm1(src)
+            qk = x + pos
             src = src + self.drop(self.self_attn(qk, qk, x, mask))
             return src + self.drop(self._ffn(self.norm2(src)))
         qk = src + pos
@@ -225,7 +236,8 @@ class DecoderLayer(nn.Module):
                 mask:Tensor|None,    # memory padding [B,S]
                ) -> Tensor:
         if self.pre_norm:
-            x = self.norm1(tgt); qk = x + query_pos
+            x = self.norm1(tgt)
+            qk = x + query_pos
             tgt = tgt + self.drop(self.self_attn(qk, qk, x))
             tgt = tgt + self.drop(self.multihead_attn(self.norm2(tgt) + query_pos, memory_k, memory, mask))
             return tgt + self.drop(self._ffn(self.norm3(tgt)))
@@ -245,7 +257,8 @@ class Encoder(nn.Module):
         self.layers, self.norm = nn.ModuleList(layers), norm
 
     def forward(self, src:Tensor, pos:Tensor, mask:Tensor|None) -> Tensor:
-        for layer in self.layers: src = layer(src, pos, mask)
+        for layer in self.layers:
+            src = layer(src, pos, mask)
         return src if self.norm is None else self.norm(src)
 
 class Decoder(nn.Module):
@@ -276,12 +289,15 @@ class Transformer(nn.Module):
                  pre_norm:bool=False,      # pre-norm layers (and a final encoder norm) instead of post-norm
                 ):
         super().__init__()
-        self.encoder = Encoder([EncoderLayer(dim, nheads, dim_feedforward, dropout, pre_norm) for _ in range(enc_layers)],
+        self.encoder = Encoder([EncoderLayer(dim, nheads, dim_feedforward, dropout, pre_norm)
+                                for _ in range(enc_layers)],
                                nn.LayerNorm(dim) if pre_norm else None)
-        self.decoder = Decoder([DecoderLayer(dim, nheads, dim_feedforward, dropout, pre_norm) for _ in range(dec_layers)],
+        self.decoder = Decoder([DecoderLayer(dim, nheads, dim_feedforward, dropout, pre_norm)
+                                for _ in range(dec_layers)],
                                nn.LayerNorm(dim))
         for p in self.parameters():
-            if p.dim() > 1: nn.init.xavier_uniform_(p)
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
 
     def forward(self,
                 src:Tensor,          # projected features [B,S,dim]
@@ -306,7 +322,8 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims, dims[1:] + [out_dim]))
 
     def forward(self, x:Tensor) -> Tensor:
-        for i, layer in enumerate(self.layers): x = layer(x) if i == len(self.layers) - 1 else F.relu(layer(x))
+        for i, layer in enumerate(self.layers):
+            x = layer(x) if i == len(self.layers) - 1 else F.relu(layer(x))
         return x
 
 class Joiner(nn.Sequential):
@@ -317,7 +334,8 @@ class Joiner(nn.Sequential):
 
 # %% ../nbs/02_model.ipynb #7708e534
 class DETR(nn.Module):
-    "The DETR detector: images -> `pred_logits` [B,Q,num_classes+1], `pred_boxes` [B,Q,4] (cxcywh in [0,1]), `aux_outputs`."
+    """The DETR detector: images -> `pred_logits` [B,Q,num_classes+1], `pred_boxes` [B,Q,4] (cxcywh in [0,1]),
+    `aux_outputs`."""
     def __init__(self,
                  config:DETRConfig|None=None, # model settings (default: official R50 DETR on COCO)
                  **overrides,                 # DETRConfig fields to change, e.g. num_classes=5
@@ -325,7 +343,8 @@ class DETR(nn.Module):
         super().__init__()
         c = self.config = replace(config or DETRConfig(), **overrides)
         if c.num_classes is None:
-            raise ValueError("model.num_classes is None, which means 'from the training data': the training loop sets it "
+            raise ValueError("model.num_classes is None, which means 'from the training data': "
+                             "the training loop sets it "
                              "(detr_nb.train.resolve_num_classes); to build a model yourself give a number, "
                              "max category id + 1 (91 for COCO), e.g. DETR(config, num_classes=91)")
         self.transformer = Transformer(c.hidden_dim, c.nheads, c.enc_layers, c.dec_layers, c.dim_feedforward,
@@ -342,10 +361,13 @@ class DETR(nn.Module):
                 images:Tensor|list[Tensor], # list of normalized CHW images, or a padded batch [B,3,H,W]
                 mask:Tensor|None=None,      # with a batch: [B,H,W], True on padding (None: no padding)
                ) -> dict:
-        if isinstance(images, (list, tuple)): images, mask = nested_pad(list(images))
-        elif images.dim() != 4: raise ValueError(f"images has shape {tuple(images.shape)}; give a list of CHW tensors or a [B,3,H,W] batch")
+        if isinstance(images, (list, tuple)):
+            images, mask = nested_pad(list(images))
+        elif images.dim() != 4:
+            raise ValueError(f"images has shape {tuple(images.shape)}; give a list of CHW tensors or a [B,3,H,W] batch")
         has_pad = mask is not None
-        if mask is None: mask = torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.bool, device=images.device)
+        if mask is None:
+            mask = torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.bool, device=images.device)
         feats, fmask, pos = self.backbone(images, mask)                    # [B,C,h,w], [B,h,w], [B,dim,h,w]
         src = self.input_proj(feats).flatten(2).transpose(1, 2)             # [B,S,dim], S = h*w
         hs = self.transformer(src, fmask.flatten(1) if has_pad else None, self.query_embed.weight,
@@ -371,7 +393,8 @@ class LoadReport:
     def complete(self) -> bool: return not self.initialized and not self.unused
 
     def __str__(self):
-        def group(k): # a key's block: up to its first index after `backbone.0` (a layer or a ResNet block), else its module
+        # a key's block: up to its first index after `backbone.0` (a layer or a ResNet block), else its module
+        def group(k):
             parts = k.split('.')
             i = next((i for i, p in enumerate(parts) if i > 1 and p.isdigit()), None)
             return '.'.join(parts[:i + 1]) if i is not None else k.rsplit('.', 1)[0]
@@ -379,8 +402,10 @@ class LoadReport:
             g = list(dict.fromkeys(map(group, keys)))
             return ', '.join(g[:n]) + (f', ... ({len(g) - n} more)' if len(g) > n else '')
         s = f"{self.source}: transferred {len(self.transferred)} tensors"
-        if self.initialized: s += f"\n  initialized, not transferred ({len(self.initialized)}): {groups(self.initialized)}"
-        if self.unused: s += f"\n  in the source but not used ({len(self.unused)}): {groups(self.unused)}"
+        if self.initialized:
+            s += f"\n  initialized, not transferred ({len(self.initialized)}): {groups(self.initialized)}"
+        if self.unused:
+            s += f"\n  in the source but not used ({len(self.unused)}): {groups(self.unused)}"
         return s
     __repr__ = __str__
 
@@ -399,12 +424,16 @@ def _read_checkpoint(src) -> tuple[dict, str]:
             raise FileNotFoundError(f"{path}: no such checkpoint file; official DETR checkpoints are listed in the "
                                     f"facebookresearch/detr README (e.g. https://dl.fbaipublicfiles.com/detr/detr-r50-e632da11.pth)")
         with torch.serialization.safe_globals([argparse.Namespace]):   # training checkpoints also store `args`
-            try: src = torch.load(path, map_location='cpu', weights_only=True)
-            except pickle.UnpicklingError as e: raise ValueError(f"{path}: cannot be read as a weights-only checkpoint: {e}") from None
-    if isinstance(src, dict) and 'model' in src and isinstance(src['model'], dict): src = src['model']
+            try:
+                src = torch.load(path, map_location='cpu', weights_only=True)
+            except pickle.UnpicklingError as e:
+                raise ValueError(f"{path}: cannot be read as a weights-only checkpoint: {e}") from None
+    if isinstance(src, dict) and 'model' in src and isinstance(src['model'], dict):
+        src = src['model']
     if not isinstance(src, dict) or not all(torch.is_tensor(v) for v in src.values()):
         raise ValueError(f"{name}: expected a state dict (name -> tensor) or a dict whose 'model' entry is one")
-    if src and all(k.startswith('module.') for k in src): src = {k[len('module.'):]: v for k, v in src.items()}
+    if src and all(k.startswith('module.') for k in src):
+        src = {k[len('module.'):]: v for k, v in src.items()}
     return {k: v for k, v in src.items() if not k.endswith('num_batches_tracked')}, name
 
 def infer_config(state_dict:dict, # an official DETR state dict
@@ -413,13 +442,15 @@ def infer_config(state_dict:dict, # an official DETR state dict
     "The `DETRConfig` that an official DETR state dict's key names and shapes describe, with `overrides` applied."
     sd, need = state_dict, ('query_embed.weight', 'class_embed.weight', 'transformer.encoder.layers.0.linear1.weight')
     missing = [k for k in need if k not in sd]
-    if missing: raise ValueError(f"not a DETR state dict: it lacks {', '.join(missing)}")
+    if missing:
+        raise ValueError(f"not a DETR state dict: it lacks {', '.join(missing)}")
     def count(prefix, pos):
         return len({k.split('.')[pos] for k in sd if k.startswith(prefix)})
     blocks = tuple(count(f'backbone.0.body.layer{i}.', 4) for i in range(1, 5))
     bottleneck = 'backbone.0.body.layer1.0.conv3.weight' in sd
     if (blocks, bottleneck) not in _DEPTHS:
-        raise ValueError(f"the backbone has {blocks} blocks per stage ({'bottleneck' if bottleneck else 'basic'} blocks), "
+        raise ValueError(f"the backbone has {blocks} blocks per stage "
+                         f"({'bottleneck' if bottleneck else 'basic'} blocks), "
                          f"which is none of {', '.join(_DEPTHS.values())}")
     q, d = sd['query_embed.weight'].shape
     found = dict(backbone=_DEPTHS[blocks, bottleneck], hidden_dim=d, num_queries=q,
@@ -430,14 +461,16 @@ def infer_config(state_dict:dict, # an official DETR state dict
                  pre_norm='transformer.encoder.norm.weight' in sd)
     names = {f.name for f in fields(DETRConfig)}
     unknown = [k for k in overrides if k not in names]
-    if unknown: raise ValueError(f"unknown model setting {unknown[0]!r}; the settings are: {', '.join(sorted(names))}")
+    if unknown:
+        raise ValueError(f"unknown model setting {unknown[0]!r}; the settings are: {', '.join(sorted(names))}")
     return DETRConfig(**{**found, **overrides})
 
 # %% ../nbs/02_model.ipynb #bcb8b0bd
 def load_official(src,            # checkpoint path, `{'model': state_dict}` dict, or state dict
-                  **overrides,    # DETRConfig fields: nheads, dilation, dropout, aux_loss; num_classes=K or backbone=... for a partial load
+                  **overrides,    # DETRConfig fields (nheads, dilation, ...); num_classes=K, backbone=...: partial load
                  ) -> DETR:
-    "Build the `DETR` an official facebookresearch/detr checkpoint describes and load its weights (`model.load_report` says what was loaded)."
+    """Build the `DETR` an official facebookresearch/detr checkpoint describes and load its weights
+    (`model.load_report` says what was loaded)."""
     sd, name = _read_checkpoint(src)
     found, cfg = infer_config(sd), infer_config(sd, **overrides)
     changed = [k for k in _SHAPE_FIELDS if getattr(cfg, k) != getattr(found, k)]
@@ -450,12 +483,14 @@ def load_official(src,            # checkpoint path, `{'model': state_dict}` dic
         parts = [f"{what} ({len(ks)}): {', '.join(ks[:8])}{' ...' if len(ks) > 8 else ''}" for what, ks in
                  (('missing', [k for k in own if k not in sd]), ('unexpected', [k for k in sd if k not in own]),
                   ('other shape', [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in bad])) if ks]
-        raise ValueError(f"{name} does not fit the DETR model it describes ({cfg.backbone}, hidden_dim {cfg.hidden_dim}); "
+        raise ValueError(f"{name} does not fit the DETR model it describes "
+                         f"({cfg.backbone}, hidden_dim {cfg.hidden_dim}); "
                          + '; '.join(parts))
     model.load_state_dict({k: sd[k] for k in fits}, strict=False)
     if changed:
         warnings.warn(f"partial load, {', '.join(f'{k}: {getattr(found, k)} -> {getattr(cfg, k)}' for k in changed)}; "
-                      f"not transferred: {len(report.initialized)} tensors, e.g. {', '.join(report.initialized[:4])}\n{report}")
+                      f"not transferred: {len(report.initialized)} tensors, "
+                      f"e.g. {', '.join(report.initialized[:4])}\n{report}")
     model.load_report = report
     return model
 
@@ -463,7 +498,8 @@ def load_official(src,            # checkpoint path, `{'model': state_dict}` dic
 def resnet_weights_url(name:str, # resnet18, resnet34, resnet50 or resnet101
                       ) -> str:
     "URL of torchvision's ImageNet (IMAGENET1K_V1) weights of the ResNet `name`."
-    if name not in _RESNETS: raise ValueError(f"backbone {name!r} is not supported; choose one of {', '.join(_RESNETS)}")
+    if name not in _RESNETS:
+        raise ValueError(f"backbone {name!r} is not supported; choose one of {', '.join(_RESNETS)}")
     return getattr(torchvision.models, _RESNETS[name]).IMAGENET1K_V1.url
 
 def load_backbone_weights(model:DETR,      # the model whose backbone receives the weights
@@ -474,7 +510,8 @@ def load_backbone_weights(model:DETR,      # the model whose backbone receives t
     url = resnet_weights_url(name)
     default = Path(torch.hub.get_dir()) / 'checkpoints' / url.rsplit('/', 1)[-1]
     path = default if path is None else Path(path)
-    if path.is_dir(): path = path / default.name
+    if path.is_dir():
+        path = path / default.name
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file. The ImageNet weights of {name} are {url}; download that file "
                                 f"(e.g. curl -L -o {default} {url}) and put it at {default} or pass its path")
@@ -484,7 +521,8 @@ def load_backbone_weights(model:DETR,      # the model whose backbone receives t
     own = body.state_dict()
     bad = [k for k in own if k not in sd or sd[k].shape != own[k].shape] + [k for k in sd if k not in own]
     if bad:
-        raise ValueError(f"{path} does not hold {name} weights: {len(bad)} tensors missing, unexpected or of another shape "
+        raise ValueError(f"{path} does not hold {name} weights: "
+                         f"{len(bad)} tensors missing, unexpected or of another shape "
                          f"(e.g. {', '.join(bad[:5])}); the file for {name} is {url}")
     body.load_state_dict(sd)
     return LoadReport(str(path), [f'backbone.0.body.{k}' for k in own])

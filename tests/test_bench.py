@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 import pytest, torch
-from detr_nb.bench import bench, bench_data, synthetic_batch
+from detr_nb.bench import bench, bench_data
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared'
 
@@ -15,7 +15,8 @@ def test_bench_tiny_json(tmp_path):
     assert saved['machine']['torch'] == torch.__version__
     for mode in ('train', 'infer'):
         m = saved[mode]
-        for k in ('images_per_s', 'ms_median', 'ms_mean', 'ms_min', 'peak_memory_mib', 'memory_kind', 'ops', 'aten_events', 'timed_steps'):
+        for k in ('images_per_s', 'ms_median', 'ms_mean', 'ms_min', 'peak_memory_mib', 'memory_kind', 'ops',
+                  'aten_events', 'timed_steps'):
             assert k in m, (mode, k)
         assert m['images_per_s'] > 0 and m['ops'] > 0 and m['timed_steps'] == 2
 
@@ -28,11 +29,15 @@ def test_bench_switches_cpu():
     assert r['train']['gflop'] > 0 and ('floor_ms' not in r['train']) == (not torch.cuda.is_available())
 
 def test_bench_bad_arguments():
-    with pytest.raises(ValueError, match='precision'): bench('tiny', precision='fp8')
-    with pytest.raises(ValueError, match='modes'): bench('tiny', modes='learn')
-    with pytest.raises(ValueError, match='HxW'): bench('tiny', image_size='big')
+    with pytest.raises(ValueError, match='precision'):
+        bench('tiny', precision='fp8')
+    with pytest.raises(ValueError, match='modes'):
+        bench('tiny', modes='learn')
+    with pytest.raises(ValueError, match='HxW'):
+        bench('tiny', image_size='big')
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match='GPU-only'): bench('tiny', device='cpu', cuda_graphs=True)
+        with pytest.raises(ValueError, match='GPU-only'):
+            bench('tiny', device='cpu', cuda_graphs=True)
 
 def test_bench_data_shapes(tmp_path):
     rows = bench_data(workers=(0,), batch_size=2, batches=2, workdir=tmp_path)
@@ -41,6 +46,7 @@ def test_bench_data_shapes(tmp_path):
 
 def test_bench_data_real_subset():
     root = SHARED / 'data' / 'coco_real_subset'
-    if not (root / 'annotations').is_dir(): pytest.skip(f'{root} is absent (the real COCO subset is optional)')
+    if not (root / 'annotations').is_dir():
+        pytest.skip(f'{root} is absent (the real COCO subset is optional)')
     rows = bench_data(root=root, workers=(0,), batch_size=2, batches=1, split='val')
     assert rows[0]['source'] == str(root) and rows[0]['images_per_s'] > 0

@@ -10,13 +10,15 @@ BIN = Path(sys.executable).parent / 'detr_nb'
 
 def run(*args, ok=True):
     res = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=300)
-    if ok and res.returncode: pytest.fail(f"detr_nb {' '.join(map(str, args))} failed:\n{res.stdout}\n{res.stderr}")
+    if ok and res.returncode:
+        pytest.fail(f"detr_nb {' '.join(map(str, args))} failed:\n{res.stdout}\n{res.stderr}")
     return res
 
 
 def test_help_lists_commands():
     out = run('--help').stdout
-    for cmd in ('make-shapes', 'validate', 'config'): assert cmd in out
+    for cmd in ('make-shapes', 'validate', 'config'):
+        assert cmd in out
 
 
 def test_no_command_prints_help_and_exits_2():
@@ -70,7 +72,8 @@ def test_bad_config_values_name_the_key(args, message):
     assert res.returncode == 1 and message in res.stderr
 
 
-TINY = ['--set', 'train.epochs=1', '--set', 'data.scales=[64]', '--set', 'data.max_size=80', '--set', 'data.val_size=64',
+TINY = ['--set', 'train.epochs=1', '--set', 'data.scales=[64]', '--set', 'data.max_size=80', '--set',
+        'data.val_size=64',
         '--set', 'data.crop_resize=[64]', '--set', 'data.crop_min=48', '--set', 'data.crop_max=64',
         '--set', 'data.batch_size=2']
 
@@ -83,11 +86,13 @@ def test_train_then_eval_then_evaluate_job(tmp_path):
               '--set', 'name=cli', *TINY, '--no-progress')
     assert 'stopped: completed' in res.stdout
     run_dir = exp / 'cli'
-    for f in ('params.yaml', 'log/metrics.csv', 'model/last.pth', 'model/best.pth'): assert (run_dir / f).is_file(), f
+    for f in ('params.yaml', 'log/metrics.csv', 'model/last.pth', 'model/best.pth'):
+        assert (run_dir / f).is_file(), f
     res = run('eval', '--checkpoint', run_dir / 'model' / 'best.pth', '--no-figures')
     stats = json.loads((run_dir / 'result' / 'coco_stats.json').read_text())
     assert 'AP' in res.stdout and set(stats) >= {'AP', 'AP50', 'AR100'}
-    run('job', 'evaluate', '-p', 'checkpoint', run_dir / 'model' / 'best.pth', '-p', 'figures', 'false', '--no-progress')
+    run('job', 'evaluate', '-p', 'checkpoint', run_dir / 'model' / 'best.pth', '-p', 'figures', 'false',
+        '--no-progress')
     assert (run_dir / 'result' / 'evaluate.ipynb').is_file()
 
 
@@ -101,7 +106,8 @@ def test_eval_missing_checkpoint_and_unknown_job(tmp_path):
 def test_bench_runs_once_at_a_tiny_size(tmp_path):
     "CI runs the benchmark once only to check that it works (it is never a timed test)."
     out = tmp_path / 'bench.json'
-    res = run('bench', '--preset', 'tiny', '--batch-size', 1, '--size', '48x64', '--steps', 1, '--warmup', 0, '--out', out)
+    res = run('bench', '--preset', 'tiny', '--batch-size', 1, '--size', '48x64', '--steps', 1, '--warmup', 0, '--out',
+              out)
     r = json.loads(out.read_text())
     assert 'images/s' in res.stdout and 'floor ms' in res.stdout
     for mode in ('train', 'infer'):

@@ -1,6 +1,5 @@
 "DDP: 2 CPU processes (gloo) reach the same weights as 1 process with the doubled batch."
 import os, socket
-import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -38,17 +37,21 @@ def _train(rank, world, micro, out):
     for _ in range(STEPS):
         mbs = [next(it) for _ in range(ACCUM)]
         T.train_step(net, crit, opt, mbs, torch.device('cpu'), clip_max_norm=0.1)
-    if rank == 0: torch.save(model.state_dict(), out)
+    if rank == 0:
+        torch.save(model.state_dict(), out)
 
 def _worker(rank, world, port, out):
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     dist.init_process_group('gloo', rank=rank, world_size=world)
-    try: _train(rank, world, MICRO, out)
-    finally: dist.destroy_process_group()
+    try:
+        _train(rank, world, MICRO, out)
+    finally:
+        dist.destroy_process_group()
 
 def test_two_processes_equal_one_with_double_batch(tmp_path):
     with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
     mp.spawn(_worker, args=(2, port, str(tmp_path / 'ddp.pt')), nprocs=2, join=True)
     _train(0, 1, 2 * MICRO, str(tmp_path / 'one.pt'))
     ddp, one = torch.load(tmp_path / 'ddp.pt', weights_only=True), torch.load(tmp_path / 'one.pt', weights_only=True)
@@ -56,7 +59,8 @@ def test_two_processes_equal_one_with_double_batch(tmp_path):
     init = DETR(get_preset('tiny').model, num_classes=4).state_dict()
     moved = [k for k in one if one[k].is_floating_point() and not torch.equal(one[k], init[k])]
     assert moved, "training changed no weight"
-    for k in one: torch.testing.assert_close(ddp[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
+    for k in one:
+        torch.testing.assert_close(ddp[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
 
 
 def test_torchrun_launches_the_cli_train(tmp_path):
@@ -70,10 +74,12 @@ def test_torchrun_launches_the_cli_train(tmp_path):
             'data.val_size=64', 'data.crop_resize=[64]', 'data.crop_min=48', 'data.crop_max=64', 'data.batch_size=2',
             f'data.root={tmp_path / "shapes"}', f'out_dir={tmp_path / "exp"}', 'name=ddp']
     with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
     cmd = [str(bin_dir / 'torchrun'), '--nproc_per_node', '2', '--master_addr', '127.0.0.1', '--master_port', str(port),
            '--no-python', str(bin_dir / 'detr_nb'), 'train', '--preset', 'tiny', '--no-progress']
-    for s_ in sets: cmd += ['--set', s_]
+    for s_ in sets:
+        cmd += ['--set', s_]
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]

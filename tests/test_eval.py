@@ -15,8 +15,11 @@ from detr_nb.data import make_shapes
 SHARED = Path(__file__).resolve().parents[2] / 'shared'
 FIXTURE = SHARED / 'reference' / 'official_parity_tiny.pt'
 REAL_ANN = SHARED / 'data' / 'coco_real_subset' / 'annotations' / 'instances_val2017.json'
-needs_fixture = pytest.mark.skipif(not FIXTURE.is_file(), reason=f'the official parity fixture {FIXTURE} is absent (../shared/reference next to the repo)')
-needs_real = pytest.mark.skipif(not REAL_ANN.is_file(), reason=f'the real COCO subset {REAL_ANN} is absent (../shared/data next to the repo)')
+needs_fixture = pytest.mark.skipif(not FIXTURE.is_file(),
+                                   reason=f'the official parity fixture {FIXTURE} is absent '
+                                          f'(../shared/reference next to the repo)')
+needs_real = pytest.mark.skipif(not REAL_ANN.is_file(),
+                                reason=f'the real COCO subset {REAL_ANN} is absent (../shared/data next to the repo)')
 
 
 @pytest.fixture(scope='module')
@@ -30,8 +33,11 @@ def _shapes_ann(shapes): return shapes / 'annotations' / 'instances_val2017.json
 def _pycocotools(ann_file, results_file):
     "The reference: pycocotools exactly as its README uses it, on the files."
     with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(str(ann_file)); E = COCOeval(gt, gt.loadRes(str(results_file)), 'bbox')
-        E.evaluate(); E.accumulate(); E.summarize()
+        gt = COCO(str(ann_file))
+        E = COCOeval(gt, gt.loadRes(str(results_file)), 'bbox')
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
     return [float(v) for v in E.stats]
 
 
@@ -40,13 +46,16 @@ def _noisy(coco, seed, p_drop=.2, p_wrong=.1, sigma=3.):
     cats = coco.getCatIds()
     dets = []
     for a in coco.dataset['annotations']:
-        if a.get('iscrowd') or rng.random() < p_drop: continue
+        if a.get('iscrowd') or rng.random() < p_drop:
+            continue
         b = np.asarray(a['bbox'], float) + rng.normal(0, sigma, 4)
         cat = int(rng.choice(cats)) if rng.random() < p_wrong else a['category_id']
-        dets.append({'image_id': a['image_id'], 'category_id': cat, 'bbox': [float(b[0]), float(b[1]), float(max(b[2], 1)), float(max(b[3], 1))],
+        dets.append({'image_id': a['image_id'], 'category_id': cat,
+                     'bbox': [float(b[0]), float(b[1]), float(max(b[2], 1)), float(max(b[3], 1))],
                      'score': float(rng.random())})
     for img in coco.dataset['images'][:5]:  # background boxes
-        dets.append({'image_id': img['id'], 'category_id': cats[0], 'bbox': [0., 0., 5., 5.], 'score': float(rng.random())})
+        dets.append({'image_id': img['id'], 'category_id': cats[0], 'bbox': [0., 0., 5., 5.],
+                     'score': float(rng.random())})
     return dets
 
 
@@ -77,14 +86,17 @@ def test_postprocess_options():
         torch.testing.assert_close(t['scores'], f['scores'].sort(descending=True).values[:3])
         assert (t['boxes'][:, 2:] >= t['boxes'][:, :2]).all()
     thr = PostProcess(score_threshold=0.3)(out, sizes)
-    for f, t in zip(full, thr): assert len(t['scores']) == int((f['scores'] >= 0.3).sum())
-    with pytest.raises(ValueError, match='score_threshold'): PostProcess(score_threshold=2)
+    for f, t in zip(full, thr):
+        assert len(t['scores']) == int((f['scores'] >= 0.3).sum())
+    with pytest.raises(ValueError, match='score_threshold'):
+        PostProcess(score_threshold=2)
 
 
 # ---- agreement with pycocotools ----------------------------------------------------------------------------------
 def test_exact_agreement_synthetic(shapes, tmp_path):
     ann = _shapes_ann(shapes)
-    f = tmp_path / 'dets.json'; f.write_text(json.dumps(_noisy(load_coco(ann), seed=0)))
+    f = tmp_path / 'dets.json'
+    f.write_text(json.dumps(_noisy(load_coco(ann), seed=0)))
     ours = evaluate_results(f, ann)
     assert list(ours) == list(STAT_NAMES)
     assert list(ours.values()) == _pycocotools(ann, f)
@@ -95,7 +107,8 @@ def test_exact_agreement_synthetic(shapes, tmp_path):
 def test_exact_agreement_real_subset(tmp_path):
     gt = load_coco(REAL_ANN)
     assert sum(a['iscrowd'] for a in gt.dataset['annotations']) > 0  # crowd regions are in play
-    f = tmp_path / 'dets.json'; f.write_text(json.dumps(_noisy(gt, seed=1)))
+    f = tmp_path / 'dets.json'
+    f.write_text(json.dumps(_noisy(gt, seed=1)))
     ours = evaluate_results(f, REAL_ANN)
     assert list(ours.values()) == _pycocotools(REAL_ANN, f)
     # the per-class table follows summarize's rule: its mean over the classes with objects is AP
@@ -106,7 +119,8 @@ def test_exact_agreement_real_subset(tmp_path):
 @pytest.mark.parametrize('which', ['synthetic', 'real'])
 def test_perfect_prediction(which, shapes, tmp_path):
     ann = _shapes_ann(shapes) if which == 'synthetic' else REAL_ANN
-    if not Path(ann).is_file(): pytest.skip(f'{ann} is absent')
+    if not Path(ann).is_file():
+        pytest.skip(f'{ann} is absent')
     s = coco_stats(ann, _gt_as_dets(load_coco(ann)))
     # every AP and AR100 is 1 (-1 where an area range has no object); AR1/AR10 cap the detections per image and class
     for k in ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR100', 'ARs', 'ARm', 'ARl'):
@@ -124,7 +138,8 @@ def test_all_wrong(shapes):
 
 
 def test_empty_predictions(shapes, tmp_path):
-    f = tmp_path / 'empty.json'; f.write_text('[]')
+    f = tmp_path / 'empty.json'
+    f.write_text('[]')
     s = evaluate_results(f, _shapes_ann(shapes))
     # nothing found: every defined number is 0, an area range without objects stays -1 (pycocotools' "undefined")
     assert all(s[k] in (0.0, -1.0) for k in STAT_NAMES) and s['AP'] == 0.0
@@ -134,7 +149,8 @@ def test_empty_predictions(shapes, tmp_path):
 # ---- malformed results files -------------------------------------------------------------------------------------
 BAD = [({'category_id': 1, 'bbox': [0, 0, 1, 1], 'score': .5}, "lacks 'image_id'"),
        ({'image_id': None, 'category_id': 1, 'bbox': [0, 0, 1, 1], 'score': .5}, 'image_id None'),
-       ({'image_id': 123456, 'category_id': 1, 'bbox': [0, 0, 1, 1], 'score': .5}, 'image_id 123456, which is no image'),
+       ({'image_id': 123456, 'category_id': 1, 'bbox': [0, 0, 1, 1], 'score': .5},
+        'image_id 123456, which is no image'),
        ({'image_id': 'FIRST', 'category_id': 99, 'bbox': [0, 0, 1, 1], 'score': .5}, 'category_id 99; expected one of'),
        ({'image_id': 'FIRST', 'category_id': 1, 'bbox': [0, 0, 1], 'score': .5}, 'not 4 numbers'),
        ({'image_id': 'FIRST', 'category_id': 1, 'bbox': [0, 0, 1, 1, 1], 'score': .5}, 'not 4 numbers'),
@@ -150,24 +166,33 @@ def test_malformed_results(entry, message, shapes, tmp_path):
     ann = _shapes_ann(shapes)
     gt = load_coco(ann)
     good = _gt_as_dets(gt)[:3]
-    if entry.get('image_id') == 'FIRST': entry = {**entry, 'image_id': gt.getImgIds()[0]}
-    f = tmp_path / 'bad.json'; f.write_text(json.dumps(good + [entry]))  # json writes NaN as NaN, as Python reads it back
+    if entry.get('image_id') == 'FIRST':
+        entry = {**entry, 'image_id': gt.getImgIds()[0]}
+    f = tmp_path / 'bad.json'
+    f.write_text(json.dumps(good + [entry]))  # json writes NaN as NaN, as Python reads it back
     with pytest.raises(ValueError, match=message) as e:
         evaluate_results(f, ann)
     assert str(f) in str(e.value) and 'entry 3' in str(e.value)  # names the file and the entry
 
 
 def test_results_not_a_list(shapes, tmp_path):
-    f = tmp_path / 'bad.json'; f.write_text('{"annotations": []}')
-    with pytest.raises(ValueError, match='JSON list'): evaluate_results(f, _shapes_ann(shapes))
-    g = tmp_path / 'broken.json'; g.write_text('[{"image_id": 1,')
-    with pytest.raises(ValueError, match='not valid JSON'): evaluate_results(g, _shapes_ann(shapes))
-    with pytest.raises(FileNotFoundError): evaluate_results(tmp_path / 'nope.json', _shapes_ann(shapes))
+    f = tmp_path / 'bad.json'
+    f.write_text('{"annotations": []}')
+    with pytest.raises(ValueError, match='JSON list'):
+        evaluate_results(f, _shapes_ann(shapes))
+    g = tmp_path / 'broken.json'
+    g.write_text('[{"image_id": 1,')
+    with pytest.raises(ValueError, match='not valid JSON'):
+        evaluate_results(g, _shapes_ann(shapes))
+    with pytest.raises(FileNotFoundError):
+        evaluate_results(tmp_path / 'nope.json', _shapes_ann(shapes))
 
 
 def test_to_coco_results_roundtrip():
-    preds = {5: {'scores': torch.tensor([.5, .25]), 'labels': torch.tensor([2, 7]), 'boxes': torch.tensor([[1., 2, 11, 22], [0, 0, 3, 3]])}}
-    assert to_coco_results(preds, cat_ids=[1, 2]) == [{'image_id': 5, 'category_id': 2, 'bbox': [1.0, 2.0, 10.0, 20.0], 'score': 0.5}]
+    preds = {5: {'scores': torch.tensor([.5, .25]), 'labels': torch.tensor([2, 7]),
+                 'boxes': torch.tensor([[1., 2, 11, 22], [0, 0, 3, 3]])}}
+    assert to_coco_results(preds, cat_ids=[1, 2]) == [{'image_id': 5, 'category_id': 2, 'bbox': [1.0, 2.0, 10.0, 20.0],
+                                                       'score': 0.5}]
     assert len(to_coco_results(preds)) == 2
 
 
@@ -175,26 +200,33 @@ def test_to_coco_results_roundtrip():
 class _OracleDataset(torch.utils.data.Dataset):
     "Images whose pixels hold their index; the stand-in model reads it back and predicts that image's ground truth."
     def __init__(self, ann):
-        self.coco = load_coco(ann); self.ids = sorted(self.coco.getImgIds())
+        self.coco = load_coco(ann)
+        self.ids = sorted(self.coco.getImgIds())
     def __len__(self): return len(self.ids)
     def __getitem__(self, i):
         img = self.coco.imgs[self.ids[i]]
-        return torch.full((3, 8, 8), float(i)), {'image_id': torch.tensor(self.ids[i]), 'orig_size': torch.tensor([img['height'], img['width']])}
+        return torch.full((3, 8, 8), float(i)), {'image_id': torch.tensor(self.ids[i]),
+                                                 'orig_size': torch.tensor([img['height'], img['width']])}
 
 
 class _Oracle(nn.Module):
     "Predicts the (non-crowd) ground truth of each image as one query per object, in DETR's output format."
     def __init__(self, ds, num_queries=10, num_classes=4):
         super().__init__()
-        self.w = nn.Parameter(torch.zeros(1)); self.ds, self.Q, self.C = ds, num_queries, num_classes
+        self.w = nn.Parameter(torch.zeros(1))
+        self.ds, self.Q, self.C = ds, num_queries, num_classes
     def forward(self, images, mask=None):
-        logits = torch.full((len(images), self.Q, self.C + 1), -10.); logits[..., -1] = 10.
+        logits = torch.full((len(images), self.Q, self.C + 1), -10.)
+        logits[..., -1] = 10.
         boxes = torch.full((len(images), self.Q, 4), .5)
         for b, im in enumerate(images):
-            i = int(im[0, 0, 0]); coco = self.ds.coco; img = coco.imgs[self.ds.ids[i]]
+            i = int(im[0, 0, 0])
+            coco = self.ds.coco
+            img = coco.imgs[self.ds.ids[i]]
             anns = [a for a in coco.imgToAnns[img['id']] if not a.get('iscrowd')]
             for q, a in enumerate(anns):
-                x, y, w, h = a['bbox']; W, H = img['width'], img['height']
+                x, y, w, h = a['bbox']
+                W, H = img['width'], img['height']
                 logits[b, q, a['category_id']], logits[b, q, -1] = 10., -10.
                 boxes[b, q] = torch.tensor([(x + w / 2) / W, (y + h / 2) / H, w / W, h / H])
         return {'pred_logits': logits, 'pred_boxes': boxes}
@@ -215,13 +247,16 @@ def _ddp_worker(rank, world, ann, port, out):
         ds = _OracleDataset(ann)
         s = evaluate(_Oracle(ds), ds, batch_size=2)
         Path(out, f'rank{rank}.json').write_text(json.dumps(dict(s)))
-    finally: dist.destroy_process_group()
+    finally:
+        dist.destroy_process_group()
 
 
 def test_evaluate_ddp_gathers_all_ranks(shapes, tmp_path):
     import socket
     import torch.multiprocessing as mp
-    with socket.socket() as sock: sock.bind(('127.0.0.1', 0)); port = sock.getsockname()[1]
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
     ann = _shapes_ann(shapes)  # 16 images over 2 ranks; the stand-in model is perfect, so a lost rank would lower AR
     mp.spawn(_ddp_worker, args=(2, str(ann), port, str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1))
@@ -234,12 +269,16 @@ def test_evaluate_ddp_gathers_all_ranks(shapes, tmp_path):
 def test_evaluate_job_writes_report(tmp_path):
     papermill = pytest.importorskip('papermill')
     job = Path(__file__).resolve().parents[1] / 'nbs' / 'jobs' / 'evaluate.ipynb'
-    result = tmp_path / 'exp' / 'result'; result.mkdir(parents=True)
-    papermill.execute_notebook(str(job), str(result / 'evaluate.ipynb'), parameters={'out_dir': str(result), 'n_val': 2},
+    result = tmp_path / 'exp' / 'result'
+    result.mkdir(parents=True)
+    papermill.execute_notebook(str(job), str(result / 'evaluate.ipynb'),
+                               parameters={'out_dir': str(result), 'n_val': 2},
                                kernel_name='python3', progress_bar=False, cwd=str(job.parent))
     stats = json.loads((result / 'coco_stats.json').read_text())
     assert list(stats) == list(STAT_NAMES) and stats['AP'] == 0.0  # an untrained model
-    for name in ('per_class.csv', 'detections.json', 'summary.txt', 'pr_curves.png', 'confusion.png', 'worst_images.png', 'evaluate.ipynb'):
+    for name in ('per_class.csv', 'detections.json', 'summary.txt', 'pr_curves.png', 'confusion.png',
+                 'worst_images.png', 'evaluate.ipynb'):
         assert (result / name).stat().st_size > 0, name
     # the detections written are scoreable again, with the same numbers
-    assert dict(evaluate_results(result / 'detections.json', tmp_path / 'exp' / 'shapes' / 'annotations' / 'instances_val2017.json')) == stats
+    assert dict(evaluate_results(result / 'detections.json',
+                                 tmp_path / 'exp' / 'shapes' / 'annotations' / 'instances_val2017.json')) == stats

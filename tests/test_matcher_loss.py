@@ -11,21 +11,24 @@ from detr_nb.loss import SetCriterion, count_boxes
 
 FIXTURE = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'official_parity_tiny.pt'
 needs_fixture = pytest.mark.skipif(not FIXTURE.is_file(),
-                                   reason=f'the official reference fixture is not at {FIXTURE} (../shared/reference next to the repo)')
+                                   reason=f'the official reference fixture is not at {FIXTURE} '
+                                          f'(../shared/reference next to the repo)')
 
 
 def rand_case(g, B, Q, C, ns, layers=1, grad=False):
     outs = [{'pred_logits': (torch.randn(B, Q, C + 1, generator=g) * 2).requires_grad_(grad),
              'pred_boxes': (torch.rand(B, Q, 4, generator=g) * 0.6 + 0.2).requires_grad_(grad)} for _ in range(layers)]
     tg = [{'labels': torch.randint(0, C, (n,), generator=g),
-           'boxes': torch.cat([torch.rand(n, 2, generator=g) * 0.6 + 0.2, torch.rand(n, 2, generator=g) * 0.3 + 0.02], 1)}
+           'boxes': torch.cat([torch.rand(n, 2, generator=g) * 0.6 + 0.2, torch.rand(n, 2, generator=g) * 0.3 + 0.02],
+                              1)}
           for n in ns]
     return {**outs[-1], 'aux_outputs': outs[:-1]}, tg
 
 
 def brute_force(c):
     "Minimum total cost over all injective assignments of the smaller side of c [Q, N]."
-    if c.shape[0] < c.shape[1]: c = c.T
+    if c.shape[0] < c.shape[1]:
+        c = c.T
     Q, N = c.shape
     c = c.tolist()
     return min((sum(c[p[j]][j] for j in range(N)) for p in itertools.permutations(range(Q), N)), default=0.)
@@ -74,7 +77,8 @@ def test_matcher_layers_equal_single_layer_calls():
     g = torch.Generator().manual_seed(0)
     out, tg = rand_case(g, 3, 8, 6, [2, 0, 5], layers=4)
     layers = out['aux_outputs'] + [out]
-    lg = torch.stack([o['pred_logits'] for o in layers]); bx = torch.stack([o['pred_boxes'] for o in layers])
+    lg = torch.stack([o['pred_logits'] for o in layers])
+    bx = torch.stack([o['pred_boxes'] for o in layers])
     m = HungarianMatcher()
     for l, res in enumerate(m.match_layers(lg, bx, tg)):
         for (q0, t0), (q1, t1) in zip(res, m(layers[l], tg)):
@@ -105,7 +109,9 @@ def test_no_targets_and_degenerate_boxes_are_finite():
         out, tg = rand_case(g, 3, 6, 5, ns, layers=3)
         for lay in out['aux_outputs'] + [out]:
             bx = lay['pred_boxes'].clone()
-            bx[0, :, 2] = 0; bx[1, :, 3] = 0; bx[2, :2] = 0  # zero width, zero height, all-zero boxes
+            bx[0, :, 2] = 0
+            bx[1, :, 3] = 0
+            bx[2, :2] = 0  # zero width, zero height, all-zero boxes
             lay['pred_boxes'] = bx.requires_grad_()
             lay['pred_logits'].requires_grad_()
         losses = crit(out, tg)
@@ -145,7 +151,8 @@ def test_gradient_accumulation_is_exact(ns):
     gf = torch.autograd.grad(full, leaves, retain_graph=True)
     ga = torch.autograd.grad(acc, leaves)
     assert abs(float(acc.detach()) - float(full.detach())) < 1e-5
-    for a, b in zip(ga, gf): torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    for a, b in zip(ga, gf):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
 def test_num_boxes_override_is_used_as_is():
@@ -163,7 +170,8 @@ def test_num_boxes_override_is_used_as_is():
 # ---------------------------------------------------------------- torch.distributed (2 gloo processes)
 def _free_port():
     with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def _dist_worker(rank, world, port, cases, q):
@@ -186,11 +194,13 @@ def test_count_boxes_is_averaged_across_processes():
     cases = [[[3, 2], [1, 0]], [[0], [1]], [[0, 0], []]]
     expected = [(3., 3., (3.1 + 2.2 + 1.3 + 0.4) / 2), (1., 1., (0.4 + 1.3) / 2), (1., 1., 0.4)]
     method = 'spawn' if torch.cuda.is_initialized() else 'fork'  # fork: no re-import of torch in the children
-    ctx = mp.get_context(method); q = ctx.Queue()
+    ctx = mp.get_context(method)
+    q = ctx.Queue()
     mp.start_processes(_dist_worker, args=(2, _free_port(), cases, q), nprocs=2, join=True, start_method=method)
     got = dict(q.get(timeout=60) for _ in range(2))
     for rank in (0, 1):
-        for g, e in zip(got[rank], expected): assert g == pytest.approx(e, rel=1e-6), (rank, g, e)
+        for g, e in zip(got[rank], expected):
+            assert g == pytest.approx(e, rel=1e-6), (rank, g, e)
 
 
 # ---------------------------------------------------------------- GPU: synchronizations
@@ -203,7 +213,8 @@ def test_one_synchronization_per_criterion_call_on_gpu():
     dev = lambda o: {'pred_logits': o['pred_logits'].cuda(), 'pred_boxes': o['pred_boxes'].cuda(),
                      'aux_outputs': [{k: v.cuda() for k, v in a.items()} for a in o['aux_outputs']]}
     out_d, tg_d, crit_d = dev(out), [{k: v.cuda() for k, v in t.items()} for t in tg], SetCriterion(91).cuda()
-    crit_d(out_d, tg_d); torch.cuda.synchronize()  # warm-up
+    crit_d(out_d, tg_d)
+    torch.cuda.synchronize()  # warm-up
     torch.cuda.set_sync_debug_mode('warn')
     try:
         with warnings.catch_warnings(record=True) as w:
@@ -213,4 +224,5 @@ def test_one_synchronization_per_criterion_call_on_gpu():
         torch.cuda.set_sync_debug_mode('default')
     syncs = [str(x.message) for x in w if 'synchroniz' in str(x.message)]
     assert len(syncs) == 1, syncs  # the copy of the cost matrices of every layer to the CPU
-    for k in ref: assert abs(float(got[k]) - float(ref[k])) < 1e-4, k
+    for k in ref:
+        assert abs(float(got[k]) - float(ref[k])) < 1e-4, k

@@ -1,6 +1,6 @@
 """detr_nb.model against the official facebookresearch/detr model: the parity fixture, the official key lists,
 partial loads (fine-tuning, backbone transfer) and torchvision ResNet weight files."""
-import importlib.util, json, warnings
+import importlib.util, json
 from pathlib import Path
 
 import pytest, torch, torchvision
@@ -8,21 +8,29 @@ from detr_nb.model import DETR, DETRConfig, load_official, load_backbone_weights
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'reference'
 FIXTURE, KEYS = SHARED / 'official_parity_tiny.pt', SHARED / 'official_detr_state_dict_keys.json'
-needs_shared = pytest.mark.skipif(not (FIXTURE.is_file() and KEYS.is_file() and (SHARED / 'seeded_weights.py').is_file()),
-                                  reason=f'the official reference files are not in {SHARED} (../shared/reference next to the repo)')
+needs_shared = pytest.mark.skipif(not (FIXTURE.is_file() and KEYS.is_file()
+                                        and (SHARED / 'seeded_weights.py').is_file()),
+                                  reason=f'the official reference files are not in {SHARED} '
+                                         f'(../shared/reference next to the repo)')
 # heads and dilation are not visible in the shapes: the configurations of the key list (see its _about)
 OVERRIDES = {'r50': {}, 'r101': {}, 'r50_dc5': {'dilation': True}, 'r18_small': {'nheads': 4}, 'tiny': {'nheads': 2}}
-EXPECTED = {'r50': dict(backbone='resnet50', hidden_dim=256, enc_layers=6, dec_layers=6, dim_feedforward=2048, num_queries=100),
-            'r101': dict(backbone='resnet101', hidden_dim=256, enc_layers=6, dec_layers=6, dim_feedforward=2048, num_queries=100),
-            'r50_dc5': dict(backbone='resnet50', hidden_dim=256, enc_layers=6, dec_layers=6, dim_feedforward=2048, num_queries=100),
-            'r18_small': dict(backbone='resnet18', hidden_dim=64, enc_layers=2, dec_layers=3, dim_feedforward=128, num_queries=20),
-            'tiny': dict(backbone='resnet18', hidden_dim=32, enc_layers=1, dec_layers=2, dim_feedforward=96, num_queries=10)}
+EXPECTED = {'r50': dict(backbone='resnet50', hidden_dim=256, enc_layers=6, dec_layers=6, dim_feedforward=2048,
+                        num_queries=100),
+            'r101': dict(backbone='resnet101', hidden_dim=256, enc_layers=6, dec_layers=6, dim_feedforward=2048,
+                         num_queries=100),
+            'r50_dc5': dict(backbone='resnet50', hidden_dim=256, enc_layers=6, dec_layers=6, dim_feedforward=2048,
+                            num_queries=100),
+            'r18_small': dict(backbone='resnet18', hidden_dim=64, enc_layers=2, dec_layers=3, dim_feedforward=128,
+                              num_queries=20),
+            'tiny': dict(backbone='resnet18', hidden_dim=32, enc_layers=1, dec_layers=2, dim_feedforward=96,
+                         num_queries=10)}
 
 
 @pytest.fixture(scope='module')
 def seeded():
     spec = importlib.util.spec_from_file_location('seeded_weights', SHARED / 'seeded_weights.py')
-    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
     return mod
 
 
@@ -36,23 +44,28 @@ def test_official_fixture_parity(seeded, keys):
     fx = torch.load(FIXTURE, weights_only=True)
     model = load_official({'model': seeded.seeded_state_dict(keys['tiny'], salt='shared-')}, nheads=2).eval()
     assert model.load_report.complete
-    with torch.no_grad(): out = model(fx['images'])
+    with torch.no_grad():
+        out = model(fx['images'])
     ref = fx['outputs']
     for k in ('pred_logits', 'pred_boxes'):
         assert out[k].shape == ref[k].shape
         torch.testing.assert_close(out[k], ref[k], atol=1e-4, rtol=0)
     assert len(out['aux_outputs']) == len(ref['aux_outputs']) == 1
     for a, r in zip(out['aux_outputs'], ref['aux_outputs']):
-        for k in ('pred_logits', 'pred_boxes'): torch.testing.assert_close(a[k], r[k], atol=1e-4, rtol=0)
+        for k in ('pred_logits', 'pred_boxes'):
+            torch.testing.assert_close(a[k], r[k], atol=1e-4, rtol=0)
     # the same through a padded batch + mask
-    with torch.no_grad(): out2 = model(*_pad(fx['images']))
+    with torch.no_grad():
+        out2 = model(*_pad(fx['images']))
     torch.testing.assert_close(out2['pred_boxes'], ref['pred_boxes'], atol=1e-4, rtol=0)
 
 
 def _pad(images):
     h, w = max(i.shape[1] for i in images), max(i.shape[2] for i in images)
     x, m = torch.zeros(len(images), 3, h, w), torch.ones(len(images), h, w, dtype=torch.bool)
-    for i, im in enumerate(images): x[i, :, :im.shape[1], :im.shape[2]] = im; m[i, :im.shape[1], :im.shape[2]] = False
+    for i, im in enumerate(images):
+        x[i, :, :im.shape[1], :im.shape[2]] = im
+        m[i, :im.shape[1], :im.shape[2]] = False
     return x, m
 
 
@@ -62,7 +75,8 @@ def test_key_list_round_trip(name, seeded, keys):
     "Our state dict has the official key names, order and shapes; official weights load strictly."
     ref = keys[name]
     cfg = infer_config({k: torch.empty(s) for k, s in ref.items()}, **OVERRIDES[name])
-    for k, v in EXPECTED[name].items(): assert getattr(cfg, k) == v, (name, k)
+    for k, v in EXPECTED[name].items():
+        assert getattr(cfg, k) == v, (name, k)
     assert (cfg.num_classes, cfg.position_embedding, cfg.pre_norm) == (91, 'sine', False)
     sd = seeded.seeded_state_dict(ref, salt='shared-')
     model = load_official({'model': sd}, **OVERRIDES[name])
@@ -71,7 +85,8 @@ def test_key_list_round_trip(name, seeded, keys):
     assert {k: list(v.shape) for k, v in own.items()} == ref
     assert model.load_report.complete and len(model.load_report.transferred) == len(ref)
     probe = [k for k in ref if k.endswith(('running_var', 'in_proj_weight', 'class_embed.bias'))][:5]
-    for k in probe: assert torch.equal(own[k], sd[k]), k
+    for k in probe:
+        assert torch.equal(own[k], sd[k]), k
 
 
 def test_learned_and_pre_norm_are_inferred():
@@ -97,7 +112,8 @@ def test_fine_tune_num_classes(seeded, keys):
     own = model.state_dict()
     assert all(torch.equal(own[k], sd[k]) for k in rep.transferred)
     assert 'class_embed' in str(rep)
-    with torch.no_grad(): out = model.eval()([torch.randn(3, 64, 80)])
+    with torch.no_grad():
+        out = model.eval()([torch.randn(3, 64, 80)])
     assert out['pred_logits'].shape == (1, 10, 6)
 
 
@@ -120,7 +136,9 @@ def test_r50_to_r101_transfer(seeded, keys):
 def test_strict_load_errors_name_the_keys():
     m = DETR(DETRConfig(backbone='resnet18', hidden_dim=32, nheads=2, enc_layers=1, dec_layers=1, dim_feedforward=64,
                         num_queries=5, num_classes=3))
-    sd = dict(m.state_dict()); del sd['input_proj.bias']; sd['mask_head.lay1.weight'] = torch.zeros(2)
+    sd = dict(m.state_dict())
+    del sd['input_proj.bias']
+    sd['mask_head.lay1.weight'] = torch.zeros(2)
     with pytest.raises(ValueError, match=r'missing \(1\): input_proj.bias; unexpected \(1\): mask_head.lay1.weight'):
         load_official(sd, nheads=2)
     with pytest.raises(FileNotFoundError, match='no such checkpoint file'):
@@ -145,26 +163,31 @@ def test_torchvision_weights(tmp_path, name, stem):
     assert resnet_weights_url(name) == f'https://download.pytorch.org/models/{stem}.pth'
     model = DETR(DETRConfig(backbone=name, hidden_dim=32, nheads=2, enc_layers=1, dec_layers=1, dim_feedforward=64,
                             num_queries=5, num_classes=3))
-    with pytest.raises(FileNotFoundError) as e: load_backbone_weights(model, tmp_path / f'{stem}.pth')
+    with pytest.raises(FileNotFoundError) as e:
+        load_backbone_weights(model, tmp_path / f'{stem}.pth')
     assert resnet_weights_url(name) in str(e.value) and 'put it at' in str(e.value)
     tv = getattr(torchvision.models, name)(weights=None)
     with torch.no_grad():
         for n, b in tv.named_buffers():
-            if 'running' in n: b.uniform_(0.5, 1.5)
+            if 'running' in n:
+                b.uniform_(0.5, 1.5)
     torch.save(tv.state_dict(), tmp_path / f'{stem}.pth')        # includes fc.* and num_batches_tracked
     rep = load_backbone_weights(model, tmp_path)                 # a folder: the standard file name is looked up in it
     body = model.backbone[0].body
-    for k, v in body.state_dict().items(): assert torch.equal(v, tv.state_dict()[k]), k
+    for k, v in body.state_dict().items():
+        assert torch.equal(v, tv.state_dict()[k]), k
     assert len(rep.transferred) == len(body.state_dict())
     # the backbone now computes torchvision's features (eval mode, same numerics as BatchNorm)
     x = torch.randn(1, 3, 64, 64)
     tv.eval()
     ref = tv.layer4(tv.layer3(tv.layer2(tv.layer1(tv.maxpool(tv.relu(tv.bn1(tv.conv1(x))))))))
-    with torch.no_grad(): torch.testing.assert_close(body(x), ref.detach(), atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        torch.testing.assert_close(body(x), ref.detach(), atol=1e-4, rtol=1e-4)
 
 
 def test_wrong_resnet_file(tmp_path):
-    model = DETR(DETRConfig(backbone='resnet34', hidden_dim=32, nheads=2, enc_layers=1, dec_layers=1, dim_feedforward=64,
+    model = DETR(DETRConfig(backbone='resnet34', hidden_dim=32, nheads=2, enc_layers=1, dec_layers=1,
+                            dim_feedforward=64,
                             num_queries=5, num_classes=3))
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / 'r18.pth')
     with pytest.raises(ValueError, match='does not hold resnet34 weights'):

@@ -1,5 +1,6 @@
-"Training loop: one-batch overfit, exact accumulation, NaN guard, early stopping, resume after a real kill, the papermill job."
-import os, signal, subprocess, sys, textwrap, time, warnings
+"""Training loop: one-batch overfit, exact accumulation, NaN guard, early stopping, resume after a real kill,
+the papermill job."""
+import signal, subprocess, sys, textwrap, warnings
 from pathlib import Path
 import pytest
 import torch
@@ -27,7 +28,8 @@ def toy_batch(b, seed, size=64, q=20):
     for _ in range(b):
         n = int(torch.randint(1, 4, (1,), generator=g))
         tg.append({'labels': torch.randint(1, 4, (n,), generator=g),
-                   'boxes': torch.cat([torch.rand(n, 2, generator=g) * .5 + .25, torch.rand(n, 2, generator=g) * .3 + .1], 1)})
+                   'boxes': torch.cat([torch.rand(n, 2, generator=g) * .5 + .25,
+                                       torch.rand(n, 2, generator=g) * .3 + .1], 1)})
     return torch.randn(b, 3, size, size, generator=g), torch.zeros(b, size, size, dtype=torch.bool), tg
 
 def _tiny_for_toys():
@@ -50,7 +52,9 @@ def test_one_batch_overfit():
 def test_accumulation_is_one_large_batch():
     cfg = _tiny_for_toys()  # dropout 0 in the tiny preset
     torch.manual_seed(0)
-    a = DETR(cfg.model); b = DETR(cfg.model); b.load_state_dict(a.state_dict())
+    a = DETR(cfg.model)
+    b = DETR(cfg.model)
+    b.load_state_dict(a.state_dict())
     w0 = a.class_embed.weight.detach().clone()
     crit = SetCriterion.from_config(cfg.model, cfg.train)
     # plain SGD: the update is the gradient itself (Adam would amplify float noise in parameters whose exact
@@ -119,7 +123,8 @@ RUNNER = textwrap.dedent('''
 ''')
 
 def _run(tmp_path, name, shapes, resume='none', sleep=0., kill_after=None, sig=None):
-    script = tmp_path / 'runner.py'; script.write_text(RUNNER)
+    script = tmp_path / 'runner.py'
+    script.write_text(RUNNER)
     args = [sys.executable, str(script), resume, str(sleep)] + SMALL + [
         f'data.root={shapes}', f'out_dir={tmp_path}', f'name={name}', 'train.epochs=2', 'train.eval_every=5']
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
@@ -128,7 +133,8 @@ def _run(tmp_path, name, shapes, resume='none', sleep=0., kill_after=None, sig=N
         out.append(line)
         if line.startswith('STEP'):
             steps += 1
-            if kill_after and steps == kill_after: p.send_signal(sig)
+            if kill_after and steps == kill_after:
+                p.send_signal(sig)
     p.wait(timeout=120)
     return p.returncode, ''.join(out)
 

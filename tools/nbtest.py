@@ -23,11 +23,13 @@ def eligible_notebooks() -> list[Path]:
 if __name__ == '__main__':
     nbs = eligible_notebooks()
     bin_dir = Path(sys.executable).parent
-    res = subprocess.run([str(bin_dir / 'nbdev_test'), '--timing', *sys.argv[1:]], cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run([str(bin_dir / 'nbdev_test'), '--timing', *sys.argv[1:]], cwd=ROOT, capture_output=True,
+                         text=True)
     sys.stdout.write(res.stdout)
     sys.stderr.write(res.stderr)
     failed = set(re.findall(r'^\t(\S+\.ipynb)$', res.stderr, re.M))
-    if res.returncode and not failed: failed = {'(nbdev_test failed before naming a notebook)'}
+    if res.returncode and not failed:
+        failed = {'(nbdev_test failed before naming a notebook)'}
     print(f'nbdev_test: {len(nbs) - len(failed & {p.name for p in nbs})} passed, {len(failed)} failed '
           f'({len(nbs)} notebooks; flags slow and gpu skipped unless --flags names them)')
     sys.exit(res.returncode)
