@@ -14,7 +14,8 @@ from .loss import SetCriterion
 
 # %% auto #0
 __all__ = ['resolve_backbone_norm', 'query_attention_mask', 'Denoising', 'noise_targets', 'box_sine_code', 'QueryPlan',
-           'TrainingQueries', 'denoising_losses', 'training_losses', 'ema_decay_at', 'make_ema']
+           'TrainingQueries', 'training_queries', 'sync_gradients', 'denoising_losses', 'training_losses',
+           'ema_decay_at', 'make_ema']
 
 # %% ../nbs/05b_convergence.ipynb #f9ed56a9
 def resolve_backbone_norm(cfg:ExperimentConfig, # the run's config (model.backbone_norm, train.pretrained)
@@ -160,6 +161,26 @@ class TrainingQueries(nn.Module):
         if self.groups > 1 or dn is not None:
             mask = query_attention_mask(q, self.groups, dn.groups if dn else 0, dn.size if dn else 0).to(pos.device)
         return QueryPlan(pos, tgt, mask, q, self.groups, dn)
+
+def training_queries(cfg:ExperimentConfig, # the run's config (train.group_queries, train.dn_*, model sizes)
+                    ) -> TrainingQueries|None:  # None when both switches are off
+    "The `TrainingQueries` a run's config asks for."
+    tc, mc = cfg.train, cfg.model
+    if tc.group_queries == 1 and tc.dn_groups == 0:
+        return None
+    return TrainingQueries(mc.num_queries, mc.hidden_dim, mc.num_classes, tc.group_queries, tc.dn_groups,
+                           tc.dn_label_noise, tc.dn_box_noise)
+
+def sync_gradients(module:nn.Module, # parameters outside DDP, e.g. the training-only queries
+                  ):
+    "Average `module`'s gradients over the processes of torch.distributed (nothing to do in one process)."
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    world = torch.distributed.get_world_size()
+    for p in module.parameters():
+        if p.grad is not None:
+            torch.distributed.all_reduce(p.grad)
+            p.grad /= world
 
 # %% ../nbs/05b_convergence.ipynb #33f814a3
 def _layer_outputs(logits:Tensor, boxes:Tensor) -> dict:

@@ -22,6 +22,8 @@ from .data import collate_fn, dataset_from_config, check_labels, make_shapes, nu
 from .model import DETR, load_official, load_backbone_weights
 from .loss import SetCriterion
 from .eval import evaluate
+from .convergence import (resolve_backbone_norm, training_queries, TrainingQueries, training_losses,
+                                  make_ema, sync_gradients)
 from .checkpoint import (_unwrap, _set_rng_state, save_checkpoint, load_checkpoint, _StopOnSignal, _Logger,
                                  read_metrics, plot_losses, _peak_memory_mb)
 
@@ -79,10 +81,13 @@ def param_groups(model:nn.Module,   # a DETR (or DDP-wrapped DETR)
 
 def make_optimizer(model:nn.Module, # the model to train
                    t,                # a TrainConfig (lr, lr_backbone, weight_decay)
+                   queries:nn.Module|None=None, # training-only queries (`detr_nb.convergence`), trained at `lr`
                   ) -> torch.optim.AdamW:
-    "Fused AdamW over `param_groups` with the settings of `t`."
-    return torch.optim.AdamW(param_groups(model, t.lr, t.lr_backbone, t.weight_decay), lr=t.lr,
-                             weight_decay=t.weight_decay, fused=True)
+    "Fused AdamW over `param_groups` with the settings of `t` (and the training-only queries in the main group)."
+    groups = param_groups(model, t.lr, t.lr_backbone, t.weight_decay)
+    if queries is not None:
+        groups[0]['params'] = groups[0]['params'] + list(queries.parameters())
+    return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay, fused=True)
 
 # %% ../nbs/05_train.ipynb #9588ee55
 def lr_factor(step:int,             # optimizer steps done
@@ -214,6 +219,7 @@ def train_step(model:nn.Module,               # DETR, or DETR wrapped in DDP
                scaler=None,                   # a GradScaler for fp16
                clip_max_norm:float=0.1,       # gradient clipping (0: no clipping)
                channels_last:bool=False,      # feed images in channels-last memory format
+               queries:TrainingQueries|None=None, # training-only group/denoising queries (None: the official step)
               ) -> dict:
     """One optimizer step over `micro_batches`, exactly one large batch. Returns 0-d tensors on `device`: 'loss'
     (the weighted total), the last decoder layer's 'loss_ce', 'loss_bbox', 'loss_giou', 'class_error' and
@@ -228,13 +234,19 @@ def train_step(model:nn.Module,               # DETR, or DETR wrapped in DDP
         sync = i == len(micro_batches) - 1 or not isinstance(model, DDP)  # DDP: all-reduce after the last only
         with (contextlib.nullcontext() if sync else model.no_sync()):
             with torch.autocast(device.type, dtype=_DTYPES[precision], enabled=precision != 'fp32'):
-                outputs = model(images, mask)  # the model in bf16/fp16
-            losses = criterion(outputs, targets, **norms)  # matcher + loss in fp32
-            loss = criterion.total_loss(losses)
+                plan = None if queries is None else queries(_unwrap(model).query_embed.weight, targets)
+                outputs = model(images, mask, **(plan.model_inputs() if plan else {}))  # the model in bf16/fp16
+            if plan is None:  # the official loss: matcher + set loss in fp32
+                losses = criterion(outputs, targets, **norms)
+                loss = criterion.total_loss(losses)
+            else:  # every query group matched on its own, plus the denoising reconstruction
+                losses, loss = training_losses(criterion, outputs, targets, plan, **norms)
             (scaler.scale(loss) if scaler is not None else loss).backward()
         logs['loss'] += loss.detach()
         for k in _LOGGED:  # the loss terms add up over micro-batches; the error rates are averaged
             logs[k] += losses[k].detach() / (len(micro_batches) if k.endswith('_error') else 1)
+    if queries is not None:  # DDP averages the DETR's gradients; the training-only queries are outside it
+        sync_gradients(queries)
     # 2. clip and step (skipped when the loss or the gradients are not finite)
     grad_norm, nonfinite = clip_and_step(optimizer, logs['loss'], clip_max_norm, scaler)
     # 3. zero the gradients
@@ -443,10 +455,15 @@ def _refuse_to_overwrite(exp:Path, resume):
                               f"would overwrite them. Resume it (resume='auto', or --resume auto on the command line), "
                               f"give this run another name (name=... / --set name=...), or move that folder away")
 
-def _restore(path, model, optimizer, scheduler, scaler) -> RunState:
+def _restore(path, model, optimizer, scheduler, scaler, queries=None, ema=None) -> RunState:
     "Load the checkpoint `path` into the run's objects and generators; returns its counters."
     ckpt = load_checkpoint(path)
     model.load_state_dict(ckpt['model'])
+    if queries is not None and ckpt.get('train_queries') is not None:
+        queries.load_state_dict(ckpt['train_queries'])
+    if ema is not None:  # the average goes on from the saved one (or starts from the weights)
+        ema.module.load_state_dict(ckpt.get('ema') or ckpt['model'])
+        ema.n_averaged.fill_(ckpt.get('step', 0) + 1)
     optimizer.load_state_dict(ckpt['optimizer'])
     scheduler.load_state_dict(ckpt['scheduler'])
     if ckpt.get('scaler'):
@@ -474,6 +491,8 @@ class _Run:
     mode: str                 # 'min' or 'max'
     micro_per_epoch: int      # micro-batches in a whole epoch (of this process)
     progress: bool            # tqdm bars
+    queries: TrainingQueries|None = None  # training-only group/denoising queries (convergence chapter)
+    ema: nn.Module|None = None            # moving average of the weights: evaluated, and best.pth's 'model'
 
 def _save(run:_Run, state:RunState, name:str):
     "Write `model/<name>` (rank 0), unless the weights are not finite: a diverged state never replaces a good one."
@@ -482,8 +501,14 @@ def _save(run:_Run, state:RunState, name:str):
     if not all(torch.isfinite(p).all() for p in _unwrap(run.model).parameters()):
         warnings.warn(f"not writing {name}: the weights are not finite")
         return
-    save_checkpoint(run.exp / 'model' / name, run.model, run.optimizer, run.scheduler, run.scaler, run.cfg,
-                    **asdict(state))
+    extras = {}  # training-only state, beside the plain DETR of 'model'
+    if run.queries is not None:
+        extras['train_queries'] = run.queries.state_dict()
+    if run.ema is not None:
+        extras['ema'] = run.ema.module.state_dict()
+    model = run.ema.module if run.ema is not None and name == 'best.pth' else run.model  # best = the evaluated one
+    save_checkpoint(run.exp / 'model' / name, model, run.optimizer, run.scheduler, run.scaler, run.cfg,
+                    **asdict(state), **extras)
 
 # %% ../nbs/05_train.ipynb #1ca989e0
 class _StepTotals:
@@ -531,8 +556,10 @@ def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:_StopOnSign
     with bar:
         while micro_batches := list(itertools.islice(batches, tc.accum_steps)):
             out = train_step(run.model, run.criterion, run.optimizer, micro_batches, run.device, tc.precision,
-                             run.scaler, tc.clip_max_norm, tc.channels_last)
+                             run.scaler, tc.clip_max_norm, tc.channels_last, run.queries)
             run.scheduler.step()
+            if run.ema is not None:
+                run.ema.update_parameters(_unwrap(run.model))
             state.step += 1
             state.micro_in_epoch += len(micro_batches)
             totals.add(out, images=sum(len(targets) for _, _, targets in micro_batches) * run.world)
@@ -562,7 +589,8 @@ def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:_StopOnSign
 def _evaluate_and_keep_best(run:_Run, state:RunState) -> StopReason|None:
     """Validation metrics of the model after epoch `state.epoch`, logged; `best.pth` when the monitored one improved;
     early_stop after `train.patience` evaluations without improvement."""
-    tc, net = run.cfg.train, _unwrap(run.model)
+    tc = run.cfg.train
+    net = run.ema.module if run.ema is not None else _unwrap(run.model)  # the model that best.pth will hold
     metrics = {'val_loss': validation_loss(net, run.criterion, run.val_loader, run.device, tc.precision)}
     if run.monitor != 'val_loss':  # the COCO metrics
         stats = evaluate(net, run.val_loader, device=run.device, precision=tc.precision)
@@ -595,7 +623,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     seed_everything(tc.seed)  # the same initial weights on every process
     # -- data
     train_ds = dataset_from_config(cfg.data, 'train')
-    cfg = resolve_num_classes(cfg, train_ds)
+    cfg = resolve_backbone_norm(resolve_num_classes(cfg, train_ds))  # params.yaml records what was trained
     check_labels(train_ds, cfg.model.num_classes)
     # -- model, loss (+ the memory switches)
     model = build_model(cfg).to(device)
@@ -604,6 +632,9 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     if tc.checkpoint_activations:
         checkpoint_activations(model)
     criterion = SetCriterion.from_config(cfg.model, tc).to(device)
+    queries = training_queries(cfg)  # group / denoising queries (None when both are off: the official step)
+    queries = queries.to(device) if queries is not None else None
+    ema = make_ema(model, tc.ema_decay) if tc.ema_decay else None
     if tc.find_batch_size:
         size = (max(cfg.data.scales), cfg.data.max_size)
         micro, accum = find_batch_size(cfg.data.batch_size * tc.accum_steps,
@@ -616,11 +647,11 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     if len(loader) == 0:
         raise ValueError(f"the training split has {len(train_ds)} images, fewer than data.batch_size = "
                          f"{cfg.data.batch_size} x {world} processes; lower data.batch_size")
-    optimizer = make_optimizer(model, tc)
+    optimizer = make_optimizer(model, tc, queries)
     scheduler = make_scheduler(optimizer, tc, steps_per_epoch=math.ceil(len(loader) / tc.accum_steps))
     scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == 'fp16')
     # -- resume
-    state = _restore(resume, model, optimizer, scheduler, scaler) if resume else RunState()
+    state = _restore(resume, model, optimizer, scheduler, scaler, queries, ema) if resume else RunState()
     if world > 1:  # different augmentations per process (and after a resume, per step)
         seed_everything(tc.seed + 1000 * rank + state.step if resume else tc.seed + rank)
         model = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
@@ -634,7 +665,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     val_loader = make_train_loader(dataset_from_config(cfg.data, 'val', keep_crowd=True), cfg.data.batch_size,
                                    tc.seed, rank, world, cfg.data.num_workers, cfg.data.pin_memory, shuffle=False)
     run = _Run(cfg, exp, device, main, world, model, criterion, optimizer, scheduler, scaler, loader, val_loader,
-               logger, *_monitor(tc), micro_per_epoch=len(loader), progress=progress)
+               logger, *_monitor(tc), micro_per_epoch=len(loader), progress=progress, queries=queries, ema=ema)
     # -- the epochs: steps, then the end-of-epoch evaluation, early stopping and checkpoint
     stopped, totals = None, _StepTotals(device)
     model.train()
