@@ -431,6 +431,7 @@ class RunState:
     micro_in_epoch: int = 0    # micro-batches of the current epoch this process has trained on
     best: float|None = None    # best value of the monitored metric so far (None: no evaluation yet)
     bad_evals: int = 0         # evaluations in a row without improvement (early stopping counts them)
+    train_seconds: float = 0.  # wall time spent in training epochs (loading, steps, logs), evaluations excluded
 
 # %% ../nbs/05_train.ipynb #9563826e
 def experiment_dir(cfg:ExperimentConfig) -> Path:
@@ -553,6 +554,7 @@ def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:_StopOnSign
     batches = iter(run.loader)
     bar = tqdm(total=run.micro_per_epoch, initial=state.micro_in_epoch, desc=f'epoch {state.epoch}', leave=False,
                disable=not (run.progress and run.main), dynamic_ncols=True)
+    tick = time.perf_counter()
     with bar:
         while micro_batches := list(itertools.islice(batches, tc.accum_steps)):
             out = train_step(run.model, run.criterion, run.optimizer, micro_batches, run.device, tc.precision,
@@ -562,6 +564,7 @@ def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:_StopOnSign
                 run.ema.update_parameters(_unwrap(run.model))
             state.step += 1
             state.micro_in_epoch += len(micro_batches)
+            state.train_seconds, tick = state.train_seconds + time.perf_counter() - tick, time.perf_counter()
             totals.add(out, images=sum(len(targets) for _, _, targets in micro_batches) * run.world)
             bar.update(len(micro_batches))
             end_of_epoch = state.micro_in_epoch >= run.micro_per_epoch
@@ -598,7 +601,8 @@ def _evaluate_and_keep_best(run:_Run, state:RunState) -> StopReason|None:
     if run.monitor not in metrics:
         raise ValueError(f"train.monitor = {run.monitor!r} is not among the validation metrics {sorted(metrics)}")
     if run.logger:
-        run.logger.log(state.step, state.epoch, {f"val/{k.replace('val_', '')}": v for k, v in metrics.items()})
+        row = {f"val/{k.replace('val_', '')}": v for k, v in metrics.items()}
+        run.logger.log(state.step, state.epoch, {**row, 'val/train_seconds': state.train_seconds})
         (run.exp / 'result' / 'val_metrics.json').write_text(json.dumps({'epoch': state.epoch, **metrics}, indent=1))
     if _improved(metrics[run.monitor], state.best, run.mode, tc.min_delta):
         state.best, state.bad_evals = metrics[run.monitor], 0
@@ -693,22 +697,25 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
                         stopped=stopped, signal=signals.requested if stopped == StopReason.interrupted else None)
 
 # %% ../nbs/05_train.ipynb #13f4dd15
-def demo_config(out_dir='experiments', # parent of the experiment folder
+def demo_config(out_dir='experiments', # parent of the experiment folder (the shapes go to <out_dir>/shapes)
                 name:str='demo',       # experiment name
-                epochs:int=12,         # training epochs
-                n_train:int=64,        # synthetic training images
-                n_val:int=16,          # synthetic validation images
+                epochs:int=8,          # training epochs
+                n_train:int=500,       # synthetic training images
+                n_val:int=100,         # synthetic validation images
                ) -> ExperimentConfig:
-    "The tiny preset on the synthetic shapes (written to `<out_dir>/shapes` if absent), sized for a CPU demo."
+    """The tiny preset on the synthetic shapes (written to `<out_dir>/shapes` if absent), trained from scratch with
+    the convergence switches of `detr_nb.convergence` (batch-norm backbone, 5 query groups, 3 denoising groups, EMA)."""
     root = Path(out_dir) / 'shapes'
     if not (root / 'annotations' / 'instances_val2017.json').is_file():
         make_shapes(root, n_train=n_train, n_val=n_val, seed=0, min_size=96, max_size=128)
     cfg = get_preset('tiny')
     return replace(cfg, name=name, out_dir=str(out_dir),
-                   data=replace(cfg.data, root=str(root), scales=[96, 112, 128], max_size=160, val_size=128,
-                                crop_resize=[96, 128], crop_min=80, crop_max=112, batch_size=4),
-                   train=replace(cfg.train, epochs=epochs, lr=5e-4, lr_backbone=5e-5, lr_drop=max(epochs * 3 // 4, 1),
-                                 eval_every=max(epochs // 4, 1)))
+                   model=replace(cfg.model, backbone_norm='batch'),
+                   data=replace(cfg.data, root=str(root), scales=[96, 112, 128], max_size=160, val_size=112,
+                                crop_resize=[96, 112], crop_min=72, crop_max=112, batch_size=8),
+                   train=replace(cfg.train, epochs=epochs, lr=2e-4, lr_backbone=2e-4, lr_schedule='cosine',
+                                 warmup_epochs=0.5, min_lr_ratio=0.05, group_queries=5, dn_groups=3, ema_decay=0.99,
+                                 eval_every=1))
 
 def _free_name(parent, base:str) -> str:
     "`base`, or `base-2`, `base-3`, ...: the first that is not yet in the folder `parent`."
