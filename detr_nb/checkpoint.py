@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # annotations only; pandas is imported where it is used
 from .config import ExperimentConfig, config_to_dict
 
 # %% auto #0
-__all__ = ['save_checkpoint', 'load_checkpoint', 'read_metrics', 'plot_losses']
+__all__ = ['save_checkpoint', 'load_checkpoint', 'read_metrics', 'plot_losses', 'categories_of']
 
 # %% ../nbs/05a_checkpoint.ipynb #680692fd
 def _unwrap(model:nn.Module) -> nn.Module: return model.module if isinstance(model, DDP) else model
@@ -101,6 +101,7 @@ class _Logger:
         self.w = csv.writer(self.f)
         if new:
             self.w.writerow(['time', 'epoch', 'step', 'tag', 'value'])
+            self.f.flush()  # a run that stops before its first row still leaves a readable file
         self.tb = SummaryWriter(str(log), purge_step=purge_step)
 
     def log(self, step:int, epoch:int, values:dict):
@@ -116,16 +117,24 @@ class _Logger:
 
 def read_metrics(exp_dir, # an experiment folder
                 ) -> 'pd.DataFrame':
-    "log/metrics.csv as one row per (epoch, step) and one column per tag (a resumed run's rewrite wins)."
+    """log/metrics.csv as one row per (epoch, step) and one column per tag (a resumed run's rewrite wins); no rows
+    (a run stopped before its first log row) give an empty frame with the columns `step` and `epoch`."""
     import pandas as pd
-    df = pd.read_csv(Path(exp_dir) / 'log' / 'metrics.csv')
+    path = Path(exp_dir) / 'log' / 'metrics.csv'
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; is {exp_dir} the folder of a training run?")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:  # written by a version that did not flush its header
+        return pd.DataFrame({'step': pd.Series(dtype='int64'), 'epoch': pd.Series(dtype='int64')})
     df = df.drop_duplicates(['step', 'tag'], keep='last')
     return df.pivot_table(index=['step'], columns='tag', values='value', aggfunc='last').reset_index() \
              .merge(df.groupby('step')['epoch'].max().reset_index(), on='step')
 
 def plot_losses(exp_dir, # an experiment folder with log/metrics.csv
                ) -> Path:
-    "Draw the training/validation loss and the loss terms into result/loss.png; returns its path."
+    """Draw the training/validation loss and the loss terms into result/loss.png; returns its path (a figure that
+    says so when nothing was logged yet)."""
     from matplotlib.figure import Figure  # no pyplot: works in scripts and leaves a notebook's backend alone
     df, out = read_metrics(exp_dir), Path(exp_dir) / 'result' / 'loss.png'
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -135,18 +144,18 @@ def plot_losses(exp_dir, # an experiment folder with log/metrics.csv
         if tag in df:
             d = df[['step', tag]].dropna()
             axs[0].plot(d.step, d[tag], style, label=tag)
-    axs[0].set_yscale('log')
-    axs[0].set_xlabel('optimizer step')
-    axs[0].set_title('weighted total loss')
-    axs[0].legend()
     for tag in ('train/loss_ce', 'train/loss_bbox', 'train/loss_giou'):
         if tag in df:
             d = df[['step', tag]].dropna()
             axs[1].plot(d.step, d[tag], label=tag.split('/')[1])
-    axs[1].set_yscale('log')
-    axs[1].set_xlabel('optimizer step')
-    axs[1].set_title('last-layer terms (unweighted)')
-    axs[1].legend()
+    for ax, title in zip(axs, ('weighted total loss', 'last-layer terms (unweighted)')):
+        ax.set_xlabel('optimizer step')
+        ax.set_title(title)
+        if ax.lines:
+            ax.set_yscale('log')
+            ax.legend()
+        else:
+            ax.text(.5, .5, 'nothing logged yet', ha='center', va='center', transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     return out
@@ -155,3 +164,13 @@ def _peak_memory_mb(device:torch.device) -> float:
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak RSS (Linux reports KiB)
+
+# %% ../nbs/05a_checkpoint.ipynb #ca092ded
+def categories_of(dataset, # a `CocoDetection` (or anything with `categories`, or a pycocotools `coco` index)
+                 ) -> list[dict]:
+    "The `'categories'` list a checkpoint stores: `{'label', 'id', 'name'}` of each category of `dataset`."
+    cats = getattr(dataset, 'categories', None)
+    if cats is None:
+        from detr_nb.data import label_map
+        cats = label_map(list(dataset.coco.cats.values()))
+    return [{'label': int(c['label']), 'id': int(c['id']), 'name': str(c['name'])} for c in cats]
