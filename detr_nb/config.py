@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #3febcd92
 from __future__ import annotations
-import copy, dataclasses
+import copy, dataclasses, re
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -211,6 +211,13 @@ def _type_ok(value, hint) -> bool:
         return True
     return isinstance(value, hint)
 
+_FLOAT_TEXT = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+')  # 1e-3: a float that YAML 1.1 leaves a string
+
+def _float_hint(hint) -> bool:
+    import types, typing
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    return hint is float or (union and float in typing.get_args(hint))
+
 def _build(cls, values:dict, where:str):
     if not isinstance(values, dict):
         raise ValueError(f"{where} must be a mapping of keys to values, got {type(values).__name__}")
@@ -219,6 +226,9 @@ def _build(cls, values:dict, where:str):
     if unknown:
         raise ValueError(f"unknown key {where}.{unknown[0]}; the keys of {where} are: {', '.join(names)}")
     for k, v in values.items():
+        if isinstance(v, str) and _float_hint(hints[k]) and _FLOAT_TEXT.fullmatch(v.strip()):
+            values = {**values, k: float(v)}
+            v = values[k]
         if not _type_ok(v, hints[k]):
             raise ValueError(f"{where}.{k} = {v!r} has the wrong type; expected {hints[k]}")
         if hints[k] is float and isinstance(v, int):

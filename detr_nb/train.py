@@ -5,7 +5,7 @@
 # %% ../nbs/05_train.ipynb #7b768814
 from __future__ import annotations
 import contextlib, functools, itertools, json, math, os, random, time, warnings
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -16,18 +16,18 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 from torch.utils.checkpoint import checkpoint as _checkpoint
 from tqdm.auto import tqdm
-from .config import ExperimentConfig, save_config, get_preset
+from .config import ExperimentConfig, save_config, get_preset, config_to_dict
 from .data import collate_fn, dataset_from_config, check_labels, make_shapes, num_classes_of
 from .model import DETR, load_official, load_backbone_weights
 from .loss import SetCriterion
 from .checkpoint import (_unwrap, _set_rng_state, save_checkpoint, load_checkpoint, _StopOnSignal, _Logger,
-                                 read_metrics, plot_losses, _peak_memory_mb)
+                                 read_metrics, plot_losses, _peak_memory_mb, categories_of)
 
 # %% auto #0
 __all__ = ['seed_everything', 'setup_distributed', 'resolve_device', 'param_groups', 'make_optimizer', 'lr_factor',
            'make_scheduler', 'ResumableSampler', 'make_train_loader', 'train_step', 'checkpoint_activations',
-           'find_batch_size', 'validation_loss', 'resolve_num_classes', 'build_model', 'experiment_dir', 'train',
-           'demo_config', 'demo']
+           'find_batch_size', 'validation_loss', 'resolve_num_classes', 'build_model', 'resume_changes', 'resume_run',
+           'experiment_dir', 'train', 'demo_config', 'demo']
 
 # %% ../nbs/05_train.ipynb #f56e692e
 def seed_everything(seed:int, # seed of Python's, NumPy's and torch's generators (CPU and every GPU)
@@ -323,25 +323,21 @@ def _improved(value:float, best:float|None, mode:str, min_delta:float) -> bool:
 def resolve_num_classes(cfg:ExperimentConfig, # the run's config
                         dataset,               # its training split (a `CocoDetection`)
                        ) -> ExperimentConfig:
-    "`cfg` with `model.num_classes` = max category id + 1 of `dataset` when it is None; a number already set is kept."
+    """`cfg` with `model.num_classes` = `num_classes_of(dataset)` when it is None (max id + 1, or the number of
+    categories for sparse ids); a number already set is kept."""
     if cfg.model.num_classes is not None:
         return cfg
     cats = dataset.coco.cats
     if not cats:
         raise ValueError(f"{dataset.ann_file} lists no categories, so there is no class to learn; add its "
                          f"'categories' or set model.num_classes")
-    k = num_classes_of(dataset)
-    if k > 4 * (len(cats) + 1) and k > 100:  # sparse ids: a head mostly of classes that never occur
-        warnings.warn(f"{dataset.ann_file}: {len(cats)} categories with ids up to {k - 1}, "
-                      f"so the class head gets {k + 1} "
-                      f"outputs; renumber the category ids 1..{len(cats)} to make it {len(cats) + 2}")
-    return replace(cfg, model=replace(cfg.model, num_classes=k))
+    return replace(cfg, model=replace(cfg.model, num_classes=num_classes_of(dataset)))
 
 # %% ../nbs/05_train.ipynb #1d5f016b
 def build_model(cfg:ExperimentConfig, # model settings, and train.pretrained
                ) -> DETR:
-    """The DETR of `cfg.model`, starting from `cfg.train.pretrained` when set
-    (official checkpoint or ImageNet ResNet file)."""
+    """The DETR of `cfg.model`, starting from `cfg.train.pretrained` when set (a DETR checkpoint: what fits is
+    transferred, the rest initialized, with a warning naming each setting that differs; or an ImageNet ResNet file)."""
     path = cfg.train.pretrained
     if not path:
         return DETR(cfg.model)
@@ -352,15 +348,80 @@ def build_model(cfg:ExperimentConfig, # model settings, and train.pretrained
     sd = torch.load(path, map_location='cpu', weights_only=True)
     if isinstance(sd, dict) and 'model' in sd:
         m = cfg.model
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')  # the partial load is reported in model.load_report
-            model = load_official(sd, num_classes=m.num_classes, nheads=m.nheads, dilation=m.dilation,
-                                  dropout=m.dropout,
-                                  aux_loss=m.aux_loss)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            model = load_official(sd, **{f.name: getattr(m, f.name) for f in fields(m)})  # the config decides
+        for w in caught:
+            if 'partial load' in str(w.message):
+                warnings.warn(f"train.pretrained = {path}: the model follows the config, not the checkpoint: "
+                              f"{w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return model
     model = DETR(cfg.model)
     load_backbone_weights(model, path)
     return model
+
+# %% ../nbs/05_train.ipynb #1a6c875f
+_FIXED_ON_RESUME = ('data.batch_size', 'train.accum_steps', 'train.seed')
+_FREE_MODEL = ('model.dropout', 'model.aux_loss')  # the only model settings that do not change the weights' shapes
+_NOT_COMPARED = ('train.resume', 'train.pretrained')
+
+def resume_changes(old:dict|None,           # the checkpoint's `'config'` (a dict as `config_to_dict` writes it)
+                   cfg:ExperimentConfig,    # the config of the run that resumes
+                  ) -> tuple[list[str], list[str]]:
+    "`(followed, refused)`: the settings that differ between `old` and `cfg`, each as 'section.key: old -> new'."
+    followed, refused = [], []
+    for section, values in config_to_dict(cfg).items():
+        if not isinstance(values, dict):
+            continue
+        for k, v in values.items():
+            key, was = f'{section}.{k}', (old or {}).get(section, {}).get(k, v)
+            if was == v or key in _NOT_COMPARED:
+                continue
+            fixed = (section == 'model' and key not in _FREE_MODEL) or key in _FIXED_ON_RESUME or \
+                (key == 'train.lr_backbone' and (was == 0) != (v == 0))
+            (refused if fixed else followed).append(f"{key}: {was!r} -> {v!r}")
+    return followed, refused
+
+def _apply_rates(optimizer, scheduler, t):
+    "Base rates and weight decay from the config `t`, and each group's rate at the scheduler's current step."
+    base = {'main': t.lr, 'backbone': t.lr_backbone}
+    scheduler.base_lrs = [base[g['name']] for g in optimizer.param_groups]
+    for g, b, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        g['initial_lr'], g['weight_decay'], g['lr'] = b, t.weight_decay, b * factor(scheduler.last_epoch)
+    scheduler._last_lr = [g['lr'] for g in optimizer.param_groups]
+
+def resume_run(ck:dict,                     # a checkpoint written by `train` (`load_checkpoint`)
+               cfg:ExperimentConfig,        # the config of the run that resumes
+               model:nn.Module, optimizer, scheduler, scaler,  # built from `cfg`, before any step
+               path='checkpoint',           # the checkpoint's name in messages
+               verbose:bool=True,           # print what changed and the learning rate now used
+              ) -> dict:
+    """Load `ck` into the run built from `cfg`, following the settings that changed since (see `resume_changes`);
+    returns the loop state (epoch, step, ...). `ValueError` naming both values for a setting it cannot follow."""
+    followed, refused = resume_changes(ck.get('config'), cfg)
+    if refused:
+        raise ValueError(f"{path} was trained with settings a resumed run cannot change: {'; '.join(refused)}. "
+                         f"Resume with the checkpoint's values, or start a new run (another name) with "
+                         f"train.pretrained={path} to fine-tune from its weights")
+    try:
+        model.load_state_dict(ck['model'])
+    except RuntimeError as e:
+        raise ValueError(f"{path} does not fit the model of the config (model.*): {str(e)[:500]}") from None
+    optimizer.load_state_dict(ck['optimizer'])
+    scheduler.load_state_dict(ck['scheduler'])
+    if ck.get('scaler'):
+        scaler.load_state_dict(ck['scaler'])
+    _apply_rates(optimizer, scheduler, cfg.train)
+    st = {k: ck[k] for k in ('epoch', 'step', 'micro_in_epoch', 'best', 'bad_evals') if k in ck}
+    if any(line.startswith(('train.monitor:', 'train.mode:')) for line in followed):
+        st.update(best=None, bad_evals=0)
+    _set_rng_state(ck['rng'])
+    if verbose and followed:
+        print(f"resume from {path} at step {st.get('step', 0)}, following the config: {'; '.join(followed)}; "
+              f"learning rate now {optimizer.param_groups[0]['lr']:.3g}")
+    return st
 
 # %% ../nbs/05_train.ipynb #114eec54
 def experiment_dir(cfg:ExperimentConfig) -> Path:
@@ -404,7 +465,8 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     train_ds = dataset_from_config(cfg.data, 'train')
     cfg = resolve_num_classes(cfg, train_ds)
     check_labels(train_ds, cfg.model.num_classes)
-    val_ds = dataset_from_config(cfg.data, 'val', keep_crowd=True) if t.eval_every else None
+    val_ds = dataset_from_config(cfg.data, 'val', keep_crowd=True, categories=train_ds.categories) \
+        if t.eval_every else None  # labelled with the training split's map
     # -- model, loss, optimizer (+ the memory switches)
     model = build_model(cfg).to(device)
     if t.channels_last:
@@ -433,14 +495,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     # -- resume
     st = {'epoch': 0, 'step': 0, 'micro_in_epoch': 0, 'best': None, 'bad_evals': 0}
     if resume:
-        ck = load_checkpoint(resume)
-        model.load_state_dict(ck['model'])
-        optimizer.load_state_dict(ck['optimizer'])
-        scheduler.load_state_dict(ck['scheduler'])
-        if ck.get('scaler'):
-            scaler.load_state_dict(ck['scaler'])
-        st.update({k: ck[k] for k in st if k in ck})
-        _set_rng_state(ck['rng'])
+        st.update(resume_run(load_checkpoint(resume), cfg, model, optimizer, scheduler, scaler, resume, main))
         if world > 1:
             seed_everything(t.seed + 1000 * rank + st['step'])
     elif world > 1:
@@ -465,7 +520,8 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
         if not all(torch.isfinite(p).all() for p in _unwrap(model).parameters()):  # never save a diverged state
             warnings.warn(f"not writing {name}: the weights are not finite")
             return
-        save_checkpoint(exp / 'model' / name, model, optimizer, scheduler, scaler, cfg, **st)
+        save_checkpoint(exp / 'model' / name, model, optimizer, scheduler, scaler, cfg,
+                        categories=categories_of(train_ds), **st)
 
     # -- the epochs
     log_every, max_steps, stopped = t.log_every, t.max_steps, 'completed'
@@ -502,7 +558,8 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
                         if main:
                             warnings.warn(msg)
                         break
-                if st['step'] % log_every == 0 or end_of_epoch:  # the only reads from the device
+                stopping = bool(signals.requested) or bool(max_steps and st['step'] >= max_steps)
+                if st['step'] % log_every == 0 or end_of_epoch or stopping:  # the only reads from the device
                     vals = dict(zip(sums, (torch.stack(list(sums.values())) / n_sum).tolist()))
                     dt = time.perf_counter() - t_log
                     row = {f'train/{k}': vals[k] for k in ('loss',) + _LOGGED + ('grad_norm',)}
@@ -516,7 +573,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
                     bar.set_postfix(loss=f"{vals['loss']:.3f}", lr=f"{row['train/lr']:.1e}",
                                     img_s=f"{row['train/img_per_s']:.1f}", mem=f"{row['train/peak_mem_mb']:.0f}MB")
                     sums, n_sum, images_seen, t_log = None, 0, 0, time.perf_counter()
-                if signals.requested:
+                if stopping and signals.requested:  # a run that stops logs its last steps first
                     stopped = 'interrupted'
                     break
                 if max_steps and st['step'] >= max_steps:
@@ -534,7 +591,8 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
                 if val_loader is not None and (st['epoch'] % t.eval_every == 0 or st['epoch'] == t.epochs):
                     metrics = {'val_loss': validation_loss(_unwrap(model), criterion, val_loader, device, t.precision)}
                     if evaluate is not None:
-                        stats = evaluate(_unwrap(model), val_loader, device=device, precision=t.precision)
+                        stats = evaluate(_unwrap(model), val_loader, device=device, precision=t.precision,
+                                         max_dets=t.max_dets)
                         metrics.update({k: float(v) for k, v in dict(stats).items() if isinstance(v, (int, float))})
                     if monitor not in metrics:
                         raise ValueError(f"train.monitor = {monitor!r} is not among "
