@@ -38,7 +38,7 @@ def _validate(args) -> int:
     from detr_nb.data import validate_coco
     status = 0
     for name, images, ann in _split_sources(args):
-        report = validate_coco(ann, images)
+        report = validate_coco(ann, images, max_dets=args.max_dets)
         print(f"== {name}: {ann}")
         print(report)
         if not report.ok:
@@ -97,7 +97,7 @@ def _eval(args) -> int:
     stats, paths = evaluate_checkpoint(args.checkpoint, data_root=args.data, out_dir=args.out, split=args.split,
                                        ann_file=args.annotations, img_folder=args.images, device=args.device,
                                        precision=args.precision, batch_size=args.batch_size,
-                                       figures=not args.no_figures, **overrides)
+                                       figures=not args.no_figures, max_dets=args.max_dets, **overrides)
     _print_stats(stats, paths)
     return 0
 
@@ -211,6 +211,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('--split', default='both', choices=['train', 'val', 'both'], help='which split(s) of --data')
     p.add_argument('--images', help='image folder of a custom COCO-format dataset (with --annotations)')
     p.add_argument('--annotations', help='COCO json of a custom dataset (with --images)')
+    p.add_argument('--max-dets', type=int, default=100, help='detections COCOeval scores per image (default 100)')
     p.set_defaults(func=_validate)
 
     p = sub.add_parser('config', help='print or write the fully resolved config')
@@ -235,6 +236,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('--precision', default='fp32', choices=PRECISIONS, help='autocast precision')
     p.add_argument('--batch-size', type=int, help="images per forward pass (default: the config's data.batch_size)")
     p.add_argument('--no-figures', action='store_true', help='write the numbers only, no PNG figures')
+    p.add_argument('--max-dets', type=int, help="detections COCOeval scores per image (default: the run's, else 100)")
     p.add_argument('--model', action='append', metavar='KEY=VALUE',
                    help='model setting of an official checkpoint that its shapes do not tell, e.g. --model nheads=8')
     p.set_defaults(func=_eval)
