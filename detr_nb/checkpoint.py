@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # annotations only; pandas is imported where it is used
 from .config import ExperimentConfig, config_to_dict
 
 # %% auto #0
-__all__ = ['save_checkpoint', 'load_checkpoint', 'read_metrics', 'plot_losses']
+__all__ = ['save_checkpoint', 'load_checkpoint', 'categories_of', 'read_metrics', 'plot_losses']
 
 # %% ../nbs/05a_checkpoint.ipynb #680692fd
 def _unwrap(model:nn.Module) -> nn.Module: return model.module if isinstance(model, DDP) else model
@@ -46,6 +46,7 @@ def save_checkpoint(path,                 # file to write (atomically: temp file
                     scheduler=None,       # its LambdaLR
                     scaler=None,          # its GradScaler
                     cfg:ExperimentConfig|None=None, # the resolved config
+                    categories:list[dict]|None=None, # `categories_of(train dataset)`: label -> dataset id and name
                     **state,              # epoch, step, micro_in_epoch, best, ... (plain values)
                    ) -> Path:
     "Write a training checkpoint that `load_checkpoint` (weights_only) and `resume` read back."
@@ -54,7 +55,8 @@ def save_checkpoint(path,                 # file to write (atomically: temp file
     ckpt = {'model': _unwrap(model).state_dict(), 'optimizer': optimizer.state_dict() if optimizer else None,
             'scheduler': scheduler.state_dict() if scheduler else None,
             'scaler': scaler.state_dict() if scaler else None,
-            'config': config_to_dict(cfg) if cfg is not None else None, 'rng': _rng_state(), **state}
+            'config': config_to_dict(cfg) if cfg is not None else None, 'categories': categories,
+            'rng': _rng_state(), **state}
     tmp = path.with_name(path.name + '.tmp')
     with open(tmp, 'wb') as f:
         torch.save(ckpt, f)
@@ -70,6 +72,18 @@ def load_checkpoint(path, # a file written by save_checkpoint
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; check the path or use resume='auto'")
     return torch.load(path, map_location='cpu', weights_only=True)
+
+# %% ../nbs/05a_checkpoint.ipynb #6662b977
+def categories_of(dataset, # a `CocoDetection` (anything with `.coco`) or a pycocotools `COCO`
+                 ) -> list[dict]:
+    """`[{'label': int, 'id': int, 'name': str}, ...]`, one per category of `dataset` sorted by id: the label the model
+    predicts for it, its dataset id and its name (compact ids: label == id, as official DETR)."""
+    coco = getattr(dataset, 'coco', dataset)
+    cats = getattr(coco, 'cats', None)
+    if not isinstance(cats, dict):
+        raise ValueError(f"categories_of needs a CocoDetection or a pycocotools COCO, got {type(dataset).__name__}")
+    return [{'label': int(c['id']), 'id': int(c['id']), 'name': str(c['name'])}
+            for c in sorted(cats.values(), key=lambda c: c['id'])]
 
 # %% ../nbs/05a_checkpoint.ipynb #0564470e
 class _StopOnSignal:

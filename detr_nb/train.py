@@ -21,7 +21,7 @@ from .data import collate_fn, dataset_from_config, check_labels, make_shapes, nu
 from .model import DETR, load_official, load_backbone_weights
 from .loss import SetCriterion
 from .checkpoint import (_unwrap, _set_rng_state, save_checkpoint, load_checkpoint, _StopOnSignal, _Logger,
-                                 read_metrics, plot_losses, _peak_memory_mb)
+                                 read_metrics, plot_losses, _peak_memory_mb, categories_of)
 
 # %% auto #0
 __all__ = ['seed_everything', 'setup_distributed', 'resolve_device', 'param_groups', 'make_optimizer', 'lr_factor',
@@ -404,6 +404,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     train_ds = dataset_from_config(cfg.data, 'train')
     cfg = resolve_num_classes(cfg, train_ds)
     check_labels(train_ds, cfg.model.num_classes)
+    categories = categories_of(train_ds)  # label -> dataset id and name, saved in every checkpoint
     val_ds = dataset_from_config(cfg.data, 'val', keep_crowd=True) if t.eval_every else None
     # -- model, loss, optimizer (+ the memory switches)
     model = build_model(cfg).to(device)
@@ -465,7 +466,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
         if not all(torch.isfinite(p).all() for p in _unwrap(model).parameters()):  # never save a diverged state
             warnings.warn(f"not writing {name}: the weights are not finite")
             return
-        save_checkpoint(exp / 'model' / name, model, optimizer, scheduler, scaler, cfg, **st)
+        save_checkpoint(exp / 'model' / name, model, optimizer, scheduler, scaler, cfg, categories, **st)
 
     # -- the epochs
     log_every, max_steps, stopped = t.log_every, t.max_steps, 'completed'
