@@ -47,6 +47,7 @@ def save_checkpoint(path,                 # file to write (atomically: temp file
                     scheduler=None,       # its LambdaLR
                     scaler=None,          # its GradScaler
                     cfg:ExperimentConfig|None=None, # the resolved config
+                    categories:list[dict]|None=None, # `categories_of(train dataset)`: label -> dataset id and name
                     **state,              # epoch, step, micro_in_epoch, best, ... (plain values)
                    ) -> Path:
     "Write a training checkpoint that `load_checkpoint` (weights_only) and `resume` read back."
@@ -55,7 +56,8 @@ def save_checkpoint(path,                 # file to write (atomically: temp file
     ckpt = {'model': unwrap(model).state_dict(), 'optimizer': optimizer.state_dict() if optimizer else None,
             'scheduler': scheduler.state_dict() if scheduler else None,
             'scaler': scaler.state_dict() if scaler else None,
-            'config': config_to_dict(cfg) if cfg is not None else None, 'rng': rng_state(), **state}
+            'config': config_to_dict(cfg) if cfg is not None else None, 'categories': categories,
+            'rng': rng_state(), **state}
     tmp = path.with_name(path.name + '.tmp')
     with open(tmp, 'wb') as f:
         torch.save(ckpt, f)
@@ -239,11 +241,16 @@ def plot_losses(exp_dir, # an experiment folder with log/metrics.csv
     return out
 
 # %% ../nbs/05a_checkpoint.ipynb #ca092ded
-def categories_of(dataset, # a `CocoDetection` (or anything with `categories`, or a pycocotools `coco` index)
+def categories_of(dataset, # a `CocoDetection` (its `categories`), or anything with a pycocotools `coco`, or a `COCO`
                  ) -> list[dict]:
-    "The `'categories'` list a checkpoint stores: `{'label', 'id', 'name'}` of each category of `dataset`."
+    """`[{'label': int, 'id': int, 'name': str}, ...]`, the `'categories'` a checkpoint stores, one per category of
+    `dataset` in id order: the label the model predicts for it (`label_map`: label == id for compact ids, 0..K-1 for
+    sparse ones), its dataset id and its name. `ValueError` for anything without categories."""
     cats = getattr(dataset, 'categories', None)
     if cats is None:
+        coco = getattr(dataset, 'coco', dataset)
+        if not isinstance(getattr(coco, 'cats', None), dict):
+            raise ValueError(f"categories_of needs a CocoDetection or a pycocotools COCO, got {type(dataset).__name__}")
         from detr_nb.data import label_map
-        cats = label_map(list(dataset.coco.cats.values()))
+        cats = label_map(list(coco.cats.values()))
     return [{'label': int(c['label']), 'id': int(c['id']), 'name': str(c['name'])} for c in cats]
