@@ -4,13 +4,13 @@
 
 # %% ../nbs/08_cli.ipynb #b42ef634
 from __future__ import annotations
-import argparse, sys
+import argparse, signal, sys
 from pathlib import Path
 
 from .config import PRESETS, get_preset, load_config, apply_overrides, save_config, config_to_dict
 
 # %% auto #0
-__all__ = ['make_parser', 'main']
+__all__ = ['train_exit_status', 'make_parser', 'main']
 
 # %% ../nbs/08_cli.ipynb #ed8c3a68
 def _make_shapes(args) -> int:
@@ -61,13 +61,23 @@ def _config(args) -> int:
     return 0
 
 # %% ../nbs/08_cli.ipynb #0b5b2d81
+def train_exit_status(summary:dict, # what `detr_nb.train.train` returned (a `TrainSummary`)
+                     ) -> int:
+    """The exit status of `detr_nb train`: 0 when the run finished (completed, max_steps, early_stop), 1 when it
+    failed (nonfinite), 128 + the signal's number when a signal interrupted it (130 SIGINT, 143 SIGTERM)."""
+    from detr_nb.train import StopReason
+    stopped = StopReason(summary['stopped'])
+    if stopped == StopReason.interrupted:
+        return 128 + signal.Signals[summary['signal']].value
+    return 0 if stopped.finished else 1
+
 def _train(args) -> int:
     from detr_nb.train import train
     cfg = _resolve_config(args)
     summary = train(cfg, resume=args.resume, progress=not args.no_progress)
     print(f"experiment: {summary['exp_dir']}  steps: {summary['step']}  stopped: {summary['stopped']}  "
           f"best {summary['monitor']}: {summary['best']}")
-    return 0 if summary['stopped'] != 'diverged' else 1
+    return train_exit_status(summary)
 
 def _print_stats(stats, paths):
     print('  '.join(f'{k} {v:.3f}' for k, v in stats.items()))
@@ -278,6 +288,6 @@ def main(argv:list[str]|None=None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"detr_nb {args.command}: error: {e}", file=sys.stderr)
         return 1

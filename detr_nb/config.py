@@ -11,13 +11,14 @@ from typing import Any, get_type_hints
 import yaml
 
 # %% auto #0
-__all__ = ['BACKBONES', 'POSITION_EMBEDDINGS', 'PRECISIONS', 'MONITORS', 'PRESETS', 'DETRConfig', 'DataConfig', 'TrainConfig',
-           'ExperimentConfig', 'config_from_dict', 'config_to_dict', 'save_config', 'load_config', 'apply_overrides',
-           'get_preset']
+__all__ = ['BACKBONES', 'POSITION_EMBEDDINGS', 'BACKBONE_NORMS', 'PRECISIONS', 'MONITORS', 'PRESETS', 'DETRConfig', 'DataConfig',
+           'TrainConfig', 'ExperimentConfig', 'config_from_dict', 'config_to_dict', 'save_config', 'load_config',
+           'apply_overrides', 'get_preset']
 
 # %% ../nbs/00_config.ipynb #04fdb2d6
 BACKBONES = ('resnet18', 'resnet34', 'resnet50', 'resnet101')
 POSITION_EMBEDDINGS = ('sine', 'learned')
+BACKBONE_NORMS = ('frozen', 'batch', 'group', 'auto')
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 MONITORS = ('auto', 'val_loss', 'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100', 'ARs', 'ARm', 'ARl')
 
@@ -51,11 +52,13 @@ class DETRConfig:
     dropout: float = 0.1              # dropout in the transformer
     pre_norm: bool = False            # LayerNorm before (True) or after (False, official default) each block
     aux_loss: bool = True             # return every decoder layer's predictions for the auxiliary losses
+    backbone_norm: str = 'frozen'     # 'frozen' (official), 'batch' or 'group' (train from scratch), 'auto' (see below)
 
     def __post_init__(self):
         s = 'model'
         _check_choice(s, 'backbone', self.backbone, BACKBONES)
         _check_choice(s, 'position_embedding', self.position_embedding, POSITION_EMBEDDINGS)
+        _check_choice(s, 'backbone_norm', self.backbone_norm, BACKBONE_NORMS)
         for k in ('hidden_dim', 'nheads', 'enc_layers', 'dec_layers', 'dim_feedforward', 'num_queries'):
             _check_positive(s, k, getattr(self, k))
         if self.num_classes is not None:
@@ -139,6 +142,11 @@ class TrainConfig:
     bbox_loss_coef: float = 5.0       # loss weight of the L1 box term
     giou_loss_coef: float = 2.0       # loss weight of the GIoU term
     eos_coef: float = 0.1             # relative weight of the "no object" class in the classification loss
+    group_queries: int = 1            # groups of object queries, each matched on its own while training (1 = off)
+    dn_groups: int = 0                # groups of denoising queries (noised ground truth to reconstruct; 0 = off)
+    dn_label_noise: float = 0.2       # denoising: probability of flipping a query's label to another class
+    dn_box_noise: float = 0.4         # denoising: box centre shift and size change, as a fraction of the box size
+    ema_decay: float = 0.0            # exponential moving average of the weights, evaluated and saved (0 = off)
     lr_schedule: str = 'step'         # 'step' (lr / 10 at lr_drop, official) or 'cosine' (decay to min_lr_ratio * lr)
     warmup_epochs: float = 0.0        # linear warm-up from 0 over this many epochs (either schedule; 0 = none)
     min_lr_ratio: float = 0.0         # cosine: final lr as a fraction of the initial lr
@@ -163,13 +171,20 @@ class TrainConfig:
         _check_choice(s, 'precision', self.precision, PRECISIONS)
         _check_choice(s, 'lr_schedule', self.lr_schedule, ('step', 'cosine'))
         _check_choice(s, 'mode', self.mode, ('auto', 'min', 'max'))
-        for k in ('epochs', 'lr', 'accum_steps', 'eval_every', 'lr_drop', 'max_nonfinite_steps', 'log_every'):
+        for k in ('epochs', 'lr', 'accum_steps', 'eval_every', 'lr_drop', 'max_nonfinite_steps', 'log_every',
+                  'group_queries'):
             _check_positive(s, k, getattr(self, k))
         for k in ('lr_backbone', 'weight_decay', 'clip_max_norm', 'eos_coef', 'warmup_epochs', 'patience',
                   'min_delta', 'checkpoint_every', 'max_steps'):
             _check_positive(s, k, getattr(self, k), allow_zero=True)
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"train.min_lr_ratio = {self.min_lr_ratio}; it must be in [0, 1]")
+        _check_positive(s, 'dn_groups', self.dn_groups, allow_zero=True)
+        for k in ('dn_label_noise', 'dn_box_noise'):
+            if not 0 <= getattr(self, k) <= 1:
+                raise ValueError(f"train.{k} = {getattr(self, k)}; it must be in [0, 1]")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"train.ema_decay = {self.ema_decay}; it must be in [0, 1) (0 turns the average off)")
         _check_choice(s, 'monitor', self.monitor, MONITORS)
         if self.max_dets < 10:
             raise ValueError(f"train.max_dets = {self.max_dets}; it must be at least 10 (COCO also reports AR1, AR10)")
@@ -180,7 +195,7 @@ class ExperimentConfig:
     "A whole run: its name, where it is written, and the model, data and training settings."
     name: str = 'detr'                # experiment name = folder name under out_dir
     out_dir: str = 'experiments'      # parent folder of experiment folders
-    model: DETRConfig = field(default_factory=lambda: DETRConfig(num_classes=None))  # num_classes from the data
+    model: DETRConfig = field(default_factory=lambda: DETRConfig(num_classes=None, backbone_norm='auto'))
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -298,7 +313,8 @@ def _tiny() -> ExperimentConfig:
     return ExperimentConfig(
         name='tiny',
         model=DETRConfig(backbone='resnet18', hidden_dim=64, nheads=4, enc_layers=2, dec_layers=2,
-                         dim_feedforward=128, num_queries=20, num_classes=None, dropout=0.0),
+                         dim_feedforward=128, num_queries=20, num_classes=None, dropout=0.0,
+                         backbone_norm='auto'),
         data=DataConfig(scales=[192, 224, 256], max_size=320, val_size=256, crop_resize=[192, 224],
                         crop_min=160, crop_max=224, batch_size=8, num_workers=0),
         train=TrainConfig(epochs=20, lr=2e-4, lr_backbone=2e-5, lr_drop=15, clip_max_norm=0.1))
@@ -306,8 +322,10 @@ def _tiny() -> ExperimentConfig:
 PRESETS = {
     'tiny': _tiny,
     'r50': lambda: ExperimentConfig(name='r50'),
-    'r101': lambda: ExperimentConfig(name='r101', model=DETRConfig(backbone='resnet101', num_classes=None)),
-    'r50_dc5': lambda: ExperimentConfig(name='r50_dc5', model=DETRConfig(dilation=True, num_classes=None)),
+    'r101': lambda: ExperimentConfig(name='r101', model=DETRConfig(backbone='resnet101', num_classes=None,
+                                                                              backbone_norm='auto')),
+    'r50_dc5': lambda: ExperimentConfig(name='r50_dc5', model=DETRConfig(dilation=True, num_classes=None,
+                                                                              backbone_norm='auto')),
 }
 
 def get_preset(name:str) -> ExperimentConfig:

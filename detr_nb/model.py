@@ -13,9 +13,10 @@ from torchvision.ops import FrozenBatchNorm2d
 from .config import DETRConfig
 
 # %% auto #0
-__all__ = ['nested_pad', 'CachedFrozenBatchNorm2d', 'Backbone', 'PositionEmbeddingSine', 'PositionEmbeddingLearned', 'Attention',
-           'EncoderLayer', 'DecoderLayer', 'Encoder', 'Decoder', 'Transformer', 'MLP', 'Joiner', 'DETR', 'LoadReport',
-           'infer_config', 'load_official', 'resnet_weights_url', 'load_backbone_weights', 'DETRConfig']
+__all__ = ['BACKBONE_NORMS', 'nested_pad', 'CachedFrozenBatchNorm2d', 'PlainBatchNorm2d', 'Backbone', 'PositionEmbeddingSine',
+           'PositionEmbeddingLearned', 'Attention', 'EncoderLayer', 'DecoderLayer', 'Encoder', 'Decoder', 'Transformer',
+           'MLP', 'Joiner', 'DETR', 'LoadReport', 'infer_config', 'load_official', 'resnet_weights_url',
+           'load_backbone_weights', 'DETRConfig']
 
 # %% ../nbs/02_model.ipynb #ab13e63e
 _all_ = ['DETRConfig']   # re-exported: `from detr_nb.model import DETRConfig`
@@ -72,17 +73,44 @@ class CachedFrozenBatchNorm2d(FrozenBatchNorm2d):
         scale, shift = self.affine()
         return torch.addcmul(shift, x, scale)
 
+class PlainBatchNorm2d(nn.BatchNorm2d):
+    """`nn.BatchNorm2d` whose state dict has the keys of `FrozenBatchNorm2d` (no `num_batches_tracked`), so a
+    backbone trained with batch statistics saves as, and loads from, a plain DETR checkpoint."""
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination.pop(prefix + 'num_batches_tracked', None)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + 'num_batches_tracked'
+        if key not in state_dict:  # a plain (frozen-BN) checkpoint: the counter is only used by momentum=None
+            state_dict = {**state_dict, key: self.num_batches_tracked}
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+def _group_norm(channels:int) -> nn.GroupNorm:
+    return nn.GroupNorm(32, channels)
+
+
 # %% ../nbs/02_model.ipynb #afbd1430
 _RESNETS = {'resnet18': 'ResNet18_Weights', 'resnet34': 'ResNet34_Weights',
             'resnet50': 'ResNet50_Weights', 'resnet101': 'ResNet101_Weights'}
 _STAGES = ('conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'layer4')
+BACKBONE_NORMS = {'frozen': CachedFrozenBatchNorm2d, 'batch': PlainBatchNorm2d, 'group': _group_norm}
+
+def _norm_layer(norm:str):
+    if norm == 'auto':
+        raise ValueError("backbone_norm = 'auto' is resolved by the training loop (frozen when it starts from "
+                         "weights, batch otherwise); to build a model yourself give 'frozen', 'batch' or 'group'")
+    if norm not in BACKBONE_NORMS:
+        raise ValueError(f"backbone_norm = {norm!r}; choose one of {', '.join(map(repr, BACKBONE_NORMS))} or 'auto'")
+    return BACKBONE_NORMS[norm]
 
 class Backbone(nn.Module):
-    """torchvision ResNet with frozen batch norm, cut after `layer4`:
+    """torchvision ResNet (frozen batch norm by default), cut after `layer4`:
     images [B,3,H,W] -> features [B,C,h,w] and mask [B,h,w]."""
     def __init__(self,
                  name:str='resnet50', # resnet18, resnet34, resnet50 or resnet101
                  dilation:bool=False, # dilate the last stage instead of striding it (DC5)
+                 norm:str='frozen',   # 'frozen' (official: layer2-4 train), 'batch' or 'group' (every stage trains)
                 ):
         super().__init__()
         if name not in _RESNETS:
@@ -90,13 +118,14 @@ class Backbone(nn.Module):
         if dilation and name in ('resnet18', 'resnet34'):
             raise ValueError(f"dilation (DC5) needs a bottleneck ResNet; "
                              f"{name} has basic blocks, use resnet50 or resnet101")
-        net = getattr(torchvision.models, name)(weights=None, norm_layer=CachedFrozenBatchNorm2d,
+        net = getattr(torchvision.models, name)(weights=None, norm_layer=_norm_layer(norm),
                                                 replace_stride_with_dilation=[False, False, dilation])
         self.body = nn.Sequential(OrderedDict((k, getattr(net, k)) for k in _STAGES))
         self.num_channels = 512 if name in ('resnet18', 'resnet34') else 2048
-        for n, p in self.body.named_parameters():
-            if not n.startswith(('layer2', 'layer3', 'layer4')):
-                p.requires_grad_(False)
+        if norm == 'frozen':  # the official recipe keeps the stem and layer1 of pretrained weights fixed
+            for n, p in self.body.named_parameters():
+                if not n.startswith(('layer2', 'layer3', 'layer4')):
+                    p.requires_grad_(False)
 
     def forward(self, images:Tensor, mask:Tensor) -> tuple[Tensor, Tensor]: # images [B,3,H,W], mask [B,H,W]
         x = self.body(images)
@@ -169,6 +198,7 @@ class Attention(nn.Module):
                 k:Tensor,                   # keys [B,Lk,dim]
                 v:Tensor,                   # values [B,Lk,dim]
                 key_padding_mask:Tensor|None=None, # [B,Lk], True = ignore that key
+                attn_mask:Tensor|None=None, # [Lq,Lk] bool, True = query i may attend to key j (training-only queries)
                ) -> Tensor:                 # [B,Lq,dim]
         w, b, d = self.in_proj_weight, self.in_proj_bias, self.dim
         if q is k:  # self-attention: one matmul for q and k
@@ -178,7 +208,9 @@ class Attention(nn.Module):
             (wq, wk, wv), (bq, bk, bv) = w.split(d), b.split(d)
             q, k = F.linear(q, wq, bq), F.linear(k, wk, bk)
         v = F.linear(v, wv, bv)
-        mask = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
+        mask = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]  # [B,1,1,Lk]
+        if attn_mask is not None:
+            mask = attn_mask if mask is None else mask & attn_mask  # broadcast to [B,1,Lq,Lk]
         out = F.scaled_dot_product_attention(self._heads(q), self._heads(k), self._heads(v), attn_mask=mask,
                                              dropout_p=self.dropout if self.training else 0.)
         return self.out_proj(out.transpose(1, 2).flatten(2))
@@ -234,15 +266,16 @@ class DecoderLayer(nn.Module):
                 memory:Tensor,       # encoder output [B,S,dim] (the values)
                 query_pos:Tensor,    # object query embeddings [B,Q,dim]
                 mask:Tensor|None,    # memory padding [B,S]
+                self_attn_mask:Tensor|None=None, # [Q,Q] bool, True = may attend (None: every query sees every other)
                ) -> Tensor:
         if self.pre_norm:
             x = self.norm1(tgt)
             qk = x + query_pos
-            tgt = tgt + self.drop(self.self_attn(qk, qk, x))
+            tgt = tgt + self.drop(self.self_attn(qk, qk, x, attn_mask=self_attn_mask))
             tgt = tgt + self.drop(self.multihead_attn(self.norm2(tgt) + query_pos, memory_k, memory, mask))
             return tgt + self.drop(self._ffn(self.norm3(tgt)))
         qk = tgt + query_pos
-        tgt = self.norm1(tgt + self.drop(self.self_attn(qk, qk, tgt)))
+        tgt = self.norm1(tgt + self.drop(self.self_attn(qk, qk, tgt, attn_mask=self_attn_mask)))
         tgt = self.norm2(tgt + self.drop(self.multihead_attn(tgt + query_pos, memory_k, memory, mask)))
         return self.norm3(tgt + self.drop(self._ffn(tgt)))
 
@@ -270,10 +303,18 @@ class Decoder(nn.Module):
         super().__init__()
         self.layers, self.norm = nn.ModuleList(layers), norm
 
-    def forward(self, memory:Tensor, pos:Tensor, query_pos:Tensor, mask:Tensor|None) -> Tensor:
-        tgt, memory_k, outs = torch.zeros_like(query_pos), memory + pos, []
+    def forward(self,
+                memory:Tensor,               # encoder output [B,S,dim]
+                pos:Tensor,                  # position code [B,S,dim]
+                query_pos:Tensor,            # object queries [B,Q,dim]
+                mask:Tensor|None,            # memory padding [B,S]
+                tgt:Tensor|None=None,        # initial decoder state [B,Q,dim] (None: zeros, as official)
+                self_attn_mask:Tensor|None=None, # [Q,Q] bool, True = may attend
+               ) -> Tensor:                  # hs [L,B,Q,dim]
+        tgt = torch.zeros_like(query_pos) if tgt is None else tgt
+        memory_k, outs = memory + pos, []
         for layer in self.layers:
-            tgt = layer(tgt, memory_k, memory, query_pos, mask)
+            tgt = layer(tgt, memory_k, memory, query_pos, mask, self_attn_mask)
             outs.append(tgt)
         return self.norm(torch.stack(outs))
 
@@ -302,11 +343,15 @@ class Transformer(nn.Module):
     def forward(self,
                 src:Tensor,          # projected features [B,S,dim]
                 mask:Tensor|None,    # padding [B,S], True = padded cell (None: no padding)
-                query_embed:Tensor,  # object queries [Q,dim]
+                query_embed:Tensor,  # object queries [Q,dim], or per image [B,Q,dim]
                 pos:Tensor,          # position code [B,S,dim]
+                tgt:Tensor|None=None,            # initial decoder state [B,Q,dim] (None: zeros, as official)
+                self_attn_mask:Tensor|None=None, # [Q,Q] bool, True = query i may attend to query j
                ) -> Tensor:          # hs [L,B,Q,dim]
         memory = self.encoder(src, pos, mask)
-        return self.decoder(memory, pos, query_embed[None].expand(src.shape[0], -1, -1), mask)
+        if query_embed.dim() == 2:
+            query_embed = query_embed[None].expand(src.shape[0], -1, -1)
+        return self.decoder(memory, pos, query_embed, mask, tgt, self_attn_mask)
 
 # %% ../nbs/02_model.ipynb #eec5081f
 class MLP(nn.Module):
@@ -352,7 +397,7 @@ class DETR(nn.Module):
         self.class_embed = nn.Linear(c.hidden_dim, c.num_classes + 1)
         self.bbox_embed = MLP(c.hidden_dim, c.hidden_dim, 4, 3)
         self.query_embed = nn.Embedding(c.num_queries, c.hidden_dim)
-        body = Backbone(c.backbone, c.dilation)
+        body = Backbone(c.backbone, c.dilation, c.backbone_norm)
         self.input_proj = nn.Conv2d(body.num_channels, c.hidden_dim, kernel_size=1)
         pos = (PositionEmbeddingSine if c.position_embedding == 'sine' else PositionEmbeddingLearned)(c.hidden_dim // 2)
         self.backbone = Joiner(body, pos)
@@ -360,7 +405,12 @@ class DETR(nn.Module):
     def forward(self,
                 images:Tensor|list[Tensor], # list of normalized CHW images, or a padded batch [B,3,H,W]
                 mask:Tensor|None=None,      # with a batch: [B,H,W], True on padding (None: no padding)
+                query_pos:Tensor|None=None, # training only: queries [B,M,dim] replacing `query_embed` (M may differ)
+                tgt:Tensor|None=None,       # training only: initial decoder state [B,M,dim] (None: zeros)
+                self_attn_mask:Tensor|None=None, # training only: [M,M] bool, True = query i may attend to j
                ) -> dict:
+        """Predictions for every query; with `query_pos` the decoder runs on the given queries instead of the
+        learned ones (the training-only group and denoising queries of `detr_nb.convergence`)."""
         if isinstance(images, (list, tuple)):
             images, mask = nested_pad(list(images))
         elif images.dim() != 4:
@@ -370,8 +420,9 @@ class DETR(nn.Module):
             mask = torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.bool, device=images.device)
         feats, fmask, pos = self.backbone(images, mask)                    # [B,C,h,w], [B,h,w], [B,dim,h,w]
         src = self.input_proj(feats).flatten(2).transpose(1, 2)             # [B,S,dim], S = h*w
-        hs = self.transformer(src, fmask.flatten(1) if has_pad else None, self.query_embed.weight,
-                              pos.flatten(2).transpose(1, 2))               # [L,B,Q,dim]
+        queries = self.query_embed.weight if query_pos is None else query_pos  # [Q,dim] or [B,M,dim]
+        hs = self.transformer(src, fmask.flatten(1) if has_pad else None, queries,
+                              pos.flatten(2).transpose(1, 2), tgt, self_attn_mask)  # [L,B,Q,dim]
         logits = self.class_embed(hs)                                        # every decoder layer at once
         with torch.autocast(hs.device.type, enabled=False):                  # boxes in fp32 under bf16/fp16 autocast
             boxes = self.bbox_embed(hs.float()).sigmoid()

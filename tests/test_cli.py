@@ -1,5 +1,5 @@
 """The `detr_nb` console script end to end, as a user runs it (a separate process, exit statuses, messages)."""
-import json, subprocess, sys
+import json, signal, subprocess, sys, time
 from pathlib import Path
 
 import pytest
@@ -84,7 +84,7 @@ def test_train_then_eval_then_evaluate_job(tmp_path):
     exp = tmp_path / 'exp'
     res = run('train', '--preset', 'tiny', '--set', f'data.root={tmp_path / "shapes"}', '--set', f'out_dir={exp}',
               '--set', 'name=cli', *TINY, '--no-progress')
-    assert 'stopped: completed' in res.stdout
+    assert res.returncode == 0 and 'stopped: completed' in res.stdout
     run_dir = exp / 'cli'
     for f in ('params.yaml', 'log/metrics.csv', 'model/last.pth', 'model/best.pth'):
         assert (run_dir / f).is_file(), f
@@ -114,3 +114,63 @@ def test_bench_runs_once_at_a_tiny_size(tmp_path):
         assert r[mode]['images_per_s'] > 0 and r[mode]['ops'] > 0
         assert r[mode]['gflop'] > 0 and r[mode]['floor_ms'] > 0 and 0 < r[mode]['of_peak']
     assert r['train']['gflop'] > 2 * r['infer']['gflop']  # forward + backward vs forward
+
+
+# -- the exit status of `detr_nb train` for every way a run stops (the table in the CLI chapter)
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    from detr_nb.data import make_shapes
+    return make_shapes(tmp_path_factory.mktemp('shapes'), n_train=4, n_val=2, seed=0, min_size=64, max_size=80)
+
+
+def train_args(shapes, out, name, *settings):
+    "`detr_nb train` arguments for a tiny CPU run on `shapes` (2 steps an epoch) with more `--set` settings."
+    more = [a for s in settings for a in ('--set', s)]
+    return ['train', '--set', f'data.root={shapes}', '--set', f'out_dir={out}', '--set', f'name={name}',
+            '--set', 'train.device=cpu', *TINY, *more, '--no-progress']
+
+
+@pytest.mark.parametrize('name, settings, stopped, status', [
+    ('max_steps', ['train.epochs=3', 'train.max_steps=3', 'train.eval_every=5', 'train.monitor=val_loss'],
+     'max_steps', 0),
+    # mode=max on a falling val_loss: the second evaluation does not improve, and patience is 1
+    ('early_stop', ['train.epochs=4', 'train.eval_every=1', 'train.monitor=val_loss', 'train.mode=max',
+                    'train.patience=1'], 'early_stop', 0),
+    # a learning rate of 1e30 overflows the weights at once: every later step is NaN/Inf
+    ('nonfinite', ['train.epochs=3', 'train.lr=1.0e+30', 'train.lr_backbone=1.0e+30', 'train.max_nonfinite_steps=2',
+                   'train.eval_every=5'], 'nonfinite', 1),
+])
+def test_train_exit_status(shapes, tmp_path, capsys, name, settings, stopped, status):
+    "In the process (faster): `main` returns what the console script exits with."
+    from detr_nb.cli import main
+    assert main(train_args(shapes, tmp_path, name, *settings)) == status
+    assert f'stopped: {stopped}' in capsys.readouterr().out
+
+
+def test_train_interrupted_by_sigterm_exits_143(shapes, tmp_path):
+    "A real SIGTERM to `detr_nb train`: it saves last.pth, says how to resume and exits 128 + 15."
+    args = train_args(shapes, tmp_path, 'term', 'train.epochs=200', 'train.log_every=1', 'train.eval_every=500')
+    proc = subprocess.Popen([str(BIN), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / 'term' / 'log' / 'metrics.csv'
+    deadline = time.monotonic() + 240
+    # a logged step: the run is inside its epochs, where the signal handler is installed
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) > 1):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 128 + signal.SIGTERM == 143, (out, err)
+    assert 'stopped: interrupted' in out and "resume with resume='auto'" in out
+    assert (tmp_path / 'term' / 'model' / 'last.pth').is_file()
+
+
+def test_train_job_fails_when_the_run_does_not_finish(shapes, tmp_path):
+    "The papermill training job raises on a nonfinite run, so `detr_nb job train` exits 1."
+    overrides = ['train.lr=1.0e+30', 'train.lr_backbone=1.0e+30', 'train.max_nonfinite_steps=2', 'train.eval_every=5',
+                 'train.device=cpu'] + TINY[3::2]  # TINY without its train.epochs
+    res = run('job', 'train', '-p', 'name', 'nan', '-p', 'out_dir', tmp_path, '-p', 'data_root', shapes,
+              '-p', 'epochs', 3, '-p', 'overrides', json.dumps(overrides), '--no-progress', ok=False)
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    assert 'the run did not finish: stopped = nonfinite' in res.stderr
+    assert (tmp_path / 'nan' / 'result' / 'train.ipynb').is_file()
