@@ -112,20 +112,20 @@ def analyze(stats:CocoStats,     # what `evaluate` / `evaluate_results` returned
         taken = np.array([a['id'] in found for a in objs], dtype=bool)
         gindex = {a['id']: j for j, a in enumerate(objs)}
         for k, a in enumerate(anns):
-            st = status.get(a['id'], 'not scored')  # beyond the 100 best of its image and class
+            verdict = status.get(a['id'], 'not scored')  # beyond the 100 best of its image and class
             same, other = gcat == a['category_id'], gcat != a['category_id']
             row = {'id': a['id'], 'image_id': img_id, 'category_id': a['category_id'], 'score': a['score'],
                    'bbox': a['bbox'],
-                   'status': st, 'error': '', 'gt_id': match.get(a['id'], 0), 'iou': 0.0}
-            if st == 'TP':
+                   'status': verdict, 'error': '', 'gt_id': match.get(a['id'], 0), 'iou': 0.0}
+            if verdict == 'TP':
                 row['iou'] = float(iou[k, gindex[match[a['id']]]])
             elif len(objs):
                 row['iou'] = float(iou[k, same].max()) if same.any() else 0.0
-                if st == 'FP':
+                if verdict == 'FP':
                     row['error'] = _fp_type(row['iou'],
                                             float(iou[k, same & taken].max()) if (same & taken).any() else 0.0,
                                             float(iou[k, other].max()) if other.any() else 0.0)
-            elif st == 'FP':
+            elif verdict == 'FP':
                 row['error'] = 'background'
             rows.append(row)
     d = pd.DataFrame(rows,
@@ -200,9 +200,9 @@ def plot_iou_and_calibration(an:Analysis, # what `analyze` returned
     centers = (edges[:-1] + edges[1:]) / 2
     a2.bar(centers, prec['mean'], width=.9 / bins, color='#258')
     a2.plot([0, 1], [0, 1], 'k--', lw=.8)
-    for c, (m, n) in zip(centers, prec.itertuples(index=False)):
+    for c, (precision, n) in zip(centers, prec.itertuples(index=False)):
         if n == n:
-            a2.text(c, (m if m == m else 0) + .02, f"{int(n)}", ha='center', fontsize=7)
+            a2.text(c, (precision if precision == precision else 0) + .02, f"{int(n)}", ha='center', fontsize=7)
     a2.set(xlabel='score', ylabel='precision (TP / detections)', xlim=(0, 1), ylim=(0, 1.1),
            title='calibration (count above each bar)')
     fig.tight_layout()
@@ -382,9 +382,9 @@ def error_summary(an:Analysis, score_threshold:float=0.5, n:int=3) -> str:
         lines.append(f"false positives: {len(fp)} ({len(conf)} scoring >= {score_threshold}); "
                      f"dominant: {c.index[0]} ({share})")
     if len(g):
-        m = g.groupby('size').found.agg(lambda f: 1 - f.mean()).reindex([x for x, *_ in SIZES]).dropna()
+        missed_by_size = g.groupby('size').found.agg(lambda f: 1 - f.mean()).reindex([x for x, *_ in SIZES]).dropna()
         lines.append(f"missed objects: {int((~g.found).sum())} of {len(g)} ({1 - g.found.mean():.0%}); by size: "
-                     + ', '.join(f"{k} {v:.0%}" for k, v in m.items()))
+                     + ', '.join(f"{k} {v:.0%}" for k, v in missed_by_size.items()))
     if s['AP50'] > 0 and s['AP75'] < .6 * s['AP50']:
         lines.append("boxes are loose: AP75 is well below AP50 (localization)")
     return '\n'.join(lines)
@@ -470,6 +470,7 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
     from detr_nb.data import CocoDetection, transforms_from_config
     from detr_nb.model import DETR, load_official
     from detr_nb.eval import evaluate
+    from detr_nb.device import resolve_device
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist; "
@@ -493,8 +494,7 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
                                        **{f'{split}_images': str(img_folder), f'{split}_annotations': str(ann_file)})
     images, ann = data_cfg.split_paths(split)
     dataset = CocoDetection(images, ann, transforms_from_config(data_cfg, 'val'), categories=categories)
-    if device == 'auto':
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    device = resolve_device(device)
     stats = evaluate(model.to(device), dataset, device=device, precision=precision,
                      batch_size=batch_size or data_cfg.batch_size, max_dets=max_dets or 100)
     out = Path(out_dir) if out_dir is not None else _out_dir_for(checkpoint)

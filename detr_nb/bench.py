@@ -17,8 +17,8 @@ from .config import get_preset, PRECISIONS
 from .model import DETR
 from .loss import SetCriterion
 from .eval import PostProcess
-from .train import param_groups, train_step
-from .checkpoint import _peak_memory_mb
+from .train import make_optimizer, train_step
+from .device import resolve_device, autocast, autocast_dtype, peak_memory_mb
 
 # %% auto #0
 __all__ = ['parse_size', 'synthetic_batch', 'count_ops', 'count_flops', 'matmul_peak_tflops', 'arithmetic', 'bench',
@@ -85,8 +85,8 @@ def _sync(device:torch.device):
         torch.cuda.synchronize(device)
 
 def _peak_memory(device:torch.device) -> tuple[float, str]:
-    "(peak MiB, what was measured): the training loop's own measure."
-    return _peak_memory_mb(device), ('cuda max_memory_allocated' if device.type == 'cuda'
+    "(peak MiB, what was measured): the training loop's own measure, `detr_nb.device.peak_memory_mb`."
+    return peak_memory_mb(device), ('cuda max_memory_allocated' if device.type == 'cuda'
                                      else 'peak RSS of the process (ru_maxrss)')
 
 def _time(fn, steps:int, warmup:int, device:torch.device) -> list[float]:
@@ -196,8 +196,7 @@ def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50
           **model_overrides,               # DETRConfig fields to change, e.g. num_queries=50
          ) -> dict:
     "Time DETR's full training step and/or inference for one setting; returns (and writes to `out`) a JSON-ready dict."
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision = {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    dtype = autocast_dtype(precision)  # ValueError for a name not in PRECISIONS
     if isinstance(modes, str):
         modes = tuple(m.strip() for m in modes.split(','))
     bad = [m for m in modes if m not in ('train', 'infer')]
@@ -205,11 +204,7 @@ def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50
         raise ValueError(f"modes = {modes!r}; give 'train', 'infer' or both")
     if steps < 1 or warmup < 0:
         raise ValueError(f"steps = {steps}, warmup = {warmup}; steps must be >= 1 and warmup >= 0")
-    if device == 'auto':
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    device = torch.device(device)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f"device = {str(device)!r} but torch sees no CUDA GPU; use device='cpu' or 'auto'")
+    device = resolve_device(device)
     if cuda_graphs and device.type != 'cuda':
         raise ValueError("cuda_graphs needs a CUDA device; it is a GPU-only switch")
     if threads:
@@ -220,7 +215,6 @@ def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50
     # COCO's 91 unless set
     model = DETR(cfg.model, **{'num_classes': cfg.model.num_classes or 91, **model_overrides}).to(device)
     criterion = SetCriterion.from_config(model.config, cfg.train).to(device)
-    dtype = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[precision]
     if channels_last:
         model.backbone.to(memory_format=torch.channels_last)
     if checkpoint_activations:
@@ -243,21 +237,20 @@ def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50
                               dtype or torch.float32) if flops and (dtype is None or device.type == 'cuda') else None
     if 'train' in modes:
         model.train()
-        t = cfg.train
-        optimizer = torch.optim.AdamW(param_groups(model, t.lr, t.lr_backbone, t.weight_decay), lr=t.lr,
-                                      weight_decay=t.weight_decay,
-                                      fused=True if fused_adamw else None)
-        step, eager = (lambda m=m: train_step(m, criterion, optimizer, [(images, mask, targets)], device, precision,
-                                              clip_max_norm=t.clip_max_norm) for m in (net, model))
-        result['train'] = _run_mode(step, steps, warmup, device, batch_size, ops, eager if flops else None, peak)
+        optimizer = make_optimizer(model, cfg.train, fused=True if fused_adamw else None)
+        def step(module=net):  # the compiled model, or `model` itself for counting its eager arithmetic
+            return train_step(module, criterion, optimizer, [(images, mask, targets)], device, precision,
+                              clip_max_norm=cfg.train.clip_max_norm)
+        result['train'] = _run_mode(step, steps, warmup, device, batch_size, ops,
+                                    (lambda: step(model)) if flops else None, peak)
         del optimizer
         model.zero_grad(set_to_none=True)
     if 'infer' in modes:
         model.eval()
         post, sizes = PostProcess(), torch.tensor([size] * batch_size, device=device)
-        def infer(x, m=net):
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                return post(m(x, mask), sizes)
+        def infer(x, module=net):
+            with autocast(device, precision):
+                return post(module(x, mask), sizes)
         fn = _graphed(infer, images) if cuda_graphs else infer
         with torch.inference_mode():
             result['infer'] = _run_mode(lambda: fn(images), steps, warmup, device, batch_size, ops,
@@ -314,14 +307,15 @@ def bench_table(results:list[dict], # results of `bench` (with 'technique' entri
         for mode in ('train', 'infer'):
             if mode not in r:
                 continue
-            m = r[mode]
+            timing = r[mode]
             rows.append({'technique': r.get('technique', ''), 'mode': mode, 'preset': s['preset'],
                          'batch': s['batch_size'],
                          'image': 'x'.join(map(str, s['image_size'])), 'precision': s['precision'],
-                         'images/s': m['images_per_s'], 'ms/step median': m['ms_median'], 'ms/step mean': m['ms_mean'],
-                         'op calls': m.get('ops'), 'peak MiB': m['peak_memory_mib'], 'GFLOP': m.get('gflop'),
-                         'TFLOP/s': m.get('achieved_tflops'), 'floor ms': m.get('floor_ms'),
-                         '% of peak': None if m.get('of_peak') is None else round(100 * m['of_peak'], 1)})
+                         'images/s': timing['images_per_s'], 'ms/step median': timing['ms_median'],
+                         'ms/step mean': timing['ms_mean'], 'op calls': timing.get('ops'),
+                         'peak MiB': timing['peak_memory_mib'], 'GFLOP': timing.get('gflop'),
+                         'TFLOP/s': timing.get('achieved_tflops'), 'floor ms': timing.get('floor_ms'),
+                         '% of peak': None if timing.get('of_peak') is None else round(100 * timing['of_peak'], 1)})
     return pd.DataFrame(rows)
 
 # %% ../nbs/09_bench.ipynb #1f65a928

@@ -4,27 +4,24 @@
 
 # %% ../nbs/05a_checkpoint.ipynb #f7e18138
 from __future__ import annotations
-import csv, os, random, resource, signal, threading, time
+import csv, os, random, signal, threading, time
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel as DDP
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only; pandas is imported where it is used
     import pandas as pd
 from .config import ExperimentConfig, config_to_dict
+from .distributed import unwrap
 
 # %% auto #0
-__all__ = ['save_checkpoint', 'load_checkpoint', 'resume_changes', 'set_learning_rates', 'read_metrics', 'plot_losses',
-           'categories_of']
-
-# %% ../nbs/05a_checkpoint.ipynb #680692fd
-def _unwrap(model:nn.Module) -> nn.Module: return model.module if isinstance(model, DDP) else model
+__all__ = ['rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'resume_changes', 'set_learning_rates',
+           'StopOnSignal', 'MetricsLogger', 'read_metrics', 'plot_losses', 'categories_of']
 
 # %% ../nbs/05a_checkpoint.ipynb #8b31ce70
-def _rng_state() -> dict:
-    "Every generator's state as tensors and plain values (loadable with weights_only=True)."
+def rng_state() -> dict:
+    "The state of every generator a run draws from (Python, NumPy, torch CPU and CUDA) as tensors and plain values."
     _, keys, pos, has_gauss, cached = np.random.get_state()
     version, state, gauss = random.getstate()
     return {'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -32,14 +29,17 @@ def _rng_state() -> dict:
                       'cached': float(cached)},
             'python': {'version': version, 'state': torch.tensor(state, dtype=torch.int64), 'gauss': gauss}}
 
-def _set_rng_state(s:dict):
-    torch.set_rng_state(s['torch'])
-    if s['cuda'] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s['cuda'])
-    n = s['numpy']
-    np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['cached']))
-    p = s['python']
-    random.setstate((p['version'], tuple(p['state'].tolist()), p['gauss']))
+def set_rng_state(state:dict, # what `rng_state` returned (a checkpoint's 'rng')
+                 ):
+    "Put every generator back in `state`; the CUDA generators only when this machine has GPUs."
+    torch.set_rng_state(state['torch'])
+    if state['cuda'] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+    numpy_state = state['numpy']
+    np.random.set_state(('MT19937', numpy_state['keys'].numpy().astype(np.uint32), numpy_state['pos'],
+                         numpy_state['has_gauss'], numpy_state['cached']))
+    python_state = state['python']
+    random.setstate((python_state['version'], tuple(python_state['state'].tolist()), python_state['gauss']))
 
 def save_checkpoint(path,                 # file to write (atomically: temp file + rename)
                     model:nn.Module,      # the model (DDP-wrapped or not)
@@ -52,10 +52,10 @@ def save_checkpoint(path,                 # file to write (atomically: temp file
     "Write a training checkpoint that `load_checkpoint` (weights_only) and `resume` read back."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ckpt = {'model': _unwrap(model).state_dict(), 'optimizer': optimizer.state_dict() if optimizer else None,
+    ckpt = {'model': unwrap(model).state_dict(), 'optimizer': optimizer.state_dict() if optimizer else None,
             'scheduler': scheduler.state_dict() if scheduler else None,
             'scaler': scaler.state_dict() if scaler else None,
-            'config': config_to_dict(cfg) if cfg is not None else None, 'rng': _rng_state(), **state}
+            'config': config_to_dict(cfg) if cfg is not None else None, 'rng': rng_state(), **state}
     tmp = path.with_name(path.name + '.tmp')
     with open(tmp, 'wb') as f:
         torch.save(ckpt, f)
@@ -96,37 +96,46 @@ def resume_changes(old:dict|None,           # the checkpoint's `'config'` (a dic
 
 def set_learning_rates(optimizer:torch.optim.Optimizer,            # the restored AdamW ('main'/'backbone' groups)
                        scheduler:torch.optim.lr_scheduler.LambdaLR, # its restored scheduler
-                       t,                                           # the run's TrainConfig (lr, lr_backbone, ...)
+                       tc,                                          # the run's TrainConfig (lr, lr_backbone, ...)
                       ):
-    "Base rates and weight decay from `t`, and each group's rate at the scheduler's current step (after a resume)."
-    base = {'main': t.lr, 'backbone': t.lr_backbone}
+    "Base rates and weight decay from `tc`, and each group's rate at the scheduler's current step (after a resume)."
+    base = {'main': tc.lr, 'backbone': tc.lr_backbone}
     scheduler.base_lrs = [base[g['name']] for g in optimizer.param_groups]
     for g, b, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
-        g['initial_lr'], g['weight_decay'], g['lr'] = b, t.weight_decay, b * factor(scheduler.last_epoch)
+        g['initial_lr'], g['weight_decay'], g['lr'] = b, tc.weight_decay, b * factor(scheduler.last_epoch)
     scheduler._last_lr = [g['lr'] for g in optimizer.param_groups]
 
 
 # %% ../nbs/05a_checkpoint.ipynb #0564470e
-class _StopOnSignal:
-    "Context manager: SIGINT/SIGTERM set `.requested` instead of killing the process (main thread only)."
-    def __init__(self): self.requested, self.old = None, {}
+class StopOnSignal:
+    """Context manager: while it is active, SIGINT and SIGTERM set `.requested` (the signal's name, e.g. 'SIGTERM')
+    instead of ending the process; a second SIGINT raises `KeyboardInterrupt`. Installs its handlers only in the
+    main thread (elsewhere `.requested` stays None)."""
+    def __init__(self):
+        self.requested, self._old = None, {}
+
     def _handler(self, signum, frame):
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = signal.Signals(signum).name
+
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for s in (signal.SIGINT, signal.SIGTERM):
-                self.old[s] = signal.signal(s, self._handler)
+                self._old[s] = signal.signal(s, self._handler)
         return self
+
     def __exit__(self, *exc):
-        for s, h in self.old.items():
-            signal.signal(s, h)
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
 
 # %% ../nbs/05a_checkpoint.ipynb #73c97e70
-class _Logger:
-    "Rows to log/metrics.csv and scalars to TensorBoard (rank 0 only)."
-    def __init__(self, exp_dir:Path, purge_step:int|None=None):
+class MetricsLogger:
+    "Logged values to `log/metrics.csv` (long format: time, epoch, step, tag, value) and to TensorBoard in `log/`."
+    def __init__(self,
+                 exp_dir:Path,               # the experiment folder (its `log/` is created)
+                 purge_step:int|None=None,   # on resume: TensorBoard drops its events from this step on
+                ):
         from torch.utils.tensorboard import SummaryWriter
         log = exp_dir / 'log'
         log.mkdir(parents=True, exist_ok=True)
@@ -139,7 +148,12 @@ class _Logger:
             self.f.flush()  # a run that stops before its first row still leaves a readable file
         self.tb = SummaryWriter(str(log), purge_step=purge_step)
 
-    def log(self, step:int, epoch:int, values:dict):
+    def log(self,
+            step:int,      # optimizer step the values belong to
+            epoch:int,     # epoch of that step
+            values:dict,   # tag ('train/loss', 'val/AP', ...) -> number
+           ):
+        "Append one row per value to the CSV (flushed) and one scalar per value to TensorBoard."
         now = time.time()
         for tag, v in values.items():
             self.w.writerow([f'{now:.3f}', epoch, step, tag, f'{v:.6g}'])
@@ -147,6 +161,7 @@ class _Logger:
         self.f.flush()
 
     def close(self):
+        "Close the CSV file and the TensorBoard writer."
         self.f.close()
         self.tb.close()
 
@@ -194,11 +209,6 @@ def plot_losses(exp_dir, # an experiment folder with log/metrics.csv
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     return out
-
-def _peak_memory_mb(device:torch.device) -> float:
-    if device.type == 'cuda':
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak RSS (Linux reports KiB)
 
 # %% ../nbs/05a_checkpoint.ipynb #ca092ded
 def categories_of(dataset, # a `CocoDetection` (or anything with `categories`, or a pycocotools `coco` index)

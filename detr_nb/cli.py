@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, signal, sys
 from pathlib import Path
 
-from .config import PRESETS, get_preset, load_config, apply_overrides, save_config, config_to_dict
+from .config import PRECISIONS, PRESETS, get_preset, load_config, apply_overrides, save_config, config_to_dict
 
 # %% auto #0
 __all__ = ['train_exit_status', 'make_parser', 'main']
@@ -233,7 +233,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('--annotations', help='COCO json of a custom split (with --images)')
     p.add_argument('--out', help='report folder (default: <experiment>/result next to model/)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
-    p.add_argument('--precision', default='fp32', choices=['fp32', 'bf16', 'fp16'], help='autocast precision')
+    p.add_argument('--precision', default='fp32', choices=PRECISIONS, help='autocast precision')
     p.add_argument('--batch-size', type=int, help="images per forward pass (default: the config's data.batch_size)")
     p.add_argument('--no-figures', action='store_true', help='write the numbers only, no PNG figures')
     p.add_argument('--max-dets', type=int, help="detections COCOeval scores per image (default: the run's, else 100)")
@@ -258,7 +258,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('--batch-size', type=int, default=2, help='images per step (default 2)')
     p.add_argument('--size', default='64x64', help='image size HxW (default 64x64)')
     p.add_argument('--boxes', type=int, default=7, help='target boxes per image (default 7)')
-    p.add_argument('--precision', default='fp32', choices=['fp32', 'bf16', 'fp16'], help='autocast precision')
+    p.add_argument('--precision', default='fp32', choices=PRECISIONS, help='autocast precision')
     p.add_argument('--modes', default='train,infer', help="'train', 'infer' or 'train,infer'")
     p.add_argument('--steps', type=int, default=10, help='timed steps (default 10)')
     p.add_argument('--warmup', type=int, default=3, help='untimed warm-up steps (default 3)')

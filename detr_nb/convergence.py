@@ -11,6 +11,7 @@ from torchvision.ops import box_convert, generalized_box_iou
 from .config import ExperimentConfig
 from .model import MLP
 from .loss import SetCriterion
+from .distributed import is_distributed, world_size
 
 # %% auto #0
 __all__ = ['resolve_backbone_norm', 'query_attention_mask', 'Denoising', 'noise_targets', 'box_sine_code', 'QueryPlan',
@@ -174,9 +175,9 @@ def training_queries(cfg:ExperimentConfig, # the run's config (train.group_queri
 def sync_gradients(module:nn.Module, # parameters outside DDP, e.g. the training-only queries
                   ):
     "Average `module`'s gradients over the processes of torch.distributed (nothing to do in one process)."
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+    if not is_distributed():
         return
-    world = torch.distributed.get_world_size()
+    world = world_size()
     for p in module.parameters():
         if p.grad is not None:
             torch.distributed.all_reduce(p.grad)

@@ -15,6 +15,8 @@ from torch.utils.data.distributed import DistributedSampler
 from torchvision.ops import box_convert
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+from .device import autocast
+from .distributed import is_distributed, rank, world_size
 from .coco import coco_index, crowded_images, load_coco
 
 _all_ = ['load_coco']  # the normalizing ground-truth loader of detr_nb.coco, where evaluation users look for it
@@ -82,7 +84,9 @@ def to_coco_results(predictions:dict,        # image_id -> {'scores' [N], 'label
     return results
 
 # %% ../nbs/06_eval.ipynb #088e78bf
-def _bad(where, k, entry, msg): return ValueError(f"{where}: entry {k} ({json.dumps(entry, default=str)[:200]}) {msg}")
+def _entry_error(where, k, entry, msg) -> ValueError:
+    "The error for entry `k` of the results named `where`: the entry itself (cut at 200 characters) and what is wrong."
+    return ValueError(f"{where}: entry {k} ({json.dumps(entry, default=str)[:200]}) {msg}")
 
 def check_results(results:list,      # detections in the COCO results format
                   coco_gt:COCO,      # the ground truth they are scored against
@@ -94,31 +98,33 @@ def check_results(results:list,      # detections in the COCO results format
     img_ids, cat_ids = set(coco_gt.getImgIds()), set(coco_gt.getCatIds())
     for k, e in enumerate(results):
         if not isinstance(e, dict):
-            raise _bad(where, k, e, "is not an object; expected {'image_id', 'category_id', 'bbox', 'score'}")
+            raise _entry_error(where, k, e, "is not an object; expected {'image_id', 'category_id', 'bbox', 'score'}")
         missing = [m for m in _RESULT_KEYS if m not in e]
         if missing:
-            raise _bad(where, k, e,
-                       f"lacks {', '.join(map(repr, missing))}; every detection needs {', '.join(_RESULT_KEYS)}")
+            raise _entry_error(where, k, e,
+                               f"lacks {', '.join(map(repr, missing))}; "
+                               f"every detection needs {', '.join(_RESULT_KEYS)}")
         if e['image_id'] not in img_ids:
-            raise _bad(where, k, e,
-                       f"has image_id {e['image_id']!r}, "
-                       f"which is no image of the annotation file ({len(img_ids)} images)")
+            raise _entry_error(where, k, e,
+                               f"has image_id {e['image_id']!r}, "
+                               f"which is no image of the annotation file ({len(img_ids)} images)")
         if e['category_id'] not in cat_ids:
-            raise _bad(where, k, e,
-                       f"has category_id {e['category_id']!r}; expected one of the annotation file's category ids "
-                       f"{sorted(cat_ids)[:20]}{' ...' if len(cat_ids) > 20 else ''}")
+            raise _entry_error(where, k, e,
+                               f"has category_id {e['category_id']!r}; expected one of the annotation file's "
+                               f"category ids {sorted(cat_ids)[:20]}{' ...' if len(cat_ids) > 20 else ''}")
         b, s = e['bbox'], e['score']
         if not isinstance(b, (list, tuple)) or len(b) != 4 or \
            not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b):
-            raise _bad(where, k, e, "has a bbox that is not 4 numbers; expected [x, y, width, height] in pixels")
+            raise _entry_error(where, k, e,
+                               "has a bbox that is not 4 numbers; expected [x, y, width, height] in pixels")
         if not all(math.isfinite(v) for v in b):
-            raise _bad(where, k, e, "has a bbox with NaN or infinity; expected 4 finite numbers")
+            raise _entry_error(where, k, e, "has a bbox with NaN or infinity; expected 4 finite numbers")
         if b[2] < 0 or b[3] < 0:
-            raise _bad(where, k, e,
-                       f"has a negative width or height ({b[2]}, {b[3]}); "
-                       f"the bbox is [x, y, width, height], not corners")
+            raise _entry_error(where, k, e,
+                               f"has a negative width or height ({b[2]}, {b[3]}); "
+                               f"the bbox is [x, y, width, height], not corners")
         if not isinstance(s, (int, float)) or isinstance(s, bool) or not math.isfinite(s):
-            raise _bad(where, k, e, f"has score {s!r}; expected a finite number")
+            raise _entry_error(where, k, e, f"has score {s!r}; expected a finite number")
     return results
 
 # %% ../nbs/06_eval.ipynb #1df167e2
@@ -222,30 +228,20 @@ def evaluate_results(results_json,       # path of a COCO results file (JSON lis
     return coco_stats(annotations_json, results_json, where, max_dets)
 
 # %% ../nbs/06_eval.ipynb #f4eb06d7
-def _is_dist(): return dist.is_available() and dist.is_initialized()
-
 def _list_collate(batch): return tuple(zip(*batch))
 
 def _eval_loader(data, batch_size:int, num_workers:int):
     if isinstance(data, DataLoader):
         return data, data.dataset
-    sampler = DistributedSampler(data, shuffle=False) if _is_dist() else SequentialSampler(data)
+    sampler = DistributedSampler(data, shuffle=False) if is_distributed() else SequentialSampler(data)
     return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=_list_collate), data
 
-def _autocast(device:torch.device, precision:str):
-    dtypes = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-    if precision not in dtypes:
-        raise ValueError(f"precision = {precision!r}; choose 'fp32', 'bf16' or 'fp16'")
-    if dtypes[precision] is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtypes[precision])
-
 def _gather(predictions:dict) -> dict:
     "Merge the per-image predictions of every process (all ranks get the merged dict)."
-    if not _is_dist():
+    if not is_distributed():
         return predictions
-    parts = [None] * dist.get_world_size()
+    parts = [None] * world_size()
     dist.all_gather_object(parts, predictions)
     merged = {}
     for p in parts:
@@ -278,10 +274,10 @@ def predict_dataset(model:nn.Module,                 # DETR-like: model(list of 
             if isinstance(images, Tensor) and images.dim() == 4:
                 images = images.to(device, non_blocking=True)
                 mask = mask.to(device, non_blocking=True) if mask is not None else None
-                with _autocast(device, precision):
+                with autocast(device, precision):
                     out = model(images, mask)
             else:
-                with _autocast(device, precision):
+                with autocast(device, precision):
                     out = model([im.to(device, non_blocking=True) for im in images])
             sizes = torch.stack([torch.as_tensor(t['orig_size']) for t in targets]).to(device)
             for t, p in zip(targets, postprocess(out, sizes)):
@@ -311,7 +307,7 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
             raise ValueError("the dataset has no `coco` attribute; "
                              "pass coco_gt= (the COCO instances json of the split)")
     predictions = predict_dataset(model, data, postprocess, device, precision, batch_size, num_workers)
-    rank0 = not _is_dist() or dist.get_rank() == 0
+    rank0 = rank() == 0
     stats = None
     if rank0:
         gt = load_coco(coco_gt)
@@ -321,7 +317,7 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
             Path(results_file).parent.mkdir(parents=True, exist_ok=True)
             Path(results_file).write_text(json.dumps(results))
         stats = coco_stats(gt, results, max_dets=max_dets)
-    if _is_dist():
+    if is_distributed():
         box = [dict(stats) if rank0 else None]
         dist.broadcast_object_list(box, src=0)
         if not rank0:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from torchvision.ops import box_convert, generalized_box_iou
 from .matcher import HungarianMatcher
+from .distributed import world_size
 
 # %% auto #0
 __all__ = ['DEFAULT_WEIGHTS', 'LOSSES', 'count_boxes', 'SetCriterion']
@@ -17,16 +18,12 @@ __all__ = ['DEFAULT_WEIGHTS', 'LOSSES', 'count_boxes', 'SetCriterion']
 DEFAULT_WEIGHTS = {'loss_ce': 1., 'loss_bbox': 5., 'loss_giou': 2.}  # official loss weights (aux layers: the same)
 LOSSES = ('labels', 'boxes', 'cardinality')  # the terms SetCriterion can compute, in the official order
 
-def _world_size() -> int:
-    dist = torch.distributed
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
 def count_boxes(targets:list, # dicts with 'labels' [N_i]: the targets of a batch (or of all micro-batches of a step)
                ) -> float | Tensor:
     """Number of target boxes per process, at least 1: a float, or a 0-d tensor (mean over processes)
     under torch.distributed."""
     n = sum(len(t['labels']) for t in targets)
-    world = _world_size()
+    world = world_size()
     if world == 1:
         return float(max(n, 1))
     device = targets[0]['labels'].device if targets else torch.device('cpu')
@@ -95,7 +92,7 @@ class SetCriterion(nn.Module):
         m = [min(len(t['labels']), num_queries) for t in targets]
         n, ce = (float(sum(len(t['labels']) for t in targets)),
                  float(sum(m)) + self.eos_coef * float(sum(num_queries - k for k in m)))
-        world = _world_size()
+        world = world_size()
         if world == 1:
             return {'num_boxes': max(n, 1.), 'ce_norm': ce}
         if device is None:

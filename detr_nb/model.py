@@ -97,9 +97,8 @@ _STAGES = ('conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2', 'layer3', 'lay
 BACKBONE_NORMS = {'frozen': CachedFrozenBatchNorm2d, 'batch': PlainBatchNorm2d, 'group': _group_norm}
 
 def _norm_layer(norm:str):
-    if norm == 'auto':
-        raise ValueError("backbone_norm = 'auto' is resolved by the training loop (frozen when it starts from "
-                         "weights, batch otherwise); to build a model yourself give 'frozen', 'batch' or 'group'")
+    if norm == 'auto':  # only the training loop knows whether weights will be loaded: a model built alone is official
+        return CachedFrozenBatchNorm2d
     if norm not in BACKBONE_NORMS:
         raise ValueError(f"backbone_norm = {norm!r}; choose one of {', '.join(map(repr, BACKBONE_NORMS))} or 'auto'")
     return BACKBONE_NORMS[norm]
@@ -122,7 +121,7 @@ class Backbone(nn.Module):
                                                 replace_stride_with_dilation=[False, False, dilation])
         self.body = nn.Sequential(OrderedDict((k, getattr(net, k)) for k in _STAGES))
         self.num_channels = 512 if name in ('resnet18', 'resnet34') else 2048
-        if norm == 'frozen':  # the official recipe keeps the stem and layer1 of pretrained weights fixed
+        if norm in ('frozen', 'auto'):  # the official recipe keeps the stem and layer1 of pretrained weights fixed
             for n, p in self.body.named_parameters():
                 if not n.startswith(('layer2', 'layer3', 'layer4')):
                     p.requires_grad_(False)

@@ -4,35 +4,35 @@
 
 # %% ../nbs/05_train.ipynb #7b768814
 from __future__ import annotations
-import contextlib, functools, itertools, json, math, os, random, time, warnings
+import contextlib, functools, itertools, json, math, random, time, warnings
 from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Callable, TypedDict
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn, Tensor
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 from torch.utils.checkpoint import checkpoint as _checkpoint
 from tqdm.auto import tqdm
-from .config import ExperimentConfig, save_config, get_preset
+from .config import ExperimentConfig, TrainConfig, save_config, get_preset
 from .data import collate_fn, dataset_from_config, check_labels, make_shapes, num_classes_of
 from .model import DETR, load_official, load_backbone_weights
 from .loss import SetCriterion
 from .eval import evaluate
 from .convergence import (resolve_backbone_norm, training_queries, TrainingQueries, training_losses,
                                   make_ema, sync_gradients)
-from .checkpoint import (_unwrap, _set_rng_state, save_checkpoint, load_checkpoint, _StopOnSignal, _Logger,
-                                 read_metrics, plot_losses, _peak_memory_mb, categories_of, resume_changes,
-                                 set_learning_rates)
+from .checkpoint import (save_checkpoint, load_checkpoint, set_rng_state, StopOnSignal, MetricsLogger,
+                                read_metrics, plot_losses, categories_of, resume_changes, set_learning_rates)
+from .device import resolve_device, autocast, peak_memory_mb
+from .distributed import setup_distributed, unwrap, is_distributed
 
 # %% auto #0
-__all__ = ['seed_everything', 'setup_distributed', 'resolve_device', 'param_groups', 'make_optimizer', 'lr_factor',
-           'make_scheduler', 'ResumableSampler', 'make_train_loader', 'fused_clip_step', 'clip_and_step', 'train_step',
-           'checkpoint_activations', 'find_batch_size', 'validation_loss', 'resolve_num_classes', 'build_model',
-           'StopReason', 'TrainSummary', 'RunState', 'experiment_dir', 'train', 'demo_config', 'demo']
+__all__ = ['seed_everything', 'param_groups', 'make_optimizer', 'lr_factor', 'make_scheduler', 'ResumableSampler',
+           'make_train_loader', 'fused_clip_step', 'clip_and_step', 'train_step', 'checkpoint_activations',
+           'find_batch_size', 'validation_loss', 'resolve_num_classes', 'build_model', 'StopReason', 'TrainSummary',
+           'RunState', 'experiment_dir', 'train', 'demo_config', 'demo']
 
 # %% ../nbs/05_train.ipynb #f56e692e
 def seed_everything(seed:int, # seed of Python's, NumPy's and torch's generators (CPU and every GPU)
@@ -42,26 +42,6 @@ def seed_everything(seed:int, # seed of Python's, NumPy's and torch's generators
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
-def setup_distributed() -> tuple[int, int, int]:
-    "`(rank, world_size, local_rank)`; joins the process group when launched by `torchrun` with several processes."
-    if int(os.environ.get('WORLD_SIZE', 1)) > 1 and not dist.is_initialized():
-        dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size(), int(os.environ.get('LOCAL_RANK', 0))
-    return 0, 1, 0
-
-def resolve_device(spec:str='auto',  # 'auto', 'cpu', 'cuda', 'cuda:1', ...
-                   local_rank:int=0, # this process's GPU under torchrun
-                  ) -> torch.device:
-    "The device of a run: 'auto' is this process's GPU when there is one, else the CPU."
-    if spec == 'auto':
-        spec = 'cuda' if torch.cuda.is_available() else 'cpu'
-    if spec == 'cuda':
-        spec = f'cuda:{local_rank}'
-    if spec.startswith('cuda') and not torch.cuda.is_available():
-        raise ValueError(f"train.device = {spec!r} but torch sees no CUDA GPU; set train.device to 'cpu' or 'auto'")
-    return torch.device(spec)
-
 # %% ../nbs/05_train.ipynb #6874f2b3
 def param_groups(model:nn.Module,   # a DETR (or DDP-wrapped DETR)
                  lr:float,           # learning rate of the transformer and heads
@@ -69,7 +49,7 @@ def param_groups(model:nn.Module,   # a DETR (or DDP-wrapped DETR)
                  weight_decay:float, # AdamW weight decay of both groups
                 ) -> list[dict]:
     "The official AdamW parameter groups: backbone parameters at `lr_backbone`, the rest at `lr`."
-    named = list(_unwrap(model).named_parameters())
+    named = list(unwrap(model).named_parameters())
     if lr_backbone == 0:
         for n, p in named:
             if 'backbone' in n:
@@ -80,37 +60,40 @@ def param_groups(model:nn.Module,   # a DETR (or DDP-wrapped DETR)
                         {'params': backbone, 'lr': lr_backbone, 'weight_decay': weight_decay, 'name': 'backbone'})
             if g['params']]
 
-def make_optimizer(model:nn.Module, # the model to train
-                   t,                # a TrainConfig (lr, lr_backbone, weight_decay)
+def make_optimizer(model:nn.Module,          # the model to train
+                   train_cfg:TrainConfig,     # its lr, lr_backbone and weight_decay
+                   fused:bool|None=True,      # the fused kernel (None: PyTorch's default, as the official code)
                    queries:nn.Module|None=None, # training-only queries (`detr_nb.convergence`), trained at `lr`
                   ) -> torch.optim.AdamW:
-    "Fused AdamW over `param_groups` with the settings of `t` (and the training-only queries in the main group)."
-    groups = param_groups(model, t.lr, t.lr_backbone, t.weight_decay)
+    """AdamW over `param_groups` with the settings of `train_cfg`, fused unless told otherwise; the training-only
+    queries join the main group."""
+    groups = param_groups(model, train_cfg.lr, train_cfg.lr_backbone, train_cfg.weight_decay)
     if queries is not None:
         groups[0]['params'] = groups[0]['params'] + list(queries.parameters())
-    return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay, fused=True)
+    return torch.optim.AdamW(groups, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, fused=fused)
 
 # %% ../nbs/05_train.ipynb #9588ee55
-def lr_factor(step:int,             # optimizer steps done
-              steps_per_epoch:int,  # optimizer steps per epoch
-              t,                    # a TrainConfig (epochs, lr_drop, lr_schedule, warmup_epochs, min_lr_ratio)
+def lr_factor(step:int,              # optimizer steps done
+              steps_per_epoch:int,   # optimizer steps per epoch
+              train_cfg:TrainConfig, # its epochs, lr_drop, lr_schedule, warmup_epochs and min_lr_ratio
              ) -> float:
     "Multiplier of the base learning rates after `step` optimizer steps."
     epoch = step / max(steps_per_epoch, 1)
-    warm = t.warmup_epochs
-    f = min(1., epoch / warm) if warm > 0 else 1.
-    if t.lr_schedule == 'cosine':
-        lo = t.min_lr_ratio
-        return f * (lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * min(epoch / t.epochs, 1.))))
-    return f * (0.1 if epoch >= t.lr_drop else 1.)
+    warmup = train_cfg.warmup_epochs
+    ramp = min(1., epoch / warmup) if warmup > 0 else 1.
+    if train_cfg.lr_schedule == 'cosine':
+        low = train_cfg.min_lr_ratio
+        return ramp * (low + (1 - low) * 0.5 * (1 + math.cos(math.pi * min(epoch / train_cfg.epochs, 1.))))
+    return ramp * (0.1 if epoch >= train_cfg.lr_drop else 1.)
 
 def make_scheduler(optimizer:torch.optim.Optimizer, # the optimizer whose groups it scales
-                   t,                                # a TrainConfig
+                   train_cfg:TrainConfig,            # its schedule settings (see `lr_factor`)
                    steps_per_epoch:int,              # optimizer steps per epoch
                   ) -> torch.optim.lr_scheduler.LambdaLR:
     "A per-step `LambdaLR` following `lr_factor`."
     return torch.optim.lr_scheduler.LambdaLR(optimizer,
-                                             functools.partial(lr_factor, steps_per_epoch=steps_per_epoch, t=t))
+                                             functools.partial(lr_factor, steps_per_epoch=steps_per_epoch,
+                                                               train_cfg=train_cfg))
 
 # %% ../nbs/05_train.ipynb #b6f8d1de
 class ResumableSampler(DistributedSampler):
@@ -146,7 +129,6 @@ def make_train_loader(dataset,                 # a dataset of (image [3,H,W], ta
                       generator=torch.Generator().manual_seed(seed), persistent_workers=False)
 
 # %% ../nbs/05_train.ipynb #8bdfe28b
-_DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 _LOGGED = ('loss_ce', 'loss_bbox', 'loss_giou', 'class_error', 'cardinality_error')
 
 def fused_clip_step(optimizer:torch.optim.Optimizer, # a fused AdamW (`fused=True`; see `make_optimizer`)
@@ -227,15 +209,15 @@ def train_step(model:nn.Module,               # DETR, or DETR wrapped in DDP
     'cardinality_error', 'grad_norm' (before clipping) and 'nonfinite' (True: the step was skipped)."""
     # the box and class normalizers of the whole step (all micro-batches, every process): exact accumulation
     all_targets = [t for _, _, targets in micro_batches for t in targets]
-    norms = criterion.normalizers(all_targets, _unwrap(model).config.num_queries, device)
+    norms = criterion.normalizers(all_targets, unwrap(model).config.num_queries, device)
     logs = {k: torch.zeros((), device=device) for k in ('loss',) + _LOGGED}
     # 1. backward over the micro-batches
     for i, batch in enumerate(micro_batches):
         images, mask, targets = _to_device(batch, device, channels_last)
         sync = i == len(micro_batches) - 1 or not isinstance(model, DDP)  # DDP: all-reduce after the last only
         with (contextlib.nullcontext() if sync else model.no_sync()):
-            with torch.autocast(device.type, dtype=_DTYPES[precision], enabled=precision != 'fp32'):
-                plan = None if queries is None else queries(_unwrap(model).query_embed.weight, targets)
+            with autocast(device, precision):
+                plan = None if queries is None else queries(unwrap(model).query_embed.weight, targets)
                 outputs = model(images, mask, **(plan.model_inputs() if plan else {}))  # the model in bf16/fp16
             if plan is None:  # the official loss: matcher + set loss in fp32
                 losses = criterion(outputs, targets, **norms)
@@ -264,7 +246,7 @@ def checkpoint_activations(model:nn.Module, # a DETR (or DDP-wrapped DETR)
                           ) -> list[str]:
     """Recompute every transformer layer's and backbone stage's activations in backward;
     returns the wrapped modules' names."""
-    net, names = _unwrap(model), []
+    net, names = unwrap(model), []
     for name, mod in net.named_modules():
         if (name.startswith(('transformer.encoder.layers.',
                              'transformer.decoder.layers.')) and name.count('.') == 3) or \
@@ -277,16 +259,16 @@ def checkpoint_activations(model:nn.Module, # a DETR (or DDP-wrapped DETR)
     return names
 
 # %% ../nbs/05_train.ipynb #1833e289
-def _fits_on_device(model, criterion, size:tuple[int, int], precision:str,
-                    device:torch.device) -> Callable[[int], bool]:
-    """A `fits(b)` predicate: one forward + backward on b synthetic images of `size` succeeds
+def _step_fits_on_device(model, criterion, size:tuple[int, int], precision:str,
+                         device:torch.device) -> Callable[[int], bool]:
+    """A `step_fits(b)` predicate: one forward + backward on b synthetic images of `size` succeeds
     without running out of memory."""
-    def fits(b:int) -> bool:
+    def step_fits(b:int) -> bool:
         batch = (torch.randn(b, 3, *size), torch.zeros(b, *size, dtype=torch.bool),
                  [{'labels': torch.ones(4, dtype=torch.int64), 'boxes': torch.full((4, 4), .25)} for _ in range(b)])
         try:
             images, mask, targets = batch
-            with torch.autocast(device.type, dtype=_DTYPES[precision], enabled=precision != 'fp32'):
+            with autocast(device, precision):
                 out = model(images.to(device), mask.to(device))
             criterion.total_loss(criterion(out, [{k: v.to(device) for k, v in t.items()} for t in targets])).backward()
             return True
@@ -296,26 +278,26 @@ def _fits_on_device(model, criterion, size:tuple[int, int], precision:str,
             model.zero_grad(set_to_none=True)
             if device.type == 'cuda':
                 torch.cuda.empty_cache()
-    return fits
+    return step_fits
 
 def find_batch_size(effective_batch:int,              # images per optimizer step per process (batch_size * accum_steps)
-                    fits:Callable[[int], bool],        # whether a micro-batch of this size fits in memory
+                    step_fits:Callable[[int], bool],   # whether a training step on this many images fits
                    ) -> tuple[int, int]:
-    """`(micro_batch, accum_steps)`: the largest micro-batch dividing `effective_batch` that `fits`,
+    """`(micro_batch, accum_steps)`: the largest micro-batch dividing `effective_batch` that fits,
     and the accumulation."""
-    if not fits(1):
+    if not step_fits(1):
         raise RuntimeError("even a micro-batch of 1 image does not fit in memory; lower data.max_size / "
                            "data.scales, use precision=bf16, checkpoint_activations=True or lr_backbone=0")
     lo, hi = 1, None  # lo fits; hi does not (None: unknown)
     while hi is None and lo < effective_batch:
         nxt = min(lo * 2, effective_batch)
-        if fits(nxt):
+        if step_fits(nxt):
             lo = nxt
         else:
             hi = nxt
     while hi is not None and hi - lo > 1:
         mid = (lo + hi) // 2
-        if fits(mid):
+        if step_fits(mid):
             lo = mid
         else:
             hi = mid
@@ -336,20 +318,20 @@ def validation_loss(model:nn.Module,         # the model (unwrapped)
     tot = torch.zeros(2, dtype=torch.float64, device=device)
     for images, mask, targets in loader:
         targets = [{'labels': t['labels'].to(device), 'boxes': t['boxes'].to(device)} for t in targets]
-        with torch.autocast(device.type, dtype=_DTYPES[precision], enabled=precision != 'fp32'):
+        with autocast(device, precision):
             out = model(images.to(device), mask.to(device))
-        loss = criterion.total_loss(criterion(out, targets, num_boxes=max(sum(len(t['labels']) for t in targets), 1)))
+        loss = criterion.total_loss(criterion(out, targets))  # boxes counted by the criterion, as in training
         tot += torch.stack([loss.double() * len(targets),
                             torch.tensor(len(targets), dtype=torch.float64, device=device)])
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(tot)
+    if is_distributed():
+        torch.distributed.all_reduce(tot)
     model.train(was)
     return (tot[0] / tot[1].clamp(min=1)).item()
 
-def _monitor(tc) -> tuple[str, str]:
+def _monitor(train_cfg:TrainConfig) -> tuple[str, str]:
     "The metric that chooses `best.pth` and early stopping, and whether lower ('min') or higher ('max') is better."
-    name = 'AP' if tc.monitor == 'auto' else tc.monitor
-    mode = tc.mode if tc.mode != 'auto' else ('min' if name.endswith('loss') else 'max')
+    name = 'AP' if train_cfg.monitor == 'auto' else train_cfg.monitor
+    mode = train_cfg.mode if train_cfg.mode != 'auto' else ('min' if name.endswith('loss') else 'max')
     return name, mode
 
 def _improved(value:float, best:float|None, mode:str, min_delta:float) -> bool:
@@ -432,6 +414,7 @@ class RunState:
     micro_in_epoch: int = 0    # micro-batches of the current epoch this process has trained on
     best: float|None = None    # best value of the monitored metric so far (None: no evaluation yet)
     bad_evals: int = 0         # evaluations in a row without improvement (early stopping counts them)
+    train_seconds: float = 0.  # wall time spent in training epochs (loading, steps, logs), evaluations excluded
 
 # %% ../nbs/05_train.ipynb #9563826e
 def experiment_dir(cfg:ExperimentConfig) -> Path:
@@ -476,7 +459,7 @@ def _restore(path, cfg, model, optimizer, scheduler, scaler, queries=None, ema=N
     set_learning_rates(optimizer, scheduler, cfg.train)  # the checkpoint's state holds the old base rates
     if ckpt.get('scaler'):
         scaler.load_state_dict(ckpt['scaler'])
-    _set_rng_state(ckpt['rng'])
+    set_rng_state(ckpt['rng'])
     state = RunState(**{f.name: ckpt[f.name] for f in fields(RunState) if f.name in ckpt})
     if any(line.startswith(('train.monitor:', 'train.mode:')) for line in followed):
         state.best, state.bad_evals = None, 0  # the best value was of another metric
@@ -500,7 +483,7 @@ class _Run:
     scaler: torch.amp.GradScaler
     loader: DataLoader        # training micro-batches in resumable order
     val_loader: DataLoader    # validation batches, in order
-    logger: _Logger|None      # rank 0 only
+    logger: MetricsLogger|None  # rank 0 only
     monitor: str              # metric of best.pth and early stopping
     mode: str                 # 'min' or 'max'
     micro_per_epoch: int      # micro-batches in a whole epoch (of this process)
@@ -513,7 +496,7 @@ def _save(run:_Run, state:RunState, name:str):
     "Write `model/<name>` (rank 0), unless the weights are not finite: a diverged state never replaces a good one."
     if not run.main:
         return
-    if not all(torch.isfinite(p).all() for p in _unwrap(run.model).parameters()):
+    if not all(torch.isfinite(p).all() for p in unwrap(run.model).parameters()):
         warnings.warn(f"not writing {name}: the weights are not finite")
         return
     extras = {}  # training-only state, beside the plain DETR of 'model'
@@ -552,7 +535,7 @@ def _log_row(totals:_StepTotals, optimizer:torch.optim.Optimizer, device:torch.d
     if len(optimizer.param_groups) > 1:
         row['train/lr_backbone'] = optimizer.param_groups[1]['lr']
     row['train/img_per_s'] = totals.images / (time.perf_counter() - totals.since)
-    row['train/peak_mem_mb'] = _peak_memory_mb(device)
+    row['train/peak_mem_mb'] = peak_memory_mb(device)
     return row
 
 _NONFINITE_HELP = ("the loss or the gradients were NaN/Inf in {n} optimizer steps in a row (each was skipped); the run "
@@ -561,22 +544,24 @@ _NONFINITE_HELP = ("the loss or the gradients were NaN/Inf in {n} optimizer step
                    "train.precision=bf16 or fp32), clipping off (train.clip_max_norm=0.1), or bad boxes in the data "
                    "(run detr_nb.data.validate_coco). The limit is train.max_nonfinite_steps.")
 
-def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:_StopOnSignal) -> StopReason|None:
+def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:StopOnSignal) -> StopReason|None:
     "Optimizer steps from `state` to the end of the epoch; returns why the run must stop before it ends, if it must."
     tc = run.cfg.train
     run.loader.batch_sampler.sampler.set_epoch(state.epoch, start=state.micro_in_epoch * run.cfg.data.batch_size)
     batches = iter(run.loader)
     bar = tqdm(total=run.micro_per_epoch, initial=state.micro_in_epoch, desc=f'epoch {state.epoch}', leave=False,
                disable=not (run.progress and run.main), dynamic_ncols=True)
+    tick = time.perf_counter()
     with bar:
         while micro_batches := list(itertools.islice(batches, tc.accum_steps)):
             out = train_step(run.model, run.criterion, run.optimizer, micro_batches, run.device, tc.precision,
                              run.scaler, tc.clip_max_norm, tc.channels_last, run.queries)
             run.scheduler.step()
             if run.ema is not None:
-                run.ema.update_parameters(_unwrap(run.model))
+                run.ema.update_parameters(unwrap(run.model))
             state.step += 1
             state.micro_in_epoch += len(micro_batches)
+            state.train_seconds, tick = state.train_seconds + time.perf_counter() - tick, time.perf_counter()
             totals.add(out, images=sum(len(targets) for _, _, targets in micro_batches) * run.world)
             bar.update(len(micro_batches))
             end_of_epoch = state.micro_in_epoch >= run.micro_per_epoch
@@ -606,7 +591,7 @@ def _evaluate_and_keep_best(run:_Run, state:RunState) -> StopReason|None:
     """Validation metrics of the model after epoch `state.epoch`, logged; `best.pth` when the monitored one improved;
     early_stop after `train.patience` evaluations without improvement."""
     tc = run.cfg.train
-    net = run.ema.module if run.ema is not None else _unwrap(run.model)  # the model that best.pth will hold
+    net = run.ema.module if run.ema is not None else unwrap(run.model)  # the model that best.pth will hold
     metrics = {'val_loss': validation_loss(net, run.criterion, run.val_loader, run.device, tc.precision)}
     if run.monitor != 'val_loss':  # the COCO metrics
         stats = evaluate(net, run.val_loader, device=run.device, precision=tc.precision, max_dets=tc.max_dets)
@@ -614,7 +599,8 @@ def _evaluate_and_keep_best(run:_Run, state:RunState) -> StopReason|None:
     if run.monitor not in metrics:
         raise ValueError(f"train.monitor = {run.monitor!r} is not among the validation metrics {sorted(metrics)}")
     if run.logger:
-        run.logger.log(state.step, state.epoch, {f"val/{k.replace('val_', '')}": v for k, v in metrics.items()})
+        row = {f"val/{k.replace('val_', '')}": v for k, v in metrics.items()}
+        run.logger.log(state.step, state.epoch, {**row, 'val/train_seconds': state.train_seconds})
         (run.exp / 'result' / 'val_metrics.json').write_text(json.dumps({'epoch': state.epoch, **metrics}, indent=1))
     if _improved(metrics[run.monitor], state.best, run.mode, tc.min_delta):
         state.best, state.bad_evals = metrics[run.monitor], 0
@@ -632,7 +618,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     tc = cfg.train
     # -- processes, device, experiment folder
     rank, world, local_rank = setup_distributed()
-    device, main = resolve_device(tc.device, local_rank), rank == 0
+    device, main = resolve_device(tc.device, local_rank, setting='train.device'), rank == 0
     exp = experiment_dir(cfg)
     resume = _resume_path(exp, resume if resume is not None else tc.resume)
     _refuse_to_overwrite(exp, resume)  # before anything is read or written
@@ -654,7 +640,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     if tc.find_batch_size:
         size = (max(cfg.data.scales), cfg.data.max_size)
         micro, accum = find_batch_size(cfg.data.batch_size * tc.accum_steps,
-                                       _fits_on_device(model, criterion, size, tc.precision, device))
+                                       _step_fits_on_device(model, criterion, size, tc.precision, device))
         cfg = replace(cfg, data=replace(cfg.data, batch_size=micro), train=replace(tc, accum_steps=accum))
         tc = cfg.train
     # -- batches, optimizer, schedule
@@ -663,7 +649,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     if len(loader) == 0:
         raise ValueError(f"the training split has {len(train_ds)} images, fewer than data.batch_size = "
                          f"{cfg.data.batch_size} x {world} processes; lower data.batch_size")
-    optimizer = make_optimizer(model, tc, queries)
+    optimizer = make_optimizer(model, tc, queries=queries)
     scheduler = make_scheduler(optimizer, tc, steps_per_epoch=math.ceil(len(loader) / tc.accum_steps))
     scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == 'fp16')
     # -- resume
@@ -677,7 +663,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
         save_config(cfg, exp / 'params.yaml')
         for sub in ('model', 'result'):
             (exp / sub).mkdir(parents=True, exist_ok=True)
-        logger = _Logger(exp, purge_step=state.step + 1 if resume else None)
+        logger = MetricsLogger(exp, purge_step=state.step + 1 if resume else None)
     val_ds = dataset_from_config(cfg.data, 'val', keep_crowd=True, categories=train_ds.categories)  # the same labels
     val_loader = make_train_loader(val_ds, cfg.data.batch_size,
                                    tc.seed, rank, world, cfg.data.num_workers, cfg.data.pin_memory, shuffle=False)
@@ -687,7 +673,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     # -- the epochs: steps, then the end-of-epoch evaluation, early stopping and checkpoint
     stopped, totals = None, _StepTotals(device)
     model.train()
-    with _StopOnSignal() as signals:
+    with StopOnSignal() as signals:
         while state.epoch < tc.epochs and stopped is None:
             stopped = _run_epoch(run, state, totals, signals)
             if stopped == StopReason.nonfinite:
@@ -711,22 +697,25 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
                         stopped=stopped, signal=signals.requested if stopped == StopReason.interrupted else None)
 
 # %% ../nbs/05_train.ipynb #13f4dd15
-def demo_config(out_dir='experiments', # parent of the experiment folder
+def demo_config(out_dir='experiments', # parent of the experiment folder (the shapes go to <out_dir>/shapes)
                 name:str='demo',       # experiment name
-                epochs:int=12,         # training epochs
-                n_train:int=64,        # synthetic training images
-                n_val:int=16,          # synthetic validation images
+                epochs:int=8,          # training epochs
+                n_train:int=500,       # synthetic training images
+                n_val:int=100,         # synthetic validation images
                ) -> ExperimentConfig:
-    "The tiny preset on the synthetic shapes (written to `<out_dir>/shapes` if absent), sized for a CPU demo."
+    """The tiny preset on the synthetic shapes (written to `<out_dir>/shapes` if absent), trained from scratch with
+    the convergence switches of `detr_nb.convergence` (batch-norm backbone, 5 query groups, 3 denoising groups, EMA)."""
     root = Path(out_dir) / 'shapes'
     if not (root / 'annotations' / 'instances_val2017.json').is_file():
         make_shapes(root, n_train=n_train, n_val=n_val, seed=0, min_size=96, max_size=128)
     cfg = get_preset('tiny')
     return replace(cfg, name=name, out_dir=str(out_dir),
-                   data=replace(cfg.data, root=str(root), scales=[96, 112, 128], max_size=160, val_size=128,
-                                crop_resize=[96, 128], crop_min=80, crop_max=112, batch_size=4),
-                   train=replace(cfg.train, epochs=epochs, lr=5e-4, lr_backbone=5e-5, lr_drop=max(epochs * 3 // 4, 1),
-                                 eval_every=max(epochs // 4, 1)))
+                   model=replace(cfg.model, backbone_norm='batch'),
+                   data=replace(cfg.data, root=str(root), scales=[96, 112, 128], max_size=160, val_size=112,
+                                crop_resize=[96, 112], crop_min=72, crop_max=112, batch_size=8),
+                   train=replace(cfg.train, epochs=epochs, lr=2e-4, lr_backbone=2e-4, lr_schedule='cosine',
+                                 warmup_epochs=0.5, min_lr_ratio=0.05, group_queries=5, dn_groups=3, ema_decay=0.99,
+                                 eval_every=1))
 
 def _free_name(parent, base:str) -> str:
     "`base`, or `base-2`, `base-3`, ...: the first that is not yet in the folder `parent`."

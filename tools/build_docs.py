@@ -93,6 +93,12 @@ _DIRECTIVE_TAGS = {('echo', 'false'): 'remove-input', ('output', 'false'): 'remo
                    ('code-fold', 'show'): 'hide-input'}
 _CALLOUT = re.compile(r'^:::\s*\{\.callout-(\w+)[^}]*\}\s*$', re.M)
 _SOURCE_LINK = re.compile(r'\[source\]\(([^)]*)\)\{[^}]*\}')
+_FENCE = re.compile(r'^(`{3,})([^\n]*\n)(.*?)^\1[ \t]*$', re.S | re.M)
+_CODE_LINK = re.compile(r'\[(`[^`\n]+`)\]\([^)\s]*\)')
+# long lines wrap at the page edge instead of being cut (code cells, outputs, `show_doc` signatures)
+SITE_CSS = """\
+div.cell_input pre, div.cell_output pre, div.highlight pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+"""
 
 
 def _front_matter(text: str) -> dict:
@@ -129,7 +135,14 @@ def _page_links(text: str) -> str:
                   text)
 
 
+def _unlink_code_blocks(md: str) -> str:
+    """nbdev links the backticked names of docments, and a `show_doc` signature is a fenced code block, where a
+    Markdown link shows raw (`[`evaluate`](eval.ipynb#evaluate)`): inside fences, keep the backticked name only."""
+    return _FENCE.sub(lambda m: m.group(1) + m.group(2) + _CODE_LINK.sub(r'\1', m.group(3)) + m.group(1), md)
+
+
 def _fix_markdown(text: str, doc_url: str) -> str:
+    text = _unlink_code_blocks(text)
     text = _CALLOUT.sub(lambda m: ':::{' + {'tip': 'tip', 'warning': 'warning', 'important': 'important',
                                              'caution': 'caution'}.get(m.group(1), 'note') + '}', text)
     return _page_links(_relative_links(text, doc_url))
@@ -137,6 +150,7 @@ def _fix_markdown(text: str, doc_url: str) -> str:
 
 def _fix_show_doc(md: str, doc_url: str) -> str:
     "`show_doc` Markdown: `---` rules crash docutils inside outputs, and `{target=...}` is Quarto-only."
+    md = _unlink_code_blocks(md)
     md = re.sub(r'^---\s*$', '<hr>', md, flags=re.M)
     md = _SOURCE_LINK.sub(lambda m: f'<a href="{m.group(1)}" target="_blank" style="float:right; '
                                     f'font-size:smaller">source</a>', md)
@@ -261,9 +275,12 @@ def write_book_config(stage: Path, title: str, local_assets: bool):
                               'myst_heading_anchors': 3}},
         'parse': {'myst_enable_extensions': ['dollarmath', 'amsmath', 'colon_fence', 'html_image', 'html_admonition']},
     }
+    cfg = config['sphinx']['config']
+    cfg['html_static_path'] = ['_assets']  # a folder other than _static, or the widget script is loaded twice
+    cfg['html_css_files'] = ['detr_nb.css']
+    (stage / '_assets').mkdir(exist_ok=True)
+    (stage / '_assets' / 'detr_nb.css').write_text(SITE_CSS)
     if local_assets:
-        cfg = config['sphinx']['config']
-        cfg['html_static_path'] = ['_assets']
         cfg['mathjax_path'] = 'mathjax/es5/tex-chtml.js'
         cfg['nb_ipywidgets_js'] = {
             'requirejs/require.js': {},
