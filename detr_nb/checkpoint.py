@@ -16,8 +16,8 @@ from .config import ExperimentConfig, config_to_dict
 from .distributed import unwrap
 
 # %% auto #0
-__all__ = ['rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'resume_changes', 'resume_run', 'StopOnSignal',
-           'MetricsLogger', 'read_metrics', 'plot_losses', 'categories_of']
+__all__ = ['rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'resume_changes', 'set_learning_rates',
+           'StopOnSignal', 'MetricsLogger', 'read_metrics', 'plot_losses', 'categories_of']
 
 # %% ../nbs/05a_checkpoint.ipynb #8b31ce70
 def rng_state() -> dict:
@@ -75,7 +75,7 @@ def load_checkpoint(path, # a file written by save_checkpoint
     return torch.load(path, map_location='cpu', weights_only=True)
 
 # %% ../nbs/05a_checkpoint.ipynb #1a6c875f
-_FIXED_ON_RESUME = ('data.batch_size', 'train.accum_steps', 'train.seed', 'train.group_queries')
+_FIXED_ON_RESUME = ('data.batch_size', 'train.accum_steps', 'train.seed', 'train.group_queries', 'train.dn_groups')
 _FREE_MODEL = ('model.dropout', 'model.aux_loss')  # the only model settings that do not change the weights' shapes
 _NOT_COMPARED = ('train.resume', 'train.pretrained')
 
@@ -96,45 +96,17 @@ def resume_changes(old:dict|None,           # the checkpoint's `'config'` (a dic
             (refused if fixed else followed).append(f"{key}: {was!r} -> {v!r}")
     return followed, refused
 
-def _apply_rates(optimizer, scheduler, t):
-    "Base rates and weight decay from the config `t`, and each group's rate at the scheduler's current step."
-    base = {'main': t.lr, 'backbone': t.lr_backbone}
+def set_learning_rates(optimizer:torch.optim.Optimizer,            # the restored AdamW ('main'/'backbone' groups)
+                       scheduler:torch.optim.lr_scheduler.LambdaLR, # its restored scheduler
+                       tc,                                          # the run's TrainConfig (lr, lr_backbone, ...)
+                      ):
+    "Base rates and weight decay from `tc`, and each group's rate at the scheduler's current step (after a resume)."
+    base = {'main': tc.lr, 'backbone': tc.lr_backbone}
     scheduler.base_lrs = [base[g['name']] for g in optimizer.param_groups]
     for g, b, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
-        g['initial_lr'], g['weight_decay'], g['lr'] = b, t.weight_decay, b * factor(scheduler.last_epoch)
+        g['initial_lr'], g['weight_decay'], g['lr'] = b, tc.weight_decay, b * factor(scheduler.last_epoch)
     scheduler._last_lr = [g['lr'] for g in optimizer.param_groups]
 
-def resume_run(ck:dict,                     # a checkpoint written by `train` (`load_checkpoint`)
-               cfg:ExperimentConfig,        # the config of the run that resumes
-               model:nn.Module,             # built from `cfg`, before any step
-               optimizer, scheduler, scaler, # the run's AdamW, LambdaLR and GradScaler
-               path='checkpoint',           # the checkpoint's name in messages
-               verbose:bool=True,           # print what changed and the learning rate now used
-              ) -> dict:
-    """Load `ck` into the run built from `cfg`, following the settings that changed since (see `resume_changes`);
-    returns the loop state (epoch, step, ...). `ValueError` naming both values for a setting it cannot follow."""
-    followed, refused = resume_changes(ck.get('config'), cfg)
-    if refused:
-        raise ValueError(f"{path} was trained with settings a resumed run cannot change: {'; '.join(refused)}. "
-                         f"Resume with the checkpoint's values, or start a new run (another name) with "
-                         f"train.pretrained={path} to fine-tune from its weights")
-    try:
-        model.load_state_dict(ck['model'])
-    except RuntimeError as e:
-        raise ValueError(f"{path} does not fit the model of the config (model.*): {str(e)[:500]}") from None
-    optimizer.load_state_dict(ck['optimizer'])
-    scheduler.load_state_dict(ck['scheduler'])
-    if ck.get('scaler'):
-        scaler.load_state_dict(ck['scaler'])
-    _apply_rates(optimizer, scheduler, cfg.train)
-    st = {k: ck[k] for k in ('epoch', 'step', 'micro_in_epoch', 'best', 'bad_evals') if k in ck}
-    if any(line.startswith(('train.monitor:', 'train.mode:')) for line in followed):
-        st.update(best=None, bad_evals=0)
-    set_rng_state(ck['rng'])
-    if verbose and followed:
-        print(f"resume from {path} at step {st.get('step', 0)}, following the config: {'; '.join(followed)}; "
-              f"learning rate now {optimizer.param_groups[0]['lr']:.3g}")
-    return st
 
 # %% ../nbs/05a_checkpoint.ipynb #0564470e
 class StopOnSignal:

@@ -23,8 +23,8 @@ from .loss import SetCriterion
 from .eval import evaluate
 from .convergence import (resolve_backbone_norm, training_queries, TrainingQueries, training_losses,
                                   make_ema, sync_gradients)
-from .checkpoint import (save_checkpoint, load_checkpoint, StopOnSignal, MetricsLogger, read_metrics,
-                                plot_losses, categories_of, resume_run)
+from .checkpoint import (save_checkpoint, load_checkpoint, set_rng_state, StopOnSignal, MetricsLogger,
+                                read_metrics, plot_losses, categories_of, resume_changes, set_learning_rates)
 from .device import resolve_device, autocast, peak_memory_mb
 from .distributed import setup_distributed, unwrap, is_distributed
 
@@ -439,18 +439,34 @@ def _refuse_to_overwrite(exp:Path, resume):
                               f"would overwrite them. Resume it (resume='auto', or --resume auto on the command line), "
                               f"give this run another name (name=... / --set name=...), or move that folder away")
 
-def _restore(path, cfg:ExperimentConfig, model, optimizer, scheduler, scaler, queries=None, ema=None,
-             verbose:bool=True) -> RunState:
+def _restore(path, cfg, model, optimizer, scheduler, scaler, queries=None, ema=None, verbose=True) -> RunState:
     """Load the checkpoint `path` into the run's objects and generators, following the settings of `cfg` that changed
-    since it was written (`resume_run`, chapter 05a); returns its counters."""
+    since (rates, schedule, ...; printed) and refusing those a resumed run cannot follow; returns its counters."""
     ckpt = load_checkpoint(path)
-    counters = resume_run(ckpt, cfg, model, optimizer, scheduler, scaler, path, verbose)  # model, optimizer, rng
+    followed, refused = resume_changes(ckpt.get('config'), cfg)
+    if refused:
+        raise ValueError(f"{path} was trained with settings a resumed run cannot change: {'; '.join(refused)}. "
+                         f"Resume with the checkpoint's values, or start a new run (another name) with "
+                         f"train.pretrained={path} to fine-tune from its weights")
+    model.load_state_dict(ckpt['model'])
     if queries is not None and ckpt.get('train_queries') is not None:
         queries.load_state_dict(ckpt['train_queries'])
     if ema is not None:  # the average goes on from the saved one (or starts from the weights)
         ema.module.load_state_dict(ckpt.get('ema') or ckpt['model'])
         ema.n_averaged.fill_(ckpt.get('step', 0) + 1)
-    return RunState(**{**{f.name: ckpt[f.name] for f in fields(RunState) if f.name in ckpt}, **counters})
+    optimizer.load_state_dict(ckpt['optimizer'])
+    scheduler.load_state_dict(ckpt['scheduler'])
+    set_learning_rates(optimizer, scheduler, cfg.train)  # the checkpoint's state holds the old base rates
+    if ckpt.get('scaler'):
+        scaler.load_state_dict(ckpt['scaler'])
+    set_rng_state(ckpt['rng'])
+    state = RunState(**{f.name: ckpt[f.name] for f in fields(RunState) if f.name in ckpt})
+    if any(line.startswith(('train.monitor:', 'train.mode:')) for line in followed):
+        state.best, state.bad_evals = None, 0  # the best value was of another metric
+    if verbose and followed:
+        print(f"resume from {path} at step {state.step}, following the config: {'; '.join(followed)}; "
+              f"learning rate now {optimizer.param_groups[0]['lr']:.3g}")
+    return state
 
 @dataclass
 class _Run:
@@ -474,7 +490,7 @@ class _Run:
     progress: bool            # tqdm bars
     queries: TrainingQueries|None = None  # training-only group/denoising queries (convergence chapter)
     ema: nn.Module|None = None            # moving average of the weights: evaluated, and best.pth's 'model'
-    categories: list[dict]|None = None    # `categories_of(training split)`: label -> dataset id and name
+    categories: list|None = None          # label -> dataset category id and name, stored in every checkpoint
 
 def _save(run:_Run, state:RunState, name:str):
     "Write `model/<name>` (rank 0), unless the weights are not finite: a diverged state never replaces a good one."
@@ -549,8 +565,7 @@ def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:StopOnSigna
             totals.add(out, images=sum(len(targets) for _, _, targets in micro_batches) * run.world)
             bar.update(len(micro_batches))
             end_of_epoch = state.micro_in_epoch >= run.micro_per_epoch
-            requested = signals.requested  # read once: a run that stops logs its last steps first
-            stopping = bool(requested) or bool(tc.max_steps and state.step >= tc.max_steps)
+            stopping = bool(signals.requested) or bool(tc.max_steps and state.step >= tc.max_steps)
             log_now = state.step % tc.log_every == 0 or end_of_epoch or stopping  # the only reads from a GPU
             if log_now or run.device.type == 'cpu':  # (on a CPU, reading is free)
                 if int(totals.nonfinite_run) >= tc.max_nonfinite_steps:
@@ -564,7 +579,7 @@ def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:StopOnSigna
                 bar.set_postfix(loss=f"{row['train/loss']:.3f}", lr=f"{row['train/lr']:.1e}",
                                 img_s=f"{row['train/img_per_s']:.1f}", mem=f"{row['train/peak_mem_mb']:.0f}MB")
                 totals.reset()
-            if requested:
+            if stopping and signals.requested:  # a run that stops logs its last steps first
                 return StopReason.interrupted
             if tc.max_steps and state.step >= tc.max_steps:
                 return StopReason.max_steps

@@ -184,7 +184,7 @@ def _metrics(exp):
 
 def test_fine_tuning_follows_the_config(shapes, tmp_path):
     src = get_preset('tiny').model
-    src = T.replace(src, num_classes=4, num_queries=20)
+    src = T.replace(src, num_classes=4, num_queries=20, backbone_norm='frozen')
     torch.manual_seed(0)
     torch.save({'model': DETR(src).state_dict()}, tmp_path / 'q20.pth')
     cfg = small_cfg(shapes, tmp_path, 'ft', 'model.num_queries=10', f'train.pretrained={tmp_path / "q20.pth"}',
