@@ -295,13 +295,13 @@ def image_errors(an:Analysis, score_threshold:float=0.5) -> pd.DataFrame:
     return t.sort_values(['errors', 'objects'], ascending=False)
 
 def _show(ax, img_folder, an, img_id):
-    from PIL import Image
+    from detr_nb.coco import read_image  # upright by its EXIF orientation, as the boxes were drawn
     rec = an.coco_eval.cocoGt.imgs[img_id]
-    path = Path(img_folder) / rec['file_name'] if img_folder is not None else None
+    path = Path(img_folder) / str(rec['file_name']) if img_folder is not None and 'file_name' in rec else None
     if path is not None and path.is_file():
-        ax.imshow(Image.open(path).convert('RGB'))
+        ax.imshow(read_image(path))
     else:
-        ax.imshow(np.full((rec['height'], rec['width'], 3), 235, np.uint8))
+        ax.imshow(np.full((int(rec.get('height', 480)), int(rec.get('width', 640)), 3), 235, np.uint8))
     ax.set_axis_off()
 
 def _box(ax, b, color, text=None, ls='-'):
@@ -461,6 +461,7 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
                         precision:str='fp32',       # 'fp32', 'bf16' or 'fp16' (autocast)
                         batch_size:int|None=None,   # images per forward pass (default: the config's data.batch_size)
                         figures:bool=True,          # write the PNG figures as well
+                        max_dets:int|None=None,     # detections scored per image (default: the config's, else 100)
                         **model_overrides,          # DETRConfig fields for an official checkpoint (nheads, dilation)
                        ) -> tuple[CocoStats, dict]:
     "Evaluate a checkpoint on a COCO-format split and write its report; returns (stats, name -> written path)."
@@ -479,9 +480,10 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
         cfg = config_from_dict(ckpt['config'])
         model = DETR(dataclasses.replace(cfg.model, **model_overrides))
         model.load_state_dict(ckpt['model'])
-        data_cfg = cfg.data
+        data_cfg, max_dets = cfg.data, max_dets or cfg.train.max_dets
     else:
         model, data_cfg = load_official(ckpt, **model_overrides), DataConfig()
+    categories = ckpt.get('categories') if isinstance(ckpt, dict) else None  # label -> dataset id and name
     if data_root is not None:
         data_cfg = dataclasses.replace(data_cfg, root=str(data_root),
                                        **{f'{split}_images': None, f'{split}_annotations': None})
@@ -491,9 +493,9 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
         data_cfg = dataclasses.replace(data_cfg,
                                        **{f'{split}_images': str(img_folder), f'{split}_annotations': str(ann_file)})
     images, ann = data_cfg.split_paths(split)
-    dataset = CocoDetection(images, ann, transforms_from_config(data_cfg, 'val'))
+    dataset = CocoDetection(images, ann, transforms_from_config(data_cfg, 'val'), categories=categories)
     device = resolve_device(device)
     stats = evaluate(model.to(device), dataset, device=device, precision=precision,
-                     batch_size=batch_size or data_cfg.batch_size)
+                     batch_size=batch_size or data_cfg.batch_size, max_dets=max_dets or 100)
     out = Path(out_dir) if out_dir is not None else _out_dir_for(checkpoint)
     return stats, write_report(stats, out, images, figures=figures)

@@ -16,8 +16,8 @@ from .config import ExperimentConfig, config_to_dict
 from .distributed import unwrap
 
 # %% auto #0
-__all__ = ['rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'StopOnSignal', 'MetricsLogger', 'read_metrics',
-           'plot_losses']
+__all__ = ['rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'resume_changes', 'set_learning_rates',
+           'StopOnSignal', 'MetricsLogger', 'read_metrics', 'plot_losses', 'categories_of']
 
 # %% ../nbs/05a_checkpoint.ipynb #8b31ce70
 def rng_state() -> dict:
@@ -47,6 +47,7 @@ def save_checkpoint(path,                 # file to write (atomically: temp file
                     scheduler=None,       # its LambdaLR
                     scaler=None,          # its GradScaler
                     cfg:ExperimentConfig|None=None, # the resolved config
+                    categories:list[dict]|None=None, # `categories_of(train dataset)`: label -> dataset id and name
                     **state,              # epoch, step, micro_in_epoch, best, ... (plain values)
                    ) -> Path:
     "Write a training checkpoint that `load_checkpoint` (weights_only) and `resume` read back."
@@ -55,7 +56,8 @@ def save_checkpoint(path,                 # file to write (atomically: temp file
     ckpt = {'model': unwrap(model).state_dict(), 'optimizer': optimizer.state_dict() if optimizer else None,
             'scheduler': scheduler.state_dict() if scheduler else None,
             'scaler': scaler.state_dict() if scaler else None,
-            'config': config_to_dict(cfg) if cfg is not None else None, 'rng': rng_state(), **state}
+            'config': config_to_dict(cfg) if cfg is not None else None, 'categories': categories,
+            'rng': rng_state(), **state}
     tmp = path.with_name(path.name + '.tmp')
     with open(tmp, 'wb') as f:
         torch.save(ckpt, f)
@@ -71,6 +73,40 @@ def load_checkpoint(path, # a file written by save_checkpoint
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; check the path or use resume='auto'")
     return torch.load(path, map_location='cpu', weights_only=True)
+
+# %% ../nbs/05a_checkpoint.ipynb #1a6c875f
+_FIXED_ON_RESUME = ('data.batch_size', 'train.accum_steps', 'train.seed', 'train.group_queries', 'train.dn_groups')
+_FREE_MODEL = ('model.dropout', 'model.aux_loss')  # the only model settings that do not change the weights' shapes
+_NOT_COMPARED = ('train.resume', 'train.pretrained')
+
+def resume_changes(old:dict|None,           # the checkpoint's `'config'` (a dict as `config_to_dict` writes it)
+                   cfg:ExperimentConfig,    # the config of the run that resumes
+                  ) -> tuple[list[str], list[str]]:
+    "`(followed, refused)`: the settings that differ between `old` and `cfg`, each as 'section.key: old -> new'."
+    followed, refused = [], []
+    for section, values in config_to_dict(cfg).items():
+        if not isinstance(values, dict):
+            continue
+        for k, v in values.items():
+            key, was = f'{section}.{k}', (old or {}).get(section, {}).get(k, v)
+            if was == v or key in _NOT_COMPARED:
+                continue
+            fixed = (section == 'model' and key not in _FREE_MODEL) or key in _FIXED_ON_RESUME or \
+                (key in ('train.lr_backbone', 'train.dn_groups') and (was == 0) != (v == 0))
+            (refused if fixed else followed).append(f"{key}: {was!r} -> {v!r}")
+    return followed, refused
+
+def set_learning_rates(optimizer:torch.optim.Optimizer,            # the restored AdamW ('main'/'backbone' groups)
+                       scheduler:torch.optim.lr_scheduler.LambdaLR, # its restored scheduler
+                       tc,                                          # the run's TrainConfig (lr, lr_backbone, ...)
+                      ):
+    "Base rates and weight decay from `tc`, and each group's rate at the scheduler's current step (after a resume)."
+    base = {'main': tc.lr, 'backbone': tc.lr_backbone}
+    scheduler.base_lrs = [base[g['name']] for g in optimizer.param_groups]
+    for g, b, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        g['initial_lr'], g['weight_decay'], g['lr'] = b, tc.weight_decay, b * factor(scheduler.last_epoch)
+    scheduler._last_lr = [g['lr'] for g in optimizer.param_groups]
+
 
 # %% ../nbs/05a_checkpoint.ipynb #0564470e
 class StopOnSignal:
@@ -111,6 +147,7 @@ class MetricsLogger:
         self.w = csv.writer(self.f)
         if new:
             self.w.writerow(['time', 'epoch', 'step', 'tag', 'value'])
+            self.f.flush()  # a run that stops before its first row still leaves a readable file
         self.tb = SummaryWriter(str(log), purge_step=purge_step)
 
     def log(self,
@@ -132,16 +169,24 @@ class MetricsLogger:
 
 def read_metrics(exp_dir, # an experiment folder
                 ) -> 'pd.DataFrame':
-    "log/metrics.csv as one row per (epoch, step) and one column per tag (a resumed run's rewrite wins)."
+    """log/metrics.csv as one row per (epoch, step) and one column per tag (a resumed run's rewrite wins); no rows
+    (a run stopped before its first log row) give an empty frame with the columns `step` and `epoch`."""
     import pandas as pd
-    df = pd.read_csv(Path(exp_dir) / 'log' / 'metrics.csv')
+    path = Path(exp_dir) / 'log' / 'metrics.csv'
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; is {exp_dir} the folder of a training run?")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:  # written by a version that did not flush its header
+        return pd.DataFrame({'step': pd.Series(dtype='int64'), 'epoch': pd.Series(dtype='int64')})
     df = df.drop_duplicates(['step', 'tag'], keep='last')
     return df.pivot_table(index=['step'], columns='tag', values='value', aggfunc='last').reset_index() \
              .merge(df.groupby('step')['epoch'].max().reset_index(), on='step')
 
 def plot_losses(exp_dir, # an experiment folder with log/metrics.csv
                ) -> Path:
-    "Draw the training/validation loss and the loss terms into result/loss.png; returns its path."
+    """Draw the training/validation loss and the loss terms into result/loss.png; returns its path (a figure that
+    says so when nothing was logged yet)."""
     from matplotlib.figure import Figure  # no pyplot: works in scripts and leaves a notebook's backend alone
     df, out = read_metrics(exp_dir), Path(exp_dir) / 'result' / 'loss.png'
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -151,18 +196,33 @@ def plot_losses(exp_dir, # an experiment folder with log/metrics.csv
         if tag in df:
             d = df[['step', tag]].dropna()
             axs[0].plot(d.step, d[tag], style, label=tag)
-    axs[0].set_yscale('log')
-    axs[0].set_xlabel('optimizer step')
-    axs[0].set_title('weighted total loss')
-    axs[0].legend()
     for tag in ('train/loss_ce', 'train/loss_bbox', 'train/loss_giou'):
         if tag in df:
             d = df[['step', tag]].dropna()
             axs[1].plot(d.step, d[tag], label=tag.split('/')[1])
-    axs[1].set_yscale('log')
-    axs[1].set_xlabel('optimizer step')
-    axs[1].set_title('last-layer terms (unweighted)')
-    axs[1].legend()
+    for ax, title in zip(axs, ('weighted total loss', 'last-layer terms (unweighted)')):
+        ax.set_xlabel('optimizer step')
+        ax.set_title(title)
+        if ax.lines:
+            ax.set_yscale('log')
+            ax.legend()
+        else:
+            ax.text(.5, .5, 'nothing logged yet', ha='center', va='center', transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     return out
+
+# %% ../nbs/05a_checkpoint.ipynb #ca092ded
+def categories_of(dataset, # a `CocoDetection` (its `categories`), or anything with a pycocotools `coco`, or a `COCO`
+                 ) -> list[dict]:
+    """`[{'label': int, 'id': int, 'name': str}, ...]`, the `'categories'` a checkpoint stores, one per category of
+    `dataset` in id order: the label the model predicts for it (`label_map`: label == id for compact ids, 0..K-1 for
+    sparse ones), its dataset id and its name. `ValueError` for anything without categories."""
+    cats = getattr(dataset, 'categories', None)
+    if cats is None:
+        coco = getattr(dataset, 'coco', dataset)
+        if not isinstance(getattr(coco, 'cats', None), dict):
+            raise ValueError(f"categories_of needs a CocoDetection or a pycocotools COCO, got {type(dataset).__name__}")
+        from detr_nb.data import label_map
+        cats = label_map(list(coco.cats.values()))
+    return [{'label': int(c['label']), 'id': int(c['id']), 'name': str(c['name'])} for c in cats]

@@ -38,7 +38,7 @@ def _validate(args) -> int:
     from detr_nb.data import validate_coco
     status = 0
     for name, images, ann in _split_sources(args):
-        report = validate_coco(ann, images)
+        report = validate_coco(ann, images, max_dets=args.max_dets)
         print(f"== {name}: {ann}")
         print(report)
         if not report.ok:
@@ -97,7 +97,7 @@ def _eval(args) -> int:
     stats, paths = evaluate_checkpoint(args.checkpoint, data_root=args.data, out_dir=args.out, split=args.split,
                                        ann_file=args.annotations, img_folder=args.images, device=args.device,
                                        precision=args.precision, batch_size=args.batch_size,
-                                       figures=not args.no_figures, **overrides)
+                                       figures=not args.no_figures, max_dets=args.max_dets, **overrides)
     _print_stats(stats, paths)
     return 0
 
@@ -187,6 +187,87 @@ def _bench(args) -> int:
         print(f"wrote {args.out}")
     return 0
 
+# %% ../nbs/08_cli.ipynb #8a49aaed
+def _image_ids(sources:list[str]) -> list[int]:
+    "COCO image ids for the inputs: their file names' numbers when all have distinct ones, else 1, 2, ..."
+    stems = [Path(s).stem for s in sources]
+    if all(s.isdigit() for s in stems) and len(set(map(int, stems))) == len(stems):
+        return [int(s) for s in stems]
+    return list(range(1, len(sources) + 1))
+
+def _predict(args) -> int:
+    import json, os
+    from detr_nb.inference import load_detector, predict, draw_detections, save_image
+    det = load_detector(args.checkpoint, weights=args.weights, threads=args.threads)
+    results = predict(det, args.inputs, threshold=args.threshold, top_k=args.top_k, batch_size=args.batch_size,
+                      device=args.device, precision=args.precision, backend=args.backend, on_error='skip',
+                      progress=not args.no_progress)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    coco, written, failed = [], set(), 0
+    ids = iter(_image_ids([r.source for r in results if r.error is None]))
+    for r in results:
+        image_id = next(ids) if r.error is None else None
+        if r.error is None:
+            try:
+                drawn = draw_detections(r.source, r)
+            except (ValueError, FileNotFoundError) as e:  # the file changed since it was read
+                r.error = str(e)
+        if r.error is not None:
+            print(f"detr_nb predict: {r.error}", file=sys.stderr)
+            failed += 1
+            continue
+        src = Path(r.source)
+        suffix = '.jpg' if src.suffix.lower() in ('.jpg', '.jpeg') else '.png'
+        name, k = src.stem + suffix, 1
+        while name in written:
+            k += 1
+            name = f'{src.stem}-{k}{suffix}'
+        written.add(name)
+        save_image(drawn, out / name)
+        coco += [{**d, 'file_name': src.name} for d in r.to_coco(image_id)]
+    tmp = out / 'detections.json.tmp'
+    tmp.write_text(json.dumps(coco))
+    os.replace(tmp, out / 'detections.json')
+    print(f"detr_nb predict: {len(written)} images, {len(coco)} detections (score >= {args.threshold}) -> {out}; "
+          f"{failed} input(s) failed")
+    return 1 if failed else 0
+
+def _export(args) -> int:
+    from detr_nb.export import export_onnx, OnnxDETR
+    path = export_onnx(args.checkpoint, args.out, opset=args.opset, check=not args.no_check, weights=args.weights)
+    m = OnnxDETR(path)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, opset {args.opset}, dynamic batch and size, "
+          f"input {m.val_size}/{m.max_size}); classes: {', '.join(c['name'] for c in m.categories)}"
+          + ('' if args.no_check else '; matches the torch model in onnxruntime (batch 1 and 2, max |diff| <= 1e-4)'))
+    return 0
+
+def _add_inference_parsers(sub):
+    "The `predict` and `export` sub-commands."
+    p = sub.add_parser('predict', help='detect objects in images: annotated pictures + COCO results JSON')
+    p.add_argument('checkpoint', help='model/best.pth of an experiment, an official DETR .pth, or an exported .onnx')
+    p.add_argument('inputs', nargs='+', help='image files and/or folders of images')
+    p.add_argument('--out', required=True, help='folder for the annotated images and detections.json')
+    p.add_argument('--threshold', type=float, default=0.7, help='keep detections scoring at least this (default 0.7)')
+    p.add_argument('--top-k', type=int, help='then at most this many per image (default: all)')
+    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ... (torch backend)")
+    p.add_argument('--batch-size', type=int, default=4, help='images per forward pass (default 4)')
+    p.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime'],
+                   help='run in torch, or in onnxruntime (a .pth is exported on the fly; a .onnx always is)')
+    p.add_argument('--precision', default='fp32', choices=PRECISIONS, help='autocast (torch backend)')
+    p.add_argument('--weights', default='model', choices=['model', 'ema'], help="a training checkpoint's weights")
+    p.add_argument('--threads', type=int, help='onnxruntime intra-op threads (default: one per core)')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser('export', help='export a checkpoint to ONNX (dynamic batch and size, class names inside)')
+    p.add_argument('checkpoint', help='model/best.pth of an experiment or an official DETR .pth')
+    p.add_argument('--out', required=True, help='the .onnx file to write')
+    p.add_argument('--opset', type=int, default=17, help='ONNX opset (default 17)')
+    p.add_argument('--weights', default='model', choices=['model', 'ema'], help="a training checkpoint's weights")
+    p.add_argument('--no-check', action='store_true', help='skip the onnxruntime parity check')
+    p.set_defaults(func=_export)
+
 # %% ../nbs/08_cli.ipynb #4d4a4d8e
 def _add_config_options(p):
     p.add_argument('--config', help='a params.yaml to start from (default: the preset)')
@@ -211,6 +292,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('--split', default='both', choices=['train', 'val', 'both'], help='which split(s) of --data')
     p.add_argument('--images', help='image folder of a custom COCO-format dataset (with --annotations)')
     p.add_argument('--annotations', help='COCO json of a custom dataset (with --images)')
+    p.add_argument('--max-dets', type=int, default=100, help='detections COCOeval scores per image (default 100)')
     p.set_defaults(func=_validate)
 
     p = sub.add_parser('config', help='print or write the fully resolved config')
@@ -235,6 +317,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('--precision', default='fp32', choices=PRECISIONS, help='autocast precision')
     p.add_argument('--batch-size', type=int, help="images per forward pass (default: the config's data.batch_size)")
     p.add_argument('--no-figures', action='store_true', help='write the numbers only, no PNG figures')
+    p.add_argument('--max-dets', type=int, help="detections COCOeval scores per image (default: the run's, else 100)")
     p.add_argument('--model', action='append', metavar='KEY=VALUE',
                    help='model setting of an official checkpoint that its shapes do not tell, e.g. --model nheads=8')
     p.set_defaults(func=_eval)
@@ -274,6 +357,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('--workers', type=int, nargs='+', default=[0, 1, 2], help='loader worker counts for --data')
     p.add_argument('--gpu-decode', action='store_true', help='decode JPEGs on the GPU (with --data)')
     p.set_defaults(func=_bench)
+
+    _add_inference_parsers(sub)
     return parser
 
 # %% ../nbs/08_cli.ipynb #e6575966

@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_config.ipynb #3febcd92
 from __future__ import annotations
-import copy, dataclasses
+import copy, dataclasses, re
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, get_type_hints
 import yaml
 
 # %% auto #0
-__all__ = ['BACKBONES', 'POSITION_EMBEDDINGS', 'BACKBONE_NORMS', 'PRECISIONS', 'PRESETS', 'DETRConfig', 'DataConfig',
+__all__ = ['BACKBONES', 'POSITION_EMBEDDINGS', 'BACKBONE_NORMS', 'PRECISIONS', 'MONITORS', 'PRESETS', 'DETRConfig', 'DataConfig',
            'TrainConfig', 'ExperimentConfig', 'config_from_dict', 'config_to_dict', 'save_config', 'load_config',
            'apply_overrides', 'get_preset']
 
@@ -20,6 +20,7 @@ BACKBONES = ('resnet18', 'resnet34', 'resnet50', 'resnet101')
 POSITION_EMBEDDINGS = ('sine', 'learned')
 BACKBONE_NORMS = ('frozen', 'batch', 'group', 'auto')
 PRECISIONS = ('fp32', 'bf16', 'fp16')
+MONITORS = ('auto', 'val_loss', 'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100', 'ARs', 'ARm', 'ARl')
 
 def _check_choice(section, key, value, allowed):
     if value not in allowed:
@@ -29,6 +30,10 @@ def _check_positive(section, key, value, allow_zero=False):
     if value is None or (value < 0 if allow_zero else value <= 0):
         bound = '>= 0' if allow_zero else '> 0'
         raise ValueError(f"{section}.{key} = {value!r}; it must be {bound}")
+
+def _check_sizes(section, key, values):
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ValueError(f"{section}.{key} = {values!r}; it must be a non-empty list of positive pixel sizes")
 
 # %% ../nbs/00_config.ipynb #95906794
 @dataclass
@@ -60,6 +65,13 @@ class DETRConfig:
             _check_positive(s, 'num_classes', self.num_classes)
         if self.hidden_dim % self.nheads:
             raise ValueError(f"model.hidden_dim = {self.hidden_dim} is not divisible by model.nheads = {self.nheads}")
+        step = 4 if self.position_embedding == 'sine' else 2  # half the channels for x, half for y; sine: sin/cos
+        if self.hidden_dim % step:
+            raise ValueError(f"model.hidden_dim = {self.hidden_dim}: the {self.position_embedding} position embedding "
+                             f"needs a multiple of {step}")
+        if self.dilation and self.backbone in ('resnet18', 'resnet34'):
+            raise ValueError(f"model.dilation = True (DC5) needs a bottleneck ResNet; model.backbone = "
+                             f"{self.backbone!r} has basic blocks: use resnet50 or resnet101, or dilation = False")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"model.dropout = {self.dropout}; it must be in [0, 1)")
 
@@ -73,8 +85,8 @@ class DataConfig:
     val_images: str | None = None         # image folder of the validation split (default <root>/val2017)
     val_annotations: str | None = None    # validation COCO json (default: <root>/annotations/instances_val2017.json)
     scales: list[int] = field(default_factory=lambda: list(range(480, 801, 32)))  # training shorter sides
-    max_size: int = 1333                  # longest side after resizing
-    val_size: int = 800                   # validation shorter side
+    max_size: int = 1333                  # cap of the longest side after resizing (the shorter side is lowered to fit)
+    val_size: int = 800                   # validation shorter side (may exceed max_size: then max_size decides)
     crop_resize: list[int] = field(default_factory=lambda: [400, 500, 600])  # resize before the random crop
     crop_min: int = 384                   # smallest side of the random crop
     crop_max: int = 600                   # largest side of the random crop
@@ -88,6 +100,8 @@ class DataConfig:
         s = 'data'
         if not self.scales:
             raise ValueError("data.scales is empty; give at least one shorter-side size")
+        for k in ('scales', 'crop_resize'):
+            _check_sizes(s, k, getattr(self, k))
         for k in ('max_size', 'val_size', 'crop_min', 'crop_max', 'batch_size', 'prefetch_factor'):
             _check_positive(s, k, getattr(self, k))
         _check_positive(s, 'num_workers', self.num_workers, allow_zero=True)
@@ -137,6 +151,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0        # linear warm-up from 0 over this many epochs (either schedule; 0 = none)
     min_lr_ratio: float = 0.0         # cosine: final lr as a fraction of the initial lr
     eval_every: int = 1               # evaluate on the validation split every N epochs
+    max_dets: int = 100               # detections COCOeval scores per image (COCO's 100; raise it for crowded images)
     patience: int = 0                 # early stopping: evaluations without improvement before stopping (0 = never)
     min_delta: float = 0.0            # early stopping: smallest change of the monitored metric that counts
     monitor: str = 'auto'             # best.pth metric: 'auto' (AP if evaluated, else val_loss), 'val_loss', 'AP', ...
@@ -170,8 +185,9 @@ class TrainConfig:
                 raise ValueError(f"train.{k} = {getattr(self, k)}; it must be in [0, 1]")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"train.ema_decay = {self.ema_decay}; it must be in [0, 1) (0 turns the average off)")
-        if not self.monitor:
-            raise ValueError("train.monitor is empty; name a metric such as 'val_loss' or 'AP'")
+        _check_choice(s, 'monitor', self.monitor, MONITORS)
+        if self.max_dets < 10:
+            raise ValueError(f"train.max_dets = {self.max_dets}; it must be at least 10 (COCO also reports AR1, AR10)")
 
 # %% ../nbs/00_config.ipynb #1697d84f
 @dataclass
@@ -210,6 +226,13 @@ def _type_ok(value, hint) -> bool:
         return True
     return isinstance(value, hint)
 
+_FLOAT_TEXT = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+')  # 1e-3: a float that YAML 1.1 leaves a string
+
+def _float_hint(hint) -> bool:
+    import types, typing
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    return hint is float or (union and float in typing.get_args(hint))
+
 def _build(cls, values:dict, where:str):
     if not isinstance(values, dict):
         raise ValueError(f"{where} must be a mapping of keys to values, got {type(values).__name__}")
@@ -218,6 +241,9 @@ def _build(cls, values:dict, where:str):
     if unknown:
         raise ValueError(f"unknown key {where}.{unknown[0]}; the keys of {where} are: {', '.join(names)}")
     for k, v in values.items():
+        if isinstance(v, str) and _float_hint(hints[k]) and _FLOAT_TEXT.fullmatch(v.strip()):
+            values = {**values, k: float(v)}
+            v = values[k]
         if not _type_ok(v, hints[k]):
             raise ValueError(f"{where}.{k} = {v!r} has the wrong type; expected {hints[k]}")
         if hints[k] is float and isinstance(v, int):

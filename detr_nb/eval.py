@@ -2,7 +2,7 @@
 
 # %% ../nbs/06_eval.ipynb #01e45b54
 from __future__ import annotations
-import contextlib, io, json, math, os
+import contextlib, io, json, math, os, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -17,10 +17,13 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from .device import autocast
 from .distributed import is_distributed, rank, world_size
+from .coco import coco_index, crowded_images, load_coco
+
+_all_ = ['load_coco']  # the normalizing ground-truth loader of detr_nb.coco, where evaluation users look for it
 
 # %% auto #0
-__all__ = ['STAT_NAMES', 'PostProcess', 'to_coco_results', 'check_results', 'load_coco', 'CocoStats', 'per_class_table',
-           'coco_stats', 'evaluate_results', 'predict_dataset', 'evaluate']
+__all__ = ['STAT_NAMES', 'PostProcess', 'to_coco_results', 'check_results', 'CocoStats', 'per_class_table', 'coco_stats',
+           'evaluate_results', 'predict_dataset', 'evaluate', 'load_coco']
 
 # %% ../nbs/06_eval.ipynb #2d5e700f
 class PostProcess(nn.Module):
@@ -64,16 +67,19 @@ STAT_NAMES = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100',
 _RESULT_KEYS = ('image_id', 'category_id', 'bbox', 'score')
 
 def to_coco_results(predictions:dict,        # image_id -> {'scores' [N], 'labels' [N], 'boxes' [N,4] absolute xyxy}
-                    cat_ids=None,            # category ids to keep (None: keep every label)
+                    cat_ids=None,            # category ids to keep (None: keep every one)
+                    categories:list|None=None, # label map `[{'label', 'id', ...}]` (None: labels are category ids)
                    ) -> list[dict]:
     "Detections in the COCO results format: one `{'image_id', 'category_id', 'bbox' (xywh), 'score'}` per detection."
     keep = None if cat_ids is None else set(int(c) for c in cat_ids)
+    to_id = None if categories is None else {int(c['label']): int(c['id']) for c in categories}
     results = []
     for image_id, p in predictions.items():
         xywh = box_convert(torch.as_tensor(p['boxes'], dtype=torch.float32).reshape(-1, 4), 'xyxy', 'xywh')
         for s, l, b in zip(torch.as_tensor(p['scores']).tolist(), torch.as_tensor(p['labels']).tolist(), xywh.tolist()):
-            if keep is None or l in keep:
-                results.append({'image_id': int(image_id), 'category_id': int(l), 'bbox': [round(v, 3) for v in b],
+            c = l if to_id is None else to_id.get(l)
+            if c is not None and (keep is None or c in keep):
+                results.append({'image_id': int(image_id), 'category_id': int(c), 'bbox': [round(v, 3) for v in b],
                                 'score': round(s, 5)})
     return results
 
@@ -126,25 +132,13 @@ def _quiet(fn, *args, **kwargs):
     with contextlib.redirect_stdout(io.StringIO()):
         return fn(*args, **kwargs)
 
-def load_coco(annotations) -> COCO:
-    "A pycocotools `COCO` from a path, a dict or a `COCO` (returned as is), without its progress prints."
-    if isinstance(annotations, COCO):
-        return annotations
-    if isinstance(annotations, (str, os.PathLike)):
-        p = Path(annotations)
-        if not p.is_file():
-            raise FileNotFoundError(f"annotation file {p} does not exist; give the COCO instances json of the split")
-        annotations = json.loads(p.read_text())
-    coco = COCO()
-    coco.dataset = annotations
-    _quiet(coco.createIndex)
-    return coco
-
 class CocoStats(dict):
-    "The 12 COCO numbers by name (a dict), with `.per_class` (DataFrame), `.coco_eval` and `.results` attached."
+    """The 12 COCO numbers by name (a dict), with `.per_class` (DataFrame), `.coco_eval`, `.results` and `.max_dets`
+    attached."""
     per_class: pd.DataFrame
     coco_eval: COCOeval
     results: list
+    max_dets: int = 100
 
     def __repr__(self): return '{' + ', '.join(f"'{k}': {v:.4f}" for k, v in self.items()) + '}'
 
@@ -156,7 +150,7 @@ def per_class_table(E:COCOeval) -> pd.DataFrame:
     "One row per category: AP, AP50, AP75, APs/m/l, AR100 (as `summarize` computes them) and object/detection counts."
     p, r, P = E.eval['precision'], E.eval['recall'], E.params   # p: [T,R,K,A,M], r: [T,K,A,M]
     t50, t75 = [int(np.argmin(np.abs(P.iouThrs - t))) for t in (.5, .75)]
-    m = len(P.maxDets) - 1                                       # 100 detections
+    m = len(P.maxDets) - 1                                       # max_dets detections
     gt, dt = E.cocoGt, E.cocoDt
     rows = []
     for k, c in enumerate(P.catIds):
@@ -168,29 +162,58 @@ def per_class_table(E:COCOeval) -> pd.DataFrame:
                      'AR100': _mean_defined(r[:, k, 0, m]), 'n_gt': n_gt, 'n_det': len(dt.getAnnIds(catIds=[c]))})
     return pd.DataFrame(rows)
 
-def coco_stats(coco_gt,               # ground truth: `COCO`, dict or path of the instances json
+def _summary(E:COCOeval) -> list[float]:
+    "The 12 numbers of `COCOeval.summarize`, all at `params.maxDets[-1]` detections (`summarize` reads AP at 100)."
+    p, r, P = E.eval['precision'], E.eval['recall'], E.params   # p: [T,R,K,A,M], r: [T,K,A,M]
+    t50, t75 = [int(np.argmin(np.abs(P.iouThrs - t))) for t in (.5, .75)]
+    m = len(P.maxDets) - 1
+    return [_mean_defined(p[:, :, :, 0, m]), _mean_defined(p[t50, :, :, 0, m]), _mean_defined(p[t75, :, :, 0, m]),
+            *(_mean_defined(p[:, :, :, a, m]) for a in (1, 2, 3)),
+            *(_mean_defined(r[:, :, 0, k]) for k in (0, 1, m)), *(_mean_defined(r[:, :, a, m]) for a in (1, 2, 3))]
+
+def _original_image_ids(results:list, gt:COCO) -> list:
+    "`results` with image ids that were not integers in the json (`'img_a'`) replaced by the ids they were given."
+    ids = getattr(getattr(gt, 'normalized', None), 'image_ids', None)
+    if not ids or not isinstance(results, list):
+        return results
+    mapped = lambda r: (isinstance(r, dict) and isinstance(r.get('image_id'), (str, float))
+                        and r['image_id'] in ids)
+    return [{**r, 'image_id': ids[r['image_id']]} if mapped(r) else r for r in results]
+
+def coco_stats(coco_gt,               # ground truth: `COCO`, dict or path of the instances json (normalized first)
                results:list,          # detections in the COCO results format
                where:str='results',   # name of the results in error messages
+               max_dets:int=100,      # detections scored per image (COCOeval's default: 100); at least 10
               ) -> CocoStats:
     """Check `results` and score them with pycocotools `COCOeval` (bbox): the 12 standard numbers
-    and the per-class table."""
+    and the per-class table; warns when an image of the ground truth has more objects than `max_dets`."""
+    if not (isinstance(max_dets, int) and max_dets >= 10):
+        raise ValueError(f"max_dets = {max_dets!r}; it must be an integer >= 10 (COCO also reports AR1 and AR10)")
     gt = load_coco(coco_gt)
-    check_results(results, gt, where)
+    results = check_results(_original_image_ids(results, gt), gt, where)
+    crowded = crowded_images(gt, max_dets)
+    if crowded:
+        name, k = crowded[0]
+        warnings.warn(f"{len(crowded)} image(s) of the ground truth have more objects than max_dets = {max_dets} "
+                      f"(most: {k} in {name}); COCOeval scores only the {max_dets} best detections per image, so "
+                      f"their recall cannot reach 1: pass max_dets={k} (a model needs num_queries >= {k} too)")
     if results:
         dt = _quiet(gt.loadRes, [dict(r) for r in results])
     else:
-        dt = load_coco({'images': list(gt.dataset['images']), 'categories': list(gt.dataset.get('categories', [])),
-                        'annotations': []})
+        dt = coco_index({'images': list(gt.dataset['images']), 'categories': list(gt.dataset.get('categories', [])),
+                         'annotations': []})
     E = COCOeval(gt, dt, 'bbox')
+    E.params.maxDets = [1, 10, max_dets]
     _quiet(E.evaluate)
     _quiet(E.accumulate)
-    _quiet(E.summarize)
+    E.stats = np.array(_summary(E))
     stats = CocoStats(zip(STAT_NAMES, (float(v) for v in E.stats)))
-    stats.per_class, stats.coco_eval, stats.results = per_class_table(E), E, results
+    stats.per_class, stats.coco_eval, stats.results, stats.max_dets = per_class_table(E), E, results, max_dets
     return stats
 
 def evaluate_results(results_json,       # path of a COCO results file (JSON list of detections), or the list
                      annotations_json,   # path of the COCO instances json it is scored against (or a `COCO`)
+                     max_dets:int=100,   # detections scored per image
                     ) -> CocoStats:
     "Score an existing COCO results file with pycocotools: the 12 standard numbers by name and the per-class AP table."
     where = 'results'
@@ -202,7 +225,7 @@ def evaluate_results(results_json,       # path of a COCO results file (JSON lis
             results_json = json.loads(p.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{p} is not valid JSON: {e}") from None
-    return coco_stats(annotations_json, results_json, where)
+    return coco_stats(annotations_json, results_json, where, max_dets)
 
 # %% ../nbs/06_eval.ipynb #f4eb06d7
 def _list_collate(batch): return tuple(zip(*batch))
@@ -272,9 +295,11 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
              batch_size:int=2,                 # images per forward pass (when `data` is a dataset)
              num_workers:int=0,                # loader worker processes (when `data` is a dataset)
              results_file=None,                # also write the detections here (COCO results JSON; rank 0)
+             max_dets:int=100,                 # detections scored per image (COCOeval's default)
+             categories:list|None=None,        # label -> category id map (default: `data.categories`, if any)
             ) -> CocoStats|None:
     """Run `model` over `data` and score it with COCOeval: the 12 COCO numbers by name, `.per_class`,
-    `.coco_eval`, `.results`."""
+    `.coco_eval`, `.results` (category ids of the ground truth, labels mapped through `categories`)."""
     dataset = data.dataset if isinstance(data, DataLoader) else data
     if coco_gt is None:
         coco_gt = getattr(dataset, 'coco', None)
@@ -286,11 +311,12 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
     stats = None
     if rank0:
         gt = load_coco(coco_gt)
-        results = to_coco_results(predictions, gt.getCatIds())
+        cats = categories if categories is not None else getattr(dataset, 'categories', None)
+        results = to_coco_results(predictions, gt.getCatIds(), categories=cats)
         if results_file is not None:
             Path(results_file).parent.mkdir(parents=True, exist_ok=True)
             Path(results_file).write_text(json.dumps(results))
-        stats = coco_stats(gt, results)
+        stats = coco_stats(gt, results, max_dets=max_dets)
     if is_distributed():
         box = [dict(stats) if rank0 else None]
         dist.broadcast_object_list(box, src=0)

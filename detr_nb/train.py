@@ -24,7 +24,7 @@ from .eval import evaluate
 from .convergence import (resolve_backbone_norm, training_queries, TrainingQueries, training_losses,
                                   make_ema, sync_gradients)
 from .checkpoint import (save_checkpoint, load_checkpoint, set_rng_state, StopOnSignal, MetricsLogger,
-                                read_metrics, plot_losses)
+                                read_metrics, plot_losses, categories_of, resume_changes, set_learning_rates)
 from .device import resolve_device, autocast, peak_memory_mb
 from .distributed import setup_distributed, unwrap, is_distributed
 
@@ -343,25 +343,21 @@ def _improved(value:float, best:float|None, mode:str, min_delta:float) -> bool:
 def resolve_num_classes(cfg:ExperimentConfig, # the run's config
                         dataset,               # its training split (a `CocoDetection`)
                        ) -> ExperimentConfig:
-    "`cfg` with `model.num_classes` = max category id + 1 of `dataset` when it is None; a number already set is kept."
+    """`cfg` with `model.num_classes` = `num_classes_of(dataset)` when it is None (max id + 1, or the number of
+    categories for sparse ids); a number already set is kept."""
     if cfg.model.num_classes is not None:
         return cfg
     cats = dataset.coco.cats
     if not cats:
         raise ValueError(f"{dataset.ann_file} lists no categories, so there is no class to learn; add its "
                          f"'categories' or set model.num_classes")
-    k = num_classes_of(dataset)
-    if k > 4 * (len(cats) + 1) and k > 100:  # sparse ids: a head mostly of classes that never occur
-        warnings.warn(f"{dataset.ann_file}: {len(cats)} categories with ids up to {k - 1}, "
-                      f"so the class head gets {k + 1} "
-                      f"outputs; renumber the category ids 1..{len(cats)} to make it {len(cats) + 2}")
-    return replace(cfg, model=replace(cfg.model, num_classes=k))
+    return replace(cfg, model=replace(cfg.model, num_classes=num_classes_of(dataset)))
 
 # %% ../nbs/05_train.ipynb #1d5f016b
 def build_model(cfg:ExperimentConfig, # model settings, and train.pretrained
                ) -> DETR:
-    """The DETR of `cfg.model`, starting from `cfg.train.pretrained` when set
-    (official checkpoint or ImageNet ResNet file)."""
+    """The DETR of `cfg.model`, starting from `cfg.train.pretrained` when set (a DETR checkpoint: what fits is
+    transferred, the rest initialized, with a warning naming each setting that differs; or an ImageNet ResNet file)."""
     path = cfg.train.pretrained
     if not path:
         return DETR(cfg.model)
@@ -371,10 +367,16 @@ def build_model(cfg:ExperimentConfig, # model settings, and train.pretrained
                                 f"(e.g. resnet50-0676ba61.pth)")
     sd = torch.load(path, map_location='cpu', weights_only=True)
     if isinstance(sd, dict) and 'model' in sd:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')  # the partial load is reported in model.load_report
-            model = load_official(sd, num_classes=cfg.model.num_classes, nheads=cfg.model.nheads,
-                                  dilation=cfg.model.dilation, dropout=cfg.model.dropout, aux_loss=cfg.model.aux_loss)
+        m = cfg.model
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            model = load_official(sd, **{f.name: getattr(m, f.name) for f in fields(m)})  # the config decides
+        for w in caught:
+            if 'partial load' in str(w.message):
+                warnings.warn(f"train.pretrained = {path}: the model follows the config, not the checkpoint: "
+                              f"{w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return model
     model = DETR(cfg.model)
     load_backbone_weights(model, path)
@@ -437,9 +439,15 @@ def _refuse_to_overwrite(exp:Path, resume):
                               f"would overwrite them. Resume it (resume='auto', or --resume auto on the command line), "
                               f"give this run another name (name=... / --set name=...), or move that folder away")
 
-def _restore(path, model, optimizer, scheduler, scaler, queries=None, ema=None) -> RunState:
-    "Load the checkpoint `path` into the run's objects and generators; returns its counters."
+def _restore(path, cfg, model, optimizer, scheduler, scaler, queries=None, ema=None, verbose=True) -> RunState:
+    """Load the checkpoint `path` into the run's objects and generators, following the settings of `cfg` that changed
+    since (rates, schedule, ...; printed) and refusing those a resumed run cannot follow; returns its counters."""
     ckpt = load_checkpoint(path)
+    followed, refused = resume_changes(ckpt.get('config'), cfg)
+    if refused:
+        raise ValueError(f"{path} was trained with settings a resumed run cannot change: {'; '.join(refused)}. "
+                         f"Resume with the checkpoint's values, or start a new run (another name) with "
+                         f"train.pretrained={path} to fine-tune from its weights")
     model.load_state_dict(ckpt['model'])
     if queries is not None and ckpt.get('train_queries') is not None:
         queries.load_state_dict(ckpt['train_queries'])
@@ -448,10 +456,17 @@ def _restore(path, model, optimizer, scheduler, scaler, queries=None, ema=None) 
         ema.n_averaged.fill_(ckpt.get('step', 0) + 1)
     optimizer.load_state_dict(ckpt['optimizer'])
     scheduler.load_state_dict(ckpt['scheduler'])
+    set_learning_rates(optimizer, scheduler, cfg.train)  # the checkpoint's state holds the old base rates
     if ckpt.get('scaler'):
         scaler.load_state_dict(ckpt['scaler'])
     set_rng_state(ckpt['rng'])
-    return RunState(**{f.name: ckpt[f.name] for f in fields(RunState) if f.name in ckpt})
+    state = RunState(**{f.name: ckpt[f.name] for f in fields(RunState) if f.name in ckpt})
+    if any(line.startswith(('train.monitor:', 'train.mode:')) for line in followed):
+        state.best, state.bad_evals = None, 0  # the best value was of another metric
+    if verbose and followed:
+        print(f"resume from {path} at step {state.step}, following the config: {'; '.join(followed)}; "
+              f"learning rate now {optimizer.param_groups[0]['lr']:.3g}")
+    return state
 
 @dataclass
 class _Run:
@@ -475,6 +490,7 @@ class _Run:
     progress: bool            # tqdm bars
     queries: TrainingQueries|None = None  # training-only group/denoising queries (convergence chapter)
     ema: nn.Module|None = None            # moving average of the weights: evaluated, and best.pth's 'model'
+    categories: list|None = None          # label -> dataset category id and name, stored in every checkpoint
 
 def _save(run:_Run, state:RunState, name:str):
     "Write `model/<name>` (rank 0), unless the weights are not finite: a diverged state never replaces a good one."
@@ -490,7 +506,7 @@ def _save(run:_Run, state:RunState, name:str):
         extras['ema'] = run.ema.module.state_dict()
     model = run.ema.module if run.ema is not None and name == 'best.pth' else run.model  # best = the evaluated one
     save_checkpoint(run.exp / 'model' / name, model, run.optimizer, run.scheduler, run.scaler, run.cfg,
-                    **asdict(state), **extras)
+                    categories=run.categories, **asdict(state), **extras)
 
 # %% ../nbs/05_train.ipynb #1ca989e0
 class _StepTotals:
@@ -549,7 +565,8 @@ def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:StopOnSigna
             totals.add(out, images=sum(len(targets) for _, _, targets in micro_batches) * run.world)
             bar.update(len(micro_batches))
             end_of_epoch = state.micro_in_epoch >= run.micro_per_epoch
-            log_now = state.step % tc.log_every == 0 or end_of_epoch  # the only reads from a GPU
+            stopping = bool(signals.requested) or bool(tc.max_steps and state.step >= tc.max_steps)
+            log_now = state.step % tc.log_every == 0 or end_of_epoch or stopping  # the only reads from a GPU
             if log_now or run.device.type == 'cpu':  # (on a CPU, reading is free)
                 if int(totals.nonfinite_run) >= tc.max_nonfinite_steps:
                     if run.main:
@@ -562,7 +579,7 @@ def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:StopOnSigna
                 bar.set_postfix(loss=f"{row['train/loss']:.3f}", lr=f"{row['train/lr']:.1e}",
                                 img_s=f"{row['train/img_per_s']:.1f}", mem=f"{row['train/peak_mem_mb']:.0f}MB")
                 totals.reset()
-            if signals.requested:
+            if stopping and signals.requested:  # a run that stops logs its last steps first
                 return StopReason.interrupted
             if tc.max_steps and state.step >= tc.max_steps:
                 return StopReason.max_steps
@@ -577,7 +594,7 @@ def _evaluate_and_keep_best(run:_Run, state:RunState) -> StopReason|None:
     net = run.ema.module if run.ema is not None else unwrap(run.model)  # the model that best.pth will hold
     metrics = {'val_loss': validation_loss(net, run.criterion, run.val_loader, run.device, tc.precision)}
     if run.monitor != 'val_loss':  # the COCO metrics
-        stats = evaluate(net, run.val_loader, device=run.device, precision=tc.precision)
+        stats = evaluate(net, run.val_loader, device=run.device, precision=tc.precision, max_dets=tc.max_dets)
         metrics.update({k: float(v) for k, v in dict(stats).items() if isinstance(v, (int, float))})
     if run.monitor not in metrics:
         raise ValueError(f"train.monitor = {run.monitor!r} is not among the validation metrics {sorted(metrics)}")
@@ -636,7 +653,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     scheduler = make_scheduler(optimizer, tc, steps_per_epoch=math.ceil(len(loader) / tc.accum_steps))
     scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == 'fp16')
     # -- resume
-    state = _restore(resume, model, optimizer, scheduler, scaler, queries, ema) if resume else RunState()
+    state = _restore(resume, cfg, model, optimizer, scheduler, scaler, queries, ema, main) if resume else RunState()
     if world > 1:  # different augmentations per process (and after a resume, per step)
         seed_everything(tc.seed + 1000 * rank + state.step if resume else tc.seed + rank)
         model = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
@@ -647,10 +664,12 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
         for sub in ('model', 'result'):
             (exp / sub).mkdir(parents=True, exist_ok=True)
         logger = MetricsLogger(exp, purge_step=state.step + 1 if resume else None)
-    val_loader = make_train_loader(dataset_from_config(cfg.data, 'val', keep_crowd=True), cfg.data.batch_size,
-                                   tc.seed, rank, world, cfg.data.num_workers, cfg.data.pin_memory, shuffle=False)
+    val_ds = dataset_from_config(cfg.data, 'val', keep_crowd=True, categories=train_ds.categories)  # the same labels
+    val_loader = make_train_loader(val_ds, cfg.data.batch_size, tc.seed, rank, world, cfg.data.num_workers,
+                                   cfg.data.pin_memory, shuffle=False)
     run = _Run(cfg, exp, device, main, world, model, criterion, optimizer, scheduler, scaler, loader, val_loader,
-               logger, *_monitor(tc), micro_per_epoch=len(loader), progress=progress, queries=queries, ema=ema)
+               logger, *_monitor(tc), micro_per_epoch=len(loader), progress=progress, queries=queries, ema=ema,
+               categories=categories_of(train_ds))
     # -- the epochs: steps, then the end-of-epoch evaluation, early stopping and checkpoint
     stopped, totals = None, _StepTotals(device)
     model.train()

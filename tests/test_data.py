@@ -13,8 +13,8 @@ from PIL import Image
 from torch.utils.data import DistributedSampler
 
 from detr_nb.config import get_preset
-from detr_nb.data import (PROBLEMS, CocoDetection, category_names, check_labels, collate_fn, download_coco, make_loader,
-                          make_shapes, num_classes_of, transforms_from_config, validate_coco)
+from detr_nb.data import (PROBLEMS, CocoDetection, category_names, check_labels, collate_fn, download_coco, label_names,
+                          make_loader, make_shapes, num_classes_of, read_image, transforms_from_config, validate_coco)
 
 REAL = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'coco_real_subset'
 TINY = get_preset('tiny').data
@@ -191,6 +191,29 @@ def _rewrite_image(p, fn, fmt='JPEG'):
     fn(im).save(p, format=fmt)
 
 
+def _turn_sideways(p, orientation=6):
+    "Store image `p` as a phone does: the pixels turned, with the EXIF orientation that turns them back."
+    im = Image.open(p)
+    im.load()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    turn = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}[orientation]
+    im.transpose(turn).save(p, format='JPEG', exif=exif.tobytes(), quality=95)
+
+
+def _string_image_ids(d, f):
+    for i in d['images']:
+        i['id'] = f"img_{i['id']}"
+    for a in d['annotations']:
+        a['image_id'] = f"img_{a['image_id']}"
+
+
+def _crowded(d, f, n=101):
+    img = d['images'][0]
+    d['annotations'] += [{'id': 10_000 + k, 'image_id': img['id'], 'category_id': 1,
+                          'bbox': [k % 10 * 5, k // 10 * 5, 4, 4], 'area': 16, 'iscrowd': 0} for k in range(n)]
+
+
 # each case: (problem kind, breakage(d, files) -> None; d is written back afterwards)
 CASES = {
     'truncated': ('unreadable image', lambda d, f: f[0].write_bytes(f[0].read_bytes()[:500])),
@@ -223,6 +246,18 @@ CASES = {
     'CMYK': ('CMYK image', lambda d, f: _rewrite_image(f[0], lambda im: im.convert('CMYK'))),
     '16-bit': ('16-bit image', lambda d, f: _rewrite_image(
         f[0], lambda im: Image.fromarray(np.asarray(im.convert('L')).astype(np.uint16) * 257), 'PNG')),
+    # legal COCO that COCOeval or torch cannot take as it is (issue 12, kind 1)
+    'no area': ('missing area', lambda d, f: [a.pop('area') for a in d['annotations']]),
+    'no iscrowd': ('missing iscrowd', lambda d, f: [a.pop('iscrowd') for a in d['annotations']]),
+    'string image ids': ('non-integer id', _string_image_ids),
+    'no annotation id': ('non-integer id', lambda d, f: d['annotations'][0].pop('id')),
+    'bbox as text': ('number as text', lambda d, f: d['annotations'][0].__setitem__(
+        'bbox', [str(v) for v in d['annotations'][0]['bbox']])),
+    'width as text': ('number as text', lambda d, f: d['images'][0].__setitem__('width', str(d['images'][0]['width']))),
+    'more objects than max_dets': ('more objects than max_dets', _crowded),
+    # a phone photo (kind 4)
+    'EXIF orientation 6': ('EXIF orientation', lambda d, f: _turn_sideways(f[0], 6)),
+    'EXIF orientation 3': ('EXIF orientation', lambda d, f: _turn_sideways(f[0], 3)),
 }
 
 
@@ -256,8 +291,12 @@ def test_bad_data_is_reported_and_loading_survives(case, broken):
     if kind == 'unreadable image':
         assert any(files[0].name in m and 'cannot read image' in m for m in messages), messages
         assert ds.skipped[files[0].name] == 1
-    if PROBLEMS[kind][0] == 'error' and kind != 'unreadable image':
+    if PROBLEMS[kind][0] != 'info' and kind not in ('unreadable image', 'size mismatch', 'more objects than max_dets'):
         assert any(kind in m for m in messages), messages  # the construction warning counts it
+    if kind == 'EXIF orientation':
+        assert report.counts['size mismatch'] == 0  # compared upright
+    if kind == 'non-integer id':
+        assert all(isinstance(t['image_id'].item(), int) for _, _, tg in batches for t in tg)
 
 
 def test_bad_boxes_are_dropped_or_clipped(broken):
@@ -314,6 +353,12 @@ def test_fatal_problems_fail_at_once(broken, tmp_path):
         assert msg.split()[-1] in r.examples['invalid annotation file'][0]
     with pytest.raises(FileNotFoundError, match='annotation file .* does not exist; expected a COCO instances json'):
         CocoDetection(img, tmp_path / 'nope.json')
+    d['categories'][0]['id'] = 'circle'  # a category id that is not an integer: nothing to call its predictions
+    bad.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="bad.json: non-integer category id: category 'circle' has id 'circle'"):
+        CocoDetection(img, bad)
+    r = validate_coco(bad, img)
+    assert r.counts['non-integer category id'] == 1 and not r.ok
     with pytest.raises(FileNotFoundError,
                        match='image folder .* does not exist; expected the folder holding the images'):
         CocoDetection(tmp_path / 'no_images', ann)
@@ -413,3 +458,81 @@ def test_duplicate_ids_keep_the_first_record(broken):
         ds = CocoDetection(img, ann)
     assert len(ds) == 6 and ds.coco.imgs[d['images'][0]['id']]['file_name'] == files[0].name
     assert len(ds.coco.anns) == len(d['annotations']) - 1
+
+
+# ---------------------------------------------------------------- issue 12: string ids, EXIF, sparse category ids
+
+def test_string_image_ids_are_named_and_mapped(broken):
+    root, ann, img, d, files = broken
+    _string_image_ids(d, files)
+    ann.write_text(json.dumps(d))
+    report = validate_coco(ann, img)
+    assert report.counts['non-integer id'] == 6 and "image 'img_1' (000000000001.jpg) -> " in str(report)
+    with pytest.warns(UserWarning, match='6 non-integer id .image/annotation id mapped to an integer.'):
+        ds = CocoDetection(img, ann, transforms_from_config(TINY, 'val'))
+    assert sorted(ds.image_ids) == [f'img_{k}' for k in range(1, 7)]
+    new = ds.image_ids['img_1']
+    x, t = ds[ds.ids.index(new)]
+    assert t['image_id'].item() == new and ds.coco.imgs[new]['file_name'] == '000000000001.jpg'
+    assert len(t['boxes']) == sum(a['image_id'] == 'img_1' for a in d['annotations'])
+
+
+def test_phone_photo_is_read_upright(tmp_path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from types import SimpleNamespace
+    from detr_nb.analysis import _show
+    upright = np.zeros((120, 80, 3), np.uint8)
+    upright[10:40, 20:60] = (255, 0, 0)                                  # the object, at the top of a portrait photo
+    (tmp_path / 'img').mkdir()
+    Image.fromarray(upright).save(tmp_path / 'img' / 'p.jpg', quality=95)
+    _turn_sideways(tmp_path / 'img' / 'p.jpg', 6)
+    with Image.open(tmp_path / 'img' / 'p.jpg') as raw:
+        assert raw.size == (120, 80)                                    # stored landscape
+    rec = {'id': 1, 'file_name': 'p.jpg', 'width': 80, 'height': 120}   # as the annotation tool showed it
+    box = {'id': 1, 'image_id': 1, 'category_id': 1, 'bbox': [20, 10, 40, 30], 'area': 1200, 'iscrowd': 0}
+    (tmp_path / 'ann.json').write_text(json.dumps({'images': [rec], 'categories': [{'id': 1, 'name': 'thing'}],
+                                                   'annotations': [box]}))
+    report = validate_coco(tmp_path / 'ann.json', tmp_path / 'img')
+    assert report.counts['EXIF orientation'] == 1 and report.counts['size mismatch'] == 0 and report.ok
+    assert '6: rotated 90° cw, read as 80x120' in str(report)
+    x, t = CocoDetection(tmp_path / 'img', tmp_path / 'ann.json')[0]
+    assert t['orig_size'].tolist() == [120, 80]
+    assert x[0, 10:40, 20:60].float().mean() > 200 and x[1, 10:40, 20:60].float().mean() < 60   # the box is on red
+    assert np.asarray(read_image(tmp_path / 'img' / 'p.jpg')).shape == (120, 80, 3)
+    an = SimpleNamespace(coco_eval=SimpleNamespace(cocoGt=SimpleNamespace(imgs={1: rec})))
+    fig, ax = plt.subplots()
+    _show(ax, tmp_path / 'img', an, 1)                                  # the error analysis draws it upright too
+    assert ax.images[0].get_array().shape[:2] == (120, 80)
+    plt.close(fig)
+    rec_stored = {**rec, 'width': 120, 'height': 80}                    # a json with the stored size: named as such
+    (tmp_path / 'ann2.json').write_text(json.dumps({'images': [rec_stored], 'categories': [], 'annotations': []}))
+    assert 'the json has the stored size' in str(validate_coco(tmp_path / 'ann2.json', tmp_path / 'img'))
+
+
+def test_sparse_category_ids_get_contiguous_labels(broken):
+    root, ann, img, d, files = broken
+    ids = {1: 1, 2: 2, 3: 4_000_000}
+    for c in d['categories']:
+        c['id'] = ids[c['id']]
+    for a in d['annotations']:
+        a['category_id'] = ids[a['category_id']]
+    ann.write_text(json.dumps(d))
+    ds = CocoDetection(img, ann)
+    assert num_classes_of(ds) == 3 == num_classes_of(ann)
+    assert ds.categories == [{'label': 0, 'id': 1, 'name': 'circle'}, {'label': 1, 'id': 2, 'name': 'square'},
+                             {'label': 2, 'id': 4_000_000, 'name': 'triangle'}]
+    assert label_names(ds) == {0: 'circle', 1: 'square', 2: 'triangle'}
+    labels = torch.cat([ds[k][1]['labels'] for k in range(len(ds))])
+    assert set(labels.tolist()) <= {0, 1, 2} and (labels == 2).any()
+    check_labels(ds, 3)
+    with pytest.raises(ValueError, match='triangle, label 2.; set model.num_classes to 3'):
+        check_labels(ds, 2)
+    # a split built with another map: its own categories follow that map, unknown ones are left out
+    other = [{'label': 0, 'id': 4_000_000, 'name': 'triangle'}, {'label': 1, 'id': 1, 'name': 'circle'}]
+    with pytest.warns(UserWarning, match='categories \\[2\\] are not among the given categories'):
+        ds2 = CocoDetection(img, ann, categories=other)
+    for k in range(len(ds)):
+        a, b = ds[k][1]['labels'].tolist(), ds2[k][1]['labels'].tolist()
+        assert b == [{0: 1, 2: 0}[x] for x in a if x != 1]

@@ -10,6 +10,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from detr_nb.eval import (PostProcess, STAT_NAMES, coco_stats, evaluate, evaluate_results, load_coco, to_coco_results)
+from torchvision.ops import box_convert
 from detr_nb.data import make_shapes
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared'
@@ -282,3 +283,115 @@ def test_evaluate_job_writes_report(tmp_path):
     # the detections written are scoreable again, with the same numbers
     assert dict(evaluate_results(result / 'detections.json',
                                  tmp_path / 'exp' / 'shapes' / 'annotations' / 'instances_val2017.json')) == stats
+
+
+# ---- ground truths COCOeval was not written for (issue 12) --------------------------------------------------------
+def _string_ids(d):
+    for i in d['images']:
+        i['id'] = f"img_{i['id']}"
+    for a in d['annotations']:
+        a['image_id'] = f"img_{a['image_id']}"
+
+
+GT_CHANGES = {
+    'no area': (lambda d: [a.pop('area') for a in d['annotations']], 'missing area'),
+    'no iscrowd': (lambda d: [a.pop('iscrowd') for a in d['annotations']], None),   # 'info' kind: no warning needed
+    'string image ids': (_string_ids, 'non-integer id'),
+    'no info, licenses, segmentation': (lambda d: [d.pop('info', None), d.pop('licenses', None),
+                                                   *(a.pop('segmentation', None) for a in d['annotations'])], None),
+    'bbox and area as text': (lambda d: [a.update(bbox=[str(v) for v in a['bbox']], area=str(a['area']))
+                                         for a in d['annotations']], 'number as text'),
+    'annotations without ids': (lambda d: [a.pop('id') for a in d['annotations']], 'non-integer id'),
+}
+
+
+@pytest.mark.parametrize('change', list(GT_CHANGES))
+def test_perfect_detections_score_1_on_legal_ground_truths(change, shapes, tmp_path):
+    d = json.loads(_shapes_ann(shapes).read_text())
+    dets = _gt_as_dets(COCO_like(d))           # in the file's own ids, before the change
+    fn, kind = GT_CHANGES[change]
+    fn(d)
+    if change == 'string image ids':
+        dets = [{**x, 'image_id': f"img_{x['image_id']}"} for x in dets]
+    (tmp_path / 'gt.json').write_text(json.dumps(d))
+    (tmp_path / 'dets.json').write_text(json.dumps(dets))
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        s = evaluate_results(tmp_path / 'dets.json', tmp_path / 'gt.json')
+    assert math.isclose(s['AP'], 1.0, abs_tol=1e-9) and math.isclose(s['AR100'], 1.0, abs_tol=1e-9), dict(s)
+    said = ' '.join(str(w.message) for w in caught)
+    assert kind is None or (kind in said and 'gt.json: ground truth normalized' in said), said
+    # the evaluation during training goes through `evaluate`
+    ds = _OracleDataset(tmp_path / 'gt.json')
+    assert math.isclose(evaluate(_Oracle(ds), ds, batch_size=4)['AP'], 1.0, abs_tol=1e-9)
+
+
+def COCO_like(d):
+    "The json's annotations as `_gt_as_dets` reads them (a `.dataset`)."
+    class _C:
+        dataset = d
+    return _C
+
+
+def test_string_image_ids_through_the_dataset(shapes, tmp_path):
+    from detr_nb.data import CocoDetection
+    d = json.loads(_shapes_ann(shapes).read_text())
+    _string_ids(d)
+    (tmp_path / 'gt.json').write_text(json.dumps(d))
+    with pytest.warns(UserWarning, match='non-integer id'):
+        ds = CocoDetection(shapes / 'val2017', tmp_path / 'gt.json')
+    predictions = {}
+    for k in range(len(ds)):  # perfect predictions from the dataset's own targets
+        _, t = ds[k]
+        h, w = t['orig_size'].tolist()
+        xyxy = box_convert(t['boxes'] * torch.tensor([w, h, w, h]), 'cxcywh', 'xyxy')
+        predictions[int(t['image_id'])] = {'scores': torch.ones(len(xyxy)), 'labels': t['labels'], 'boxes': xyxy}
+    results = to_coco_results(predictions, ds.coco.getCatIds(), categories=ds.categories)
+    assert math.isclose(coco_stats(ds.coco, results)['AP'], 1.0, abs_tol=1e-6)
+    # the same results written with the original ids score the same against the file
+    back = {v: k for k, v in ds.image_ids.items()}
+    orig = [{**r, 'image_id': back[r['image_id']]} for r in results]
+    with pytest.warns(UserWarning, match='non-integer id'):
+        assert math.isclose(coco_stats(tmp_path / 'gt.json', orig)['AP'], 1.0, abs_tol=1e-6)
+
+
+def test_max_dets(tmp_path):
+    gt = {'images': [{'id': 1, 'file_name': 'street.jpg', 'width': 1000, 'height': 1000}],
+          'categories': [{'id': 1, 'name': 'person'}],
+          'annotations': [{'id': k + 1, 'image_id': 1, 'category_id': 1, 'bbox': [k % 15 * 60, k // 15 * 60, 40, 40],
+                           'area': 1600, 'iscrowd': 0} for k in range(150)]}
+    (tmp_path / 'gt.json').write_text(json.dumps(gt))
+    dets = [{**_gt_as_dets(COCO_like(gt))[k], 'score': 1 - k / 1000} for k in range(150)]
+    (tmp_path / 'dets.json').write_text(json.dumps(dets))
+    with pytest.warns(UserWarning, match='more objects than max_dets = 100 .most: 150 in street.jpg.*max_dets=150'):
+        s = evaluate_results(tmp_path / 'dets.json', tmp_path / 'gt.json')
+    assert math.isclose(s['AP'], 67 / 101, abs_tol=1e-9) and math.isclose(s['AR100'], 100 / 150, abs_tol=1e-9)
+    s = evaluate_results(tmp_path / 'dets.json', tmp_path / 'gt.json', max_dets=150)
+    assert math.isclose(s['AP'], 1.0, abs_tol=1e-9) and s.max_dets == 150
+    ds = _OracleDataset(tmp_path / 'gt.json')
+    s = evaluate(_Oracle(ds, num_queries=150, num_classes=2), ds, max_dets=150)
+    assert math.isclose(s['AP'], 1.0, abs_tol=1e-9)
+    with pytest.raises(ValueError, match='max_dets = 5'):
+        evaluate_results(tmp_path / 'dets.json', tmp_path / 'gt.json', max_dets=5)
+
+
+def test_sparse_category_ids_are_written_as_dataset_ids(shapes, tmp_path):
+    d = json.loads(_shapes_ann(shapes).read_text())
+    ids = {1: 1, 2: 2, 3: 4_000_000}
+    for c in d['categories']:
+        c['id'] = ids[c['id']]
+    for a in d['annotations']:
+        a['category_id'] = ids[a['category_id']]
+    (tmp_path / 'gt.json').write_text(json.dumps(d))
+    from detr_nb.data import CocoDetection
+    ds = CocoDetection(shapes / 'val2017', tmp_path / 'gt.json')
+    predictions = {}
+    for k in range(len(ds)):
+        _, t = ds[k]
+        h, w = t['orig_size'].tolist()
+        xyxy = box_convert(t['boxes'] * torch.tensor([w, h, w, h]), 'cxcywh', 'xyxy')
+        predictions[int(t['image_id'])] = {'scores': torch.ones(len(t['labels'])), 'labels': t['labels'], 'boxes': xyxy}
+    results = to_coco_results(predictions, ds.coco.getCatIds(), categories=ds.categories)
+    assert {r['category_id'] for r in results} == {1, 2, 4_000_000}
+    assert math.isclose(coco_stats(ds.coco, results)['AP'], 1.0, abs_tol=1e-6)

@@ -174,3 +174,130 @@ def test_papermill_job(shapes, tmp_path):
     assert (exp / 'params.yaml').is_file() and (exp / 'model' / 'last.pth').is_file()
     assert (exp / 'result' / 'loss.png').is_file() and (exp / 'result' / 'train.ipynb').is_file()
     assert (exp / 'log' / 'metrics.csv').is_file()
+
+
+# ---------------------------------------------------------------- issue 12: settings honoured, early stops
+
+def _metrics(exp):
+    return T.read_metrics(exp)
+
+
+def test_fine_tuning_follows_the_config(shapes, tmp_path):
+    src = get_preset('tiny').model
+    src = T.replace(src, num_classes=4, num_queries=20, backbone_norm='frozen')
+    torch.manual_seed(0)
+    torch.save({'model': DETR(src).state_dict()}, tmp_path / 'q20.pth')
+    cfg = small_cfg(shapes, tmp_path, 'ft', 'model.num_queries=10', f'train.pretrained={tmp_path / "q20.pth"}',
+                    'train.epochs=1', 'train.max_steps=2', 'train.eval_every=5')
+    with pytest.warns(UserWarning, match='follows the config, not the checkpoint.*num_queries: 20 -> 10'):
+        r = T.train(cfg, progress=False)
+    ck = T.load_checkpoint(tmp_path / 'ft' / 'model' / 'last.pth')
+    assert ck['model']['query_embed.weight'].shape[0] == 10 and ck['config']['model']['num_queries'] == 10
+    from detr_nb.config import load_config
+    assert load_config(tmp_path / 'ft' / 'params.yaml').model.num_queries == 10 and r['step'] == 2
+    from detr_nb.analysis import evaluate_checkpoint
+    stats, _ = evaluate_checkpoint(tmp_path / 'ft' / 'model' / 'last.pth', device='cpu', figures=False)
+    assert 0 <= stats['AP'] <= 1
+
+
+def test_resume_applies_a_changed_learning_rate(shapes, tmp_path, capsys):
+    T.train(small_cfg(shapes, tmp_path, 'lr', 'train.epochs=1', 'train.eval_every=5', 'train.lr=1e-4'), progress=False)
+    exp = tmp_path / 'lr'
+    assert _metrics(exp)['train/lr'].tolist()[-1] == pytest.approx(1e-4)
+    # a change it cannot follow stops at the start, naming both values, and writes nothing
+    before = (exp / 'params.yaml').read_text()
+    with pytest.raises(ValueError, match='model.num_queries: 20 -> 10'):
+        T.train(small_cfg(shapes, tmp_path, 'lr', 'train.epochs=2', 'model.num_queries=10'), resume='auto',
+                progress=False)
+    with pytest.raises(ValueError, match='data.batch_size: 2 -> 4'):
+        T.train(small_cfg(shapes, tmp_path, 'lr', 'train.epochs=2', 'data.batch_size=4'), resume='auto', progress=False)
+    assert (exp / 'params.yaml').read_text() == before
+    # the new rate is used from the first resumed step, said, logged and recorded
+    capsys.readouterr()
+    T.train(small_cfg(shapes, tmp_path, 'lr', 'train.epochs=2', 'train.eval_every=5', 'train.lr=1e-3'),
+            resume='auto', progress=False)
+    out = capsys.readouterr().out
+    assert 'train.lr: 0.0001 -> 0.001' in out and 'learning rate now 0.001' in out, out
+    df = _metrics(exp)
+    assert df[df.step > 4]['train/lr'].tolist() == pytest.approx([1e-3] * len(df[df.step > 4]))
+    ck = T.load_checkpoint(exp / 'model' / 'last.pth')
+    assert ck['optimizer']['param_groups'][0]['lr'] == pytest.approx(1e-3) and ck['config']['train']['lr'] == 1e-3
+    from detr_nb.config import load_config
+    assert load_config(exp / 'params.yaml').train.lr == 1e-3
+
+
+def test_sparse_category_ids_train_with_contiguous_labels(shapes, tmp_path):
+    import json, shutil
+    root = Path(shutil.copytree(shapes, tmp_path / 'sparse'))
+    ids = {1: 1, 2: 2, 3: 4_000_000}
+    for split in ('train', 'val'):
+        p = root / 'annotations' / f'instances_{split}2017.json'
+        d = json.loads(p.read_text())
+        for c in d['categories']:
+            c['id'] = ids[c['id']]
+        for a in d['annotations']:
+            a['category_id'] = ids[a['category_id']]
+        p.write_text(json.dumps(d))
+    T.train(small_cfg(root, tmp_path, 'sparse', 'train.epochs=1', 'train.eval_every=1'), progress=False)
+    ck = T.load_checkpoint(tmp_path / 'sparse' / 'model' / 'last.pth')
+    assert ck['config']['model']['num_classes'] == 3 and ck['model']['class_embed.weight'].shape[0] == 4
+    assert ck['categories'] == [{'label': 0, 'id': 1, 'name': 'circle'}, {'label': 1, 'id': 2, 'name': 'square'},
+                                {'label': 2, 'id': 4_000_000, 'name': 'triangle'}]
+    from detr_nb.analysis import evaluate_checkpoint
+    stats, _ = evaluate_checkpoint(tmp_path / 'sparse' / 'model' / 'last.pth', device='cpu', figures=False)
+    assert {r['category_id'] for r in stats.results} <= {1, 2, 4_000_000}
+    assert 4_000_000 in {r['category_id'] for r in stats.results}
+
+
+def test_max_steps_below_log_every_ends_with_its_summary(shapes, tmp_path):
+    r = T.train(small_cfg(shapes, tmp_path, 'short', 'train.max_steps=1', 'train.log_every=10', 'train.eval_every=5'),
+                progress=False)
+    assert r['stopped'] == 'max_steps' and r['step'] == 1, r
+    exp = tmp_path / 'short'
+    df = _metrics(exp)
+    assert df.step.tolist() == [1] and df['train/loss'].notna().all()
+    assert (exp / 'result' / 'loss.png').is_file() and (exp / 'model' / 'last.pth').is_file()
+
+
+def test_ctrl_c_before_the_first_log_row(shapes, tmp_path, monkeypatch):
+    import os
+    orig, calls = T.train_step, []
+    def step(*a, **k):
+        calls.append(1)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler of the loop turns it into a request to stop
+        return orig(*a, **k)
+    monkeypatch.setattr(T, 'train_step', step)
+    r = T.train(small_cfg(shapes, tmp_path, 'ctrlc', 'train.log_every=10', 'train.eval_every=5'), progress=False)
+    assert r['stopped'] == 'interrupted' and r['step'] == 1, r
+    exp = tmp_path / 'ctrlc'
+    assert _metrics(exp).step.tolist() == [1]
+    assert (exp / 'result' / 'loss.png').is_file() and T.load_checkpoint(exp / 'model' / 'last.pth')['step'] == 1
+
+
+def test_resume_with_the_convergence_switches_follows_a_changed_rate(shapes, tmp_path, capsys, monkeypatch):
+    "Group/denoising queries and the EMA come back from the checkpoint while the changed learning rate is followed."
+    switches = ['train.group_queries=2', 'train.dn_groups=1', 'train.ema_decay=0.9', 'train.eval_every=5']
+    T.train(small_cfg(shapes, tmp_path, 'conv', 'train.epochs=1', 'train.lr=1e-4', *switches), progress=False)
+    exp = tmp_path / 'conv'
+    first = T.load_checkpoint(exp / 'model' / 'last.pth')
+    assert {'train_queries', 'ema', 'categories'} <= set(first) and first['step'] == 4
+    with pytest.raises(ValueError, match='train.group_queries: 2 -> 3'):
+        T.train(small_cfg(shapes, tmp_path, 'conv', 'train.epochs=2', 'train.lr=1e-4', *switches,
+                          'train.group_queries=3'), resume='auto', progress=False)
+    resumed, run_epoch = [], T._run_epoch
+    def first_epoch(run, state, *a):  # what the resumed run starts its first epoch with
+        if not resumed:
+            copy = lambda module: {k: v.clone() for k, v in module.state_dict().items()}
+            resumed.append((copy(run.queries), copy(run.ema.module), run.optimizer.param_groups[0]['lr']))
+        return run_epoch(run, state, *a)
+    monkeypatch.setattr(T, '_run_epoch', first_epoch)
+    capsys.readouterr()
+    T.train(small_cfg(shapes, tmp_path, 'conv', 'train.epochs=2', 'train.lr=1e-3', *switches), resume='auto',
+            progress=False)
+    assert 'train.lr: 0.0001 -> 0.001' in capsys.readouterr().out
+    queries, ema, lr = resumed[0]
+    assert all(torch.equal(v, first['train_queries'][k]) for k, v in queries.items())
+    assert all(torch.equal(v, first['ema'][k]) for k, v in ema.items()) and lr == pytest.approx(1e-3)
+    last = T.load_checkpoint(exp / 'model' / 'last.pth')
+    assert last['step'] == 8 and last['optimizer']['param_groups'][0]['lr'] == pytest.approx(1e-3)
