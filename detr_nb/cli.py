@@ -165,7 +165,17 @@ def _demo(args) -> int:
     stats, paths = evaluate_checkpoint(ckpt)
     print(f"demo: COCO metrics of {ckpt} on the synthetic validation split")
     _print_stats(stats, paths)
+    _draw_demo_predictions(ckpt, cfg.data.split_paths('val')[0], Path(r['exp_dir']) / 'result' / 'predictions.png')
     return 0
+
+def _draw_demo_predictions(ckpt:Path, images:Path, out:Path, n:int=8, threshold:float=0.5):
+    "Draw what the demo model finds (score >= threshold) on the first `n` validation images into `out`."
+    from detr_nb.inference import predict, draw_grid, save_image
+    files = sorted(images.glob('*.jpg'))[:n]
+    detections = predict(ckpt, files, threshold=threshold)
+    save_image(draw_grid(files, detections), out)
+    found = sum(len(d) for d in detections)
+    print(f"demo: {found} detections scoring >= {threshold} on {len(files)} validation images drawn in {out}")
 
 # %% ../nbs/08_cli.ipynb #d5b804c2
 def _bench(args) -> int:
