@@ -201,7 +201,7 @@ def _predict(args) -> int:
     det = load_detector(args.checkpoint, weights=args.weights, threads=args.threads)
     results = predict(det, args.inputs, threshold=args.threshold, top_k=args.top_k, batch_size=args.batch_size,
                       device=args.device, precision=args.precision, backend=args.backend, on_error='skip',
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, threads=args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     coco, written, failed = [], set(), 0
