@@ -68,7 +68,9 @@ def test_accumulation_is_one_large_batch():
         assert abs(ra['loss'].item() - rb['loss'].item()) < 1e-4 * abs(rb['loss'].item())
         torch.testing.assert_close(ra['grad_norm'], rb['grad_norm'], rtol=1e-4, atol=1e-6)
     for (n, pa), pb in zip(a.named_parameters(), b.parameters()):
-        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6, msg=n)
+        # float sums in another order (a batch of 4 vs 2 + 2) differ in the last bits; a wrong normalization
+        # or a lost micro-batch differs by far more
+        torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5, msg=n)
     assert (a.class_embed.weight - w0).abs().max() > 1e-4  # the steps did move the weights
 
 def test_nan_guard_stops_and_keeps_checkpoint(shapes, tmp_path, monkeypatch):
