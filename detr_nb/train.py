@@ -723,7 +723,7 @@ def _free_name(parent, base:str) -> str:
     return next(n for n in names if not (Path(parent) / n).exists())
 
 def demo(out_dir='experiments', # parent of the experiment folder
-         epochs:int=12,         # training epochs
+         epochs:int=8,          # training epochs
          progress:bool=True,    # tqdm bars
         ) -> dict:
     """Train the tiny preset on the synthetic shapes in a new folder (demo, demo-2, ...);
