@@ -6,13 +6,13 @@ import warnings
 from collections import Counter
 from pathlib import Path
 import torch
-import torch.distributed as dist
 import torchvision
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 from torchvision import tv_tensors
 from torchvision.ops import box_convert
 from torchvision.transforms.v2 import functional as F
 from .config import DataConfig
+from .distributed import is_distributed
 from .coco import PROBLEMS, coco_index, load_coco, normalize_coco, read_coco_json, read_image
 from .validate import CocoReport, validate_coco
 from .transforms import (IMAGENET_MEAN, IMAGENET_STD, RandomResize, RandomSizeCrop, make_transforms,
@@ -207,7 +207,7 @@ def make_loader(dataset,                          # a dataset of (image, target)
                 seed:int=0                        # seed of the shuffle
                ) -> DataLoader:
     "A `DataLoader` of `collate_fn` batches; with a `DistributedSampler` when `torch.distributed` is initialized."
-    if dist.is_available() and dist.is_initialized():
+    if is_distributed():
         sampler = DistributedSampler(dataset, shuffle=train, seed=seed, drop_last=drop_last and train)
     elif train:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))

@@ -18,16 +18,22 @@ __all__ = ['DEFAULT_WEIGHTS', 'LOSSES', 'count_boxes', 'SetCriterion']
 DEFAULT_WEIGHTS = {'loss_ce': 1., 'loss_bbox': 5., 'loss_giou': 2.}  # official loss weights (aux layers: the same)
 LOSSES = ('labels', 'boxes', 'cardinality')  # the terms SetCriterion can compute, in the official order
 
+def _reduce_device(targets:list, device=None) -> torch.device:
+    "Where an all-reduce of counts over `targets` runs: `device` if given, else the labels' (the CPU for none)."
+    if device is not None:
+        return torch.device(device)
+    return targets[0]['labels'].device if targets else torch.device('cpu')
+
 def count_boxes(targets:list, # dicts with 'labels' [N_i]: the targets of a batch (or of all micro-batches of a step)
+                device=None,  # device of the all-reduce under torch.distributed (default: the labels')
                ) -> float | Tensor:
-    """Number of target boxes per process, at least 1: a float, or a 0-d tensor (mean over processes)
+    """Number of target boxes per process, at least 1: a float, or a 0-d fp32 tensor (mean over processes)
     under torch.distributed."""
     n = sum(len(t['labels']) for t in targets)
     world = world_size()
     if world == 1:
         return float(max(n, 1))
-    device = targets[0]['labels'].device if targets else torch.device('cpu')
-    nb = torch.tensor(float(n), device=device)
+    nb = torch.tensor(float(n), device=_reduce_device(targets, device))
     torch.distributed.all_reduce(nb)
     return torch.clamp(nb / world, min=1)
 
@@ -89,18 +95,15 @@ class SetCriterion(nn.Module):
                    ) -> dict:
         """`num_boxes` and `ce_norm` of a whole step (means over processes under DDP),
         for `criterion(out, tgt, **norms)`."""
+        num_boxes = count_boxes(targets, device)
         m = [min(len(t['labels']), num_queries) for t in targets]
-        n, ce = (float(sum(len(t['labels']) for t in targets)),
-                 float(sum(m)) + self.eos_coef * float(sum(num_queries - k for k in m)))
+        ce = float(sum(m)) + self.eos_coef * float(sum(num_queries - k for k in m))
         world = world_size()
         if world == 1:
-            return {'num_boxes': max(n, 1.), 'ce_norm': ce}
-        if device is None:
-            device = targets[0]['labels'].device if targets else torch.device('cpu')
-        tot = torch.tensor([n, ce], dtype=torch.float64, device=device)
-        torch.distributed.all_reduce(tot)
-        tot = (tot / world).float()
-        return {'num_boxes': tot[0].clamp(min=1), 'ce_norm': tot[1]}
+            return {'num_boxes': num_boxes, 'ce_norm': ce}
+        ce = torch.tensor(ce, dtype=torch.float64, device=_reduce_device(targets, device))
+        torch.distributed.all_reduce(ce)
+        return {'num_boxes': num_boxes, 'ce_norm': (ce / world).float()}
 
     def _match(self, logits, boxes, targets):
         if hasattr(self.matcher, 'match_layers'):
