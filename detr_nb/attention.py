@@ -79,7 +79,7 @@ class AttentionMaps:
     input_size: tuple[int, int]  # (height, width) of the resized input the model saw, pixels
     decoder: Tensor              # [N,h,w] cross-attention of each detection's query, mean over heads; sums to 1
     encoder: Tensor              # [h*w,h,w] self-attention of each cell (row-major), mean over heads; sums to 1
-    stride: int                  # input pixels per feature cell (32; 16 with a dilated backbone)
+    stride: int                  # input pixels per feature cell (32; 16 with a dilated or layer3-cut backbone)
 
     def cell(self, x:float, y:float) -> int:
         "Row-major index of the feature cell under pixel (x, y) of the original image."
@@ -127,7 +127,7 @@ def attention_maps(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint
     h, w = rec.feature_mask.shape[-2:]
     return AttentionMaps(d, image_uint8(img), tuple(x.shape[-2:]),
                          rec.decoder[0].mean(0)[d.queries.to(device)].reshape(-1, h, w).cpu(),
-                         rec.encoder[0].mean(0).reshape(-1, h, w).cpu(), 16 if model.config.dilation else 32)
+                         rec.encoder[0].mean(0).reshape(-1, h, w).cpu(), model.backbone[0].stride)
 
 # %% ../nbs/07a_attention.ipynb #684d327a
 def _heat(image:Tensor, heat:Tensor, alpha:float=0.6, cmap:str='inferno') -> np.ndarray:

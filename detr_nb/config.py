@@ -41,6 +41,7 @@ class DETRConfig:
     "The DETR model: backbone, transformer and heads (defaults = official R50 DETR on COCO)."
     backbone: str = 'resnet50'        # torchvision ResNet: resnet18, resnet34, resnet50 or resnet101
     dilation: bool = False            # dilate the last ResNet stage instead of striding (the DC5 models)
+    feature_stride: int = 32          # 32: the backbone ends after layer4 (official); 16: after layer3 (small images)
     position_embedding: str = 'sine'  # 'sine' (fixed, normalized) or 'learned'
     hidden_dim: int = 256             # width of the transformer
     nheads: int = 8                   # attention heads
@@ -72,6 +73,12 @@ class DETRConfig:
         if self.dilation and self.backbone in ('resnet18', 'resnet34'):
             raise ValueError(f"model.dilation = True (DC5) needs a bottleneck ResNet; model.backbone = "
                              f"{self.backbone!r} has basic blocks: use resnet50 or resnet101, or dilation = False")
+        if self.feature_stride not in (16, 32):
+            raise ValueError(f"model.feature_stride = {self.feature_stride!r}; choose 32 (official) or 16 (the "
+                             f"backbone ends after layer3)")
+        if self.feature_stride == 16 and self.dilation:
+            raise ValueError("model.feature_stride = 16 with model.dilation = True: DC5 already gives stride 16 by "
+                             "dilating layer4; set one of them")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"model.dropout = {self.dropout}; it must be in [0, 1)")
 
@@ -147,6 +154,7 @@ class TrainConfig:
     dn_label_noise: float = 0.2       # denoising: probability of flipping a query's label to another class
     dn_box_noise: float = 0.4         # denoising: box centre shift and size change, as a fraction of the box size
     ema_decay: float = 0.0            # exponential moving average of the weights, evaluated and saved (0 = off)
+    crop_pretrain_steps: int = 0      # from scratch: first train the backbone to classify object crops (0 = off)
     lr_schedule: str = 'step'         # 'step' (lr / 10 at lr_drop, official) or 'cosine' (decay to min_lr_ratio * lr)
     warmup_epochs: float = 0.0        # linear warm-up from 0 over this many epochs (either schedule; 0 = none)
     min_lr_ratio: float = 0.0         # cosine: final lr as a fraction of the initial lr
@@ -175,7 +183,7 @@ class TrainConfig:
                   'group_queries'):
             _check_positive(s, k, getattr(self, k))
         for k in ('lr_backbone', 'weight_decay', 'clip_max_norm', 'eos_coef', 'warmup_epochs', 'patience',
-                  'min_delta', 'checkpoint_every', 'max_steps'):
+                  'min_delta', 'checkpoint_every', 'max_steps', 'crop_pretrain_steps'):
             _check_positive(s, k, getattr(self, k), allow_zero=True)
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"train.min_lr_ratio = {self.min_lr_ratio}; it must be in [0, 1]")
@@ -185,6 +193,9 @@ class TrainConfig:
                 raise ValueError(f"train.{k} = {getattr(self, k)}; it must be in [0, 1]")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"train.ema_decay = {self.ema_decay}; it must be in [0, 1) (0 turns the average off)")
+        if self.crop_pretrain_steps and self.pretrained:
+            raise ValueError(f"train.crop_pretrain_steps = {self.crop_pretrain_steps} with train.pretrained = "
+                             f"{self.pretrained!r}: crop pretraining is for backbones trained from scratch; set one")
         _check_choice(s, 'monitor', self.monitor, MONITORS)
         if self.max_dets < 10:
             raise ValueError(f"train.max_dets = {self.max_dets}; it must be at least 10 (COCO also reports AR1, AR10)")

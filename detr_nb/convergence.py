@@ -2,21 +2,22 @@
 
 # %% ../nbs/05b_convergence.ipynb #5fa2d96a
 from __future__ import annotations
-import math
+import math, time
 from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from torchvision.ops import box_convert, generalized_box_iou
+from torchvision.ops import box_convert, generalized_box_iou, roi_align
+from tqdm.auto import tqdm
 from .config import ExperimentConfig
 from .model import MLP
 from .loss import SetCriterion
 from .distributed import is_distributed, world_size
 
 # %% auto #0
-__all__ = ['resolve_backbone_norm', 'query_attention_mask', 'Denoising', 'noise_targets', 'box_sine_code', 'QueryPlan',
-           'TrainingQueries', 'training_queries', 'sync_gradients', 'denoising_losses', 'training_losses',
-           'ema_decay_at', 'make_ema']
+__all__ = ['resolve_backbone_norm', 'object_crops', 'pretrain_backbone', 'crop_pretrain', 'query_attention_mask', 'Denoising',
+           'noise_targets', 'box_sine_code', 'QueryPlan', 'TrainingQueries', 'training_queries', 'sync_gradients',
+           'denoising_losses', 'training_losses', 'ema_decay_at', 'make_ema']
 
 # %% ../nbs/05b_convergence.ipynb #f9ed56a9
 def resolve_backbone_norm(cfg:ExperimentConfig, # the run's config (model.backbone_norm, train.pretrained)
@@ -27,6 +28,90 @@ def resolve_backbone_norm(cfg:ExperimentConfig, # the run's config (model.backbo
         return cfg
     norm = 'frozen' if cfg.train.pretrained else 'batch'
     return replace(cfg, model=replace(cfg.model, backbone_norm=norm))
+
+# %% ../nbs/05b_convergence.ipynb #27cee469
+def object_crops(dataset,               # (image [3,H,W] normalized, target) pairs, e.g. a training `CocoDetection`
+                 size:int=48,           # side of each square crop, in pixels
+                 margin:float=0.25,     # context on each side, as a fraction of the box's longer side
+                 max_crops:int=20000,   # stop collecting after this many crops
+                 progress:bool=False,   # a tqdm bar over the images
+                ) -> tuple[Tensor, Tensor]:  # crops [N,3,size,size] (normalized like the images), labels [N]
+    """Every ground-truth object of `dataset` cut out as a square crop around its box (torchvision's `roi_align`),
+    with its class label; the images go through the dataset's own transforms (augmentation included)."""
+    crops, labels = [], []
+    for i in tqdm(range(len(dataset)), desc='object crops', disable=not progress, leave=False):
+        image, target = dataset[i]
+        if len(target['labels']) == 0:
+            continue
+        h, w = image.shape[-2:]
+        cx, cy, bw, bh = (target['boxes'] * torch.tensor([w, h, w, h])).unbind(-1)  # pixels
+        half = torch.maximum(bw, bh) * (0.5 + margin)                                 # square, with context
+        rois = torch.stack([cx - half, cy - half, cx + half, cy + half], -1)
+        crops.append(roi_align(image[None], [rois], output_size=size, aligned=True))
+        labels.append(target['labels'])
+        if sum(len(c) for c in crops) >= max_crops:
+            break
+    if not crops:
+        raise ValueError(f"the dataset has no ground-truth boxes in its {len(dataset)} images: nothing to crop")
+    return torch.cat(crops)[:max_crops], torch.cat(labels)[:max_crops]
+
+def pretrain_backbone(body:nn.Module,      # the backbone's ResNet stages: images [B,3,h,w] -> features [B,C,h',w']
+                      crops:Tensor,        # [N,3,S,S] object crops (`object_crops`)
+                      labels:Tensor,       # [N] their class labels
+                      num_classes:int,     # classes of the linear head (labels < num_classes)
+                      steps:int=300,       # optimizer steps
+                      batch_size:int=32,   # crops per step
+                      lr:float=1e-3,       # AdamW learning rate of the backbone and the head
+                      weight_decay:float=1e-4, # AdamW weight decay
+                      held_out:float=0.1,  # fraction of the crops kept aside to measure the accuracy
+                      generator:torch.Generator|None=None, # random source of the batches and flips
+                      progress:bool=False, # a tqdm bar over the steps
+                     ) -> dict:            # 'loss' (last step), 'accuracy' (held-out crops), 'crops', 'seconds'
+    """Train `body` in place as a classifier of object crops (global average pooling and a linear head, dropped
+    afterwards): a from-scratch backbone's head start before DETR training. Raises ValueError on too few crops."""
+    n = len(crops)
+    n_val = int(n * held_out)
+    if n - n_val < 2:
+        raise ValueError(f"{n} object crops are too few to pretrain the backbone on; turn crop pretraining off")
+    device = next(body.parameters()).device
+    crops, labels = crops.to(device), labels.to(device)
+    probe = body(crops[:1]).shape[1]                            # channels of the last stage
+    head = nn.Linear(probe, num_classes).to(device)
+    opt = torch.optim.AdamW([*body.parameters(), *head.parameters()], lr=lr, weight_decay=weight_decay)
+    classify = lambda x: head(body(x).mean((2, 3)))
+    t0, was_training = time.perf_counter(), body.training
+    body.train()
+    for _ in tqdm(range(steps), desc='crop pretraining', disable=not progress, leave=False):
+        idx = torch.randint(n_val, n, (batch_size,), generator=generator).to(device)
+        x = crops[idx]
+        flip = (torch.rand(len(x), generator=generator) < 0.5).to(device)
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)  # horizontal flips, as in the DETR recipe
+        loss = F.cross_entropy(classify(x), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    body.eval()
+    with torch.no_grad():
+        hits = classify(crops[:n_val]).argmax(1) == labels[:n_val]
+        accuracy = hits.float().mean().item() if n_val else float('nan')
+    body.train(was_training)
+    return {'loss': loss.item(), 'accuracy': accuracy, 'crops': n, 'seconds': time.perf_counter() - t0}
+
+def crop_pretrain(model:nn.Module,          # the DETR about to be trained (not DDP-wrapped)
+                  dataset,                  # its training split (with the training transforms)
+                  cfg:ExperimentConfig,     # train.crop_pretrain_steps, train.seed, model.num_classes
+                  progress:bool=False,      # tqdm bars
+                 ) -> dict|None:            # `pretrain_backbone`'s stats with 'seconds' including the cropping
+    "The run's crop pretraining of `model`'s backbone, in place (None when `train.crop_pretrain_steps` is 0)."
+    steps = cfg.train.crop_pretrain_steps
+    if not steps:
+        return None
+    t0 = time.perf_counter()
+    crops, labels = object_crops(dataset, progress=progress)
+    stats = pretrain_backbone(model.backbone[0].body, crops, labels, cfg.model.num_classes, steps,
+                              generator=torch.Generator().manual_seed(cfg.train.seed), progress=progress)
+    return {**stats, 'seconds': time.perf_counter() - t0}
+
 
 # %% ../nbs/05b_convergence.ipynb #c8af0edb
 def query_attention_mask(num_queries:int,  # Q, the model's own queries (group 0, the one kept for inference)

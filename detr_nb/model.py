@@ -104,12 +104,13 @@ def _norm_layer(norm:str):
     return BACKBONE_NORMS[norm]
 
 class Backbone(nn.Module):
-    """torchvision ResNet (frozen batch norm by default), cut after `layer4`:
-    images [B,3,H,W] -> features [B,C,h,w] and mask [B,h,w]."""
+    """torchvision ResNet (frozen batch norm by default), cut after `layer4` (or after `layer3` with `stride=16`):
+    images [B,3,H,W] -> features [B,C,h,w] and mask [B,h,w], h = ceil(H / stride)."""
     def __init__(self,
                  name:str='resnet50', # resnet18, resnet34, resnet50 or resnet101
                  dilation:bool=False, # dilate the last stage instead of striding it (DC5)
                  norm:str='frozen',   # 'frozen' (official: layer2-4 train), 'batch' or 'group' (every stage trains)
+                 stride:int=32,       # 32: end after layer4 (official); 16: end after layer3 (a finer map)
                 ):
         super().__init__()
         if name not in _RESNETS:
@@ -119,8 +120,14 @@ class Backbone(nn.Module):
                              f"{name} has basic blocks, use resnet50 or resnet101")
         net = getattr(torchvision.models, name)(weights=None, norm_layer=_norm_layer(norm),
                                                 replace_stride_with_dilation=[False, False, dilation])
-        self.body = nn.Sequential(OrderedDict((k, getattr(net, k)) for k in _STAGES))
-        self.num_channels = 512 if name in ('resnet18', 'resnet34') else 2048
+        if stride not in (16, 32) or (stride == 16 and dilation):
+            raise ValueError(f"stride = {stride}, dilation = {dilation}: give stride 32 (layer4 strided, or dilated "
+                             f"for DC5) or 16 (no layer4, no dilation)")
+        stages = _STAGES if stride == 32 else _STAGES[:-1]
+        self.body = nn.Sequential(OrderedDict((k, getattr(net, k)) for k in stages))
+        basic = name in ('resnet18', 'resnet34')
+        self.num_channels = (512 if basic else 2048) if stride == 32 else (256 if basic else 1024)
+        self.stride = 16 if dilation or stride == 16 else 32  # input pixels per feature cell
         if norm in ('frozen', 'auto'):  # the official recipe keeps the stem and layer1 of pretrained weights fixed
             for n, p in self.body.named_parameters():
                 if not n.startswith(('layer2', 'layer3', 'layer4')):
@@ -396,7 +403,7 @@ class DETR(nn.Module):
         self.class_embed = nn.Linear(c.hidden_dim, c.num_classes + 1)
         self.bbox_embed = MLP(c.hidden_dim, c.hidden_dim, 4, 3)
         self.query_embed = nn.Embedding(c.num_queries, c.hidden_dim)
-        body = Backbone(c.backbone, c.dilation, c.backbone_norm)
+        body = Backbone(c.backbone, c.dilation, c.backbone_norm, c.feature_stride)
         self.input_proj = nn.Conv2d(body.num_channels, c.hidden_dim, kernel_size=1)
         pos = (PositionEmbeddingSine if c.position_embedding == 'sine' else PositionEmbeddingLearned)(c.hidden_dim // 2)
         self.backbone = Joiner(body, pos)
@@ -461,7 +468,7 @@ class LoadReport:
 
 # %% ../nbs/02_model.ipynb #56c23f21
 _SHAPE_FIELDS = ('backbone', 'hidden_dim', 'enc_layers', 'dec_layers', 'dim_feedforward', 'num_queries',
-                 'num_classes', 'position_embedding', 'pre_norm')
+                 'num_classes', 'position_embedding', 'pre_norm', 'feature_stride')
 _DEPTHS = {((2, 2, 2, 2), False): 'resnet18', ((3, 4, 6, 3), False): 'resnet34',
            ((3, 4, 6, 3), True): 'resnet50', ((3, 4, 23, 3), True): 'resnet101'}
 
@@ -471,8 +478,9 @@ def _read_checkpoint(src) -> tuple[dict, str]:
     if isinstance(src, (str, Path)):
         name, path = str(src), Path(src)
         if not path.is_file():
+            url = 'https://dl.fbaipublicfiles.com/detr/detr-r50-e632da11.pth'
             raise FileNotFoundError(f"{path}: no such checkpoint file; official DETR checkpoints are listed in the "
-                                    f"facebookresearch/detr README (e.g. https://dl.fbaipublicfiles.com/detr/detr-r50-e632da11.pth)")
+                                    f"facebookresearch/detr README (e.g. {url})")
         with torch.serialization.safe_globals([argparse.Namespace]):   # training checkpoints also store `args`
             try:
                 src = torch.load(path, map_location='cpu', weights_only=True)
@@ -498,12 +506,15 @@ def infer_config(state_dict:dict, # an official DETR state dict
         return len({k.split('.')[pos] for k in sd if k.startswith(prefix)})
     blocks = tuple(count(f'backbone.0.body.layer{i}.', 4) for i in range(1, 5))
     bottleneck = 'backbone.0.body.layer1.0.conv3.weight' in sd
+    stride = 32 if blocks[3] else 16  # a backbone cut after layer3 (model.feature_stride = 16)
+    if not blocks[3]:  # layer1-3 tell the four depths apart
+        blocks = next((b for b, bn in _DEPTHS if b[:3] == blocks[:3] and bn == bottleneck), blocks)
     if (blocks, bottleneck) not in _DEPTHS:
         raise ValueError(f"the backbone has {blocks} blocks per stage "
                          f"({'bottleneck' if bottleneck else 'basic'} blocks), "
                          f"which is none of {', '.join(_DEPTHS.values())}")
     q, d = sd['query_embed.weight'].shape
-    found = dict(backbone=_DEPTHS[blocks, bottleneck], hidden_dim=d, num_queries=q,
+    found = dict(backbone=_DEPTHS[blocks, bottleneck], feature_stride=stride, hidden_dim=d, num_queries=q,
                  enc_layers=count('transformer.encoder.layers.', 3), dec_layers=count('transformer.decoder.layers.', 3),
                  dim_feedforward=sd['transformer.encoder.layers.0.linear1.weight'].shape[0],
                  num_classes=sd['class_embed.weight'].shape[0] - 1,

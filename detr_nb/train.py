@@ -22,7 +22,7 @@ from .model import DETR, load_official, load_backbone_weights
 from .loss import SetCriterion
 from .eval import evaluate
 from .convergence import (resolve_backbone_norm, training_queries, TrainingQueries, training_losses,
-                                  make_ema, sync_gradients)
+                                  make_ema, sync_gradients, crop_pretrain)
 from .checkpoint import (save_checkpoint, load_checkpoint, set_rng_state, StopOnSignal, MetricsLogger,
                                 read_metrics, plot_losses, categories_of, resume_changes, set_learning_rates)
 from .device import resolve_device, autocast, peak_memory_mb
@@ -629,6 +629,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     check_labels(train_ds, cfg.model.num_classes)
     # -- model, loss (+ the memory switches)
     model = build_model(cfg).to(device)
+    head_start = None if resume else crop_pretrain(model, train_ds, cfg, progress and main)  # None when off
     if tc.channels_last:
         model.backbone.to(memory_format=torch.channels_last)
     if tc.checkpoint_activations:
@@ -654,6 +655,11 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == 'fp16')
     # -- resume
     state = _restore(resume, cfg, model, optimizer, scheduler, scaler, queries, ema, main) if resume else RunState()
+    if head_start is not None:  # its time counts as training time
+        state.train_seconds = head_start['seconds']
+        if main:
+            print(f"backbone pretrained on {head_start['crops']} object crops in {head_start['seconds']:.0f} s: "
+                  f"held-out crop accuracy {head_start['accuracy']:.1%}")
     if world > 1:  # different augmentations per process (and after a resume, per step)
         seed_everything(tc.seed + 1000 * rank + state.step if resume else tc.seed + rank)
         model = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
