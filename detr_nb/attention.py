@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_attention.ipynb #eaee5556
 from __future__ import annotations
-import io, math
+import io
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -12,29 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from PIL import Image
-from .model import Attention, DETR
+from .model import DETR
 from .inference import (Detector, Detections, load_detector, expand_inputs, val_transform, draw_detections,
                                load_image, image_uint8, select_detections, label_tables)
 from .device import resolve_device
+from .convergence import attention_weights
 
 # %% auto #0
-__all__ = ['attention_weights', 'AttentionRecorder', 'AttentionMaps', 'attention_maps', 'plot_attention', 'Explorer', 'explore']
-
-# %% ../nbs/07a_attention.ipynb #d8688e22
-def attention_weights(attn:Attention,      # the attention module (its in_proj weights are used)
-                      q:Tensor,            # the query input it received [B,Lq,dim] (position code included)
-                      k:Tensor,            # the key input it received [B,Lk,dim]
-                      key_padding_mask:Tensor|None=None, # [B,Lk], True on padded keys
-                     ) -> Tensor:          # [B,nheads,Lq,Lk]; each row sums to 1 over the unpadded keys
-    "The weights softmax(q_h k_h^T / sqrt(d_h)) that `attn` applied to its inputs, recomputed in fp32."
-    d = attn.dim
-    w, b = attn.in_proj_weight.float(), attn.in_proj_bias.float()
-    qh = attn._heads(F.linear(q.float(), w[:d], b[:d]))              # [B,nheads,Lq,d_h]
-    kh = attn._heads(F.linear(k.float(), w[d:2 * d], b[d:2 * d]))    # [B,nheads,Lk,d_h]
-    logits = qh @ kh.transpose(-2, -1) / math.sqrt(d // attn.nheads)
-    if key_padding_mask is not None:
-        logits = logits.masked_fill(key_padding_mask[:, None, None, :], float('-inf'))
-    return logits.softmax(-1)
+__all__ = ['AttentionRecorder', 'AttentionMaps', 'attention_maps', 'plot_attention', 'Explorer', 'explore']
 
 # %% ../nbs/07a_attention.ipynb #e69c024c
 class AttentionRecorder:

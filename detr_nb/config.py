@@ -155,6 +155,7 @@ class TrainConfig:
     dn_box_noise: float = 0.4         # denoising: box centre shift and size change, as a fraction of the box size
     ema_decay: float = 0.0            # exponential moving average of the weights, evaluated and saved (0 = off)
     crop_pretrain_steps: int = 0      # from scratch: first train the backbone to classify object crops (0 = off)
+    attn_loss_coef: float = 0.0       # pull each matched query's cross-attention inside its box (training only; 0 = off)
     lr_schedule: str = 'step'         # 'step' (lr / 10 at lr_drop, official) or 'cosine' (decay to min_lr_ratio * lr)
     warmup_epochs: float = 0.0        # linear warm-up from 0 over this many epochs (either schedule; 0 = none)
     min_lr_ratio: float = 0.0         # cosine: final lr as a fraction of the initial lr
@@ -183,7 +184,8 @@ class TrainConfig:
                   'group_queries'):
             _check_positive(s, k, getattr(self, k))
         for k in ('lr_backbone', 'weight_decay', 'clip_max_norm', 'eos_coef', 'warmup_epochs', 'patience',
-                  'min_delta', 'checkpoint_every', 'max_steps', 'crop_pretrain_steps'):
+                  'min_delta', 'checkpoint_every', 'max_steps', 'crop_pretrain_steps',
+                  'attn_loss_coef'):
             _check_positive(s, k, getattr(self, k), allow_zero=True)
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"train.min_lr_ratio = {self.min_lr_ratio}; it must be in [0, 1]")

@@ -17,7 +17,8 @@ from .distributed import is_distributed, world_size
 # %% auto #0
 __all__ = ['resolve_backbone_norm', 'object_crops', 'pretrain_backbone', 'crop_pretrain', 'query_attention_mask', 'Denoising',
            'noise_targets', 'box_sine_code', 'QueryPlan', 'TrainingQueries', 'training_queries', 'sync_gradients',
-           'denoising_losses', 'training_losses', 'ema_decay_at', 'make_ema']
+           'denoising_losses', 'training_losses', 'attention_weights', 'cells_inside', 'CrossAttentionGuide',
+           'ema_decay_at', 'make_ema']
 
 # %% ../nbs/05b_convergence.ipynb #f9ed56a9
 def resolve_backbone_norm(cfg:ExperimentConfig, # the run's config (model.backbone_norm, train.pretrained)
@@ -323,6 +324,96 @@ def training_losses(criterion:SetCriterion, # the official set loss
             w['loss_giou'] * dn['loss_dn_giou']
         logs.update({k: v.detach() for k, v in dn.items()})
     return logs, total
+
+# %% ../nbs/05b_convergence.ipynb #edc8bb77
+def attention_weights(attn:nn.Module,      # a `detr_nb.model.Attention` (its in_proj weights are used)
+                      q:Tensor,            # the query input it received [B,Lq,dim] (position code included)
+                      k:Tensor,            # the key input it received [B,Lk,dim]
+                      key_padding_mask:Tensor|None=None, # [B,Lk], True on padded keys
+                     ) -> Tensor:          # [B,nheads,Lq,Lk]; each row sums to 1 over the unpadded keys
+    "The weights softmax(q_h k_h^T / sqrt(d_h)) that `attn` applied to its inputs, recomputed in fp32."
+    d = attn.dim
+    w, b = attn.in_proj_weight.float(), attn.in_proj_bias.float()
+    qh = attn._heads(F.linear(q.float(), w[:d], b[:d]))              # [B,nheads,Lq,d_h]
+    kh = attn._heads(F.linear(k.float(), w[d:2 * d], b[d:2 * d]))    # [B,nheads,Lk,d_h]
+    logits = qh @ kh.transpose(-2, -1) / math.sqrt(d // attn.nheads)
+    if key_padding_mask is not None:
+        logits = logits.masked_fill(key_padding_mask[:, None, None, :], float('-inf'))
+    return logits.softmax(-1)
+
+def cells_inside(boxes:Tensor,        # [N,4] normalized cxcywh boxes of one image
+                 feature_mask:Tensor, # [h,w] that image's feature-map padding (True = padding)
+                ) -> Tensor:          # [N,h*w] bool, True where the cell belongs to the box
+    "The feature cells inside each box: those whose centre is inside it, and always the one holding its centre."
+    h, w = feature_mask.shape
+    vh, vw = int((~feature_mask[:, 0]).sum()), int((~feature_mask[0, :]).sum())  # the image's own cells
+    ys = (torch.arange(h, device=boxes.device) + 0.5) / max(vh, 1)
+    xs = (torch.arange(w, device=boxes.device) + 0.5) / max(vw, 1)
+    cx, cy, bw, bh = boxes.float().unbind(-1)
+    inside = ((xs[None, None, :] - cx[:, None, None]).abs() <= bw[:, None, None] / 2) & \
+             ((ys[None, :, None] - cy[:, None, None]).abs() <= bh[:, None, None] / 2)   # [N,h,w]
+    row = (cy * vh).long().clamp(0, max(vh - 1, 0))
+    col = (cx * vw).long().clamp(0, max(vw - 1, 0))
+    inside[torch.arange(len(boxes), device=boxes.device), row, col] = True
+    return inside.flatten(1)
+
+class CrossAttentionGuide:
+    """Training-only loss pulling each matched query's decoder cross-attention inside its ground-truth box, in every
+    decoder layer. Hooks keep the cross-attention inputs of each forward pass run with gradients."""
+    def __init__(self,
+                 model:nn.Module,  # the DETR being trained (not DDP-wrapped)
+                ):
+        self.inputs, self.feature_mask = [], None
+        layers = model.transformer.decoder.layers
+        self.handles = [model.register_forward_pre_hook(self._clear),
+                        model.backbone.register_forward_hook(self._grid)]
+        self.handles += [l.multihead_attn.register_forward_pre_hook(self._keep, with_kwargs=True) for l in layers]
+
+    def _clear(self, module, args):  # a new forward pass (activation recomputation in backward never calls the model)
+        self.inputs = []
+
+    def _grid(self, module, args, output):  # the backbone returns (features, mask [B,h,w], pos)
+        self.feature_mask = output[1]
+
+    def _keep(self, module, args, kwargs):
+        if torch.is_grad_enabled():
+            a = {**dict(zip(('q', 'k', 'v', 'key_padding_mask'), args)), **kwargs}
+            self.inputs.append((module, a['q'], a['k'], a.get('key_padding_mask')))
+
+    def loss(self,
+             outputs:dict,        # DETR's outputs of the forward pass just run (every query, every layer)
+             targets:list,        # B dicts with 'labels' [N_i] and 'boxes' [N_i,4] normalized cxcywh
+             matcher:nn.Module,   # the criterion's `HungarianMatcher`
+             plan:QueryPlan|None=None, # the training queries of that pass (None: the model's own queries)
+            ) -> Tensor:          # 0-d: mean of -log(attention share inside the box) over matched queries, layers
+        "The guide loss of the last forward pass; raises RuntimeError if no pass with gradients was recorded."
+        if not self.inputs:
+            raise RuntimeError("no cross-attention was recorded: run the model with gradients enabled first")
+        logits, boxes = _stacked(outputs)                                  # [L,B,M,K], [L,B,M,4]
+        q = plan.num_queries if plan is not None else logits.shape[2]
+        groups = plan.groups if plan is not None else 1
+        inside = [cells_inside(t['boxes'], m) for t, m in zip(targets, self.feature_mask)]  # [N_i,S] each
+        shares = []
+        for g in range(groups):
+            sl = slice(g * q, (g + 1) * q)
+            matches = matcher.match_layers(logits[:, :, sl].detach(), boxes[:, :, sl].detach(), targets)
+            for (module, qin, kin, pad), layer in zip(self.inputs, matches):
+                weights = attention_weights(module, qin[:, sl], kin, pad).mean(1)     # [B,q,S]
+                for b, (qi, ti) in enumerate(layer):
+                    if len(qi):
+                        qi, ti = qi.to(weights.device), ti.to(weights.device)
+                        shares.append((weights[b, qi] * inside[b][ti]).sum(-1))
+        self.inputs = []
+        if not shares:
+            return logits.sum() * 0.  # no ground truth in the batch: a zero that keeps the graph
+        return -torch.cat(shares).clamp(min=1e-6).log().mean()
+
+    def remove(self):
+        "Take the hooks off the model."
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
 
 # %% ../nbs/05b_convergence.ipynb #53bd1a97
 def ema_decay_at(decay:float, # the final decay, e.g. 0.999

@@ -22,7 +22,8 @@ from .model import DETR, load_official, load_backbone_weights
 from .loss import SetCriterion
 from .eval import evaluate
 from .convergence import (resolve_backbone_norm, training_queries, TrainingQueries, training_losses,
-                                  make_ema, sync_gradients, crop_pretrain)
+                                  make_ema, sync_gradients, crop_pretrain,
+                                  CrossAttentionGuide)
 from .checkpoint import (save_checkpoint, load_checkpoint, set_rng_state, StopOnSignal, MetricsLogger,
                                 read_metrics, plot_losses, categories_of, resume_changes, set_learning_rates)
 from .device import resolve_device, autocast, peak_memory_mb
@@ -203,6 +204,8 @@ def train_step(model:nn.Module,               # DETR, or DETR wrapped in DDP
                clip_max_norm:float=0.1,       # gradient clipping (0: no clipping)
                channels_last:bool=False,      # feed images in channels-last memory format
                queries:TrainingQueries|None=None, # training-only group/denoising queries (None: the official step)
+               guide:CrossAttentionGuide|None=None, # training-only cross-attention loss (None: off)
+               guide_coef:float=0.,           # its weight (train.attn_loss_coef)
               ) -> dict:
     """One optimizer step over `micro_batches`, exactly one large batch. Returns 0-d tensors on `device`: 'loss'
     (the weighted total), the last decoder layer's 'loss_ce', 'loss_bbox', 'loss_giou', 'class_error' and
@@ -224,10 +227,15 @@ def train_step(model:nn.Module,               # DETR, or DETR wrapped in DDP
                 loss = criterion.total_loss(losses)
             else:  # every query group matched on its own, plus the denoising reconstruction
                 losses, loss = training_losses(criterion, outputs, targets, plan, **norms)
+            if guide is not None:  # the matched queries' cross-attention, pulled inside their boxes
+                attn = guide.loss(outputs, targets, criterion.matcher, plan)
+                losses, loss = {**losses, 'loss_attn': attn}, loss + guide_coef * attn
             (scaler.scale(loss) if scaler is not None else loss).backward()
         logs['loss'] += loss.detach()
         for k in _LOGGED:  # the loss terms add up over micro-batches; the error rates are averaged
             logs[k] += losses[k].detach() / (len(micro_batches) if k.endswith('_error') else 1)
+        if guide is not None:
+            logs['loss_attn'] = logs.get('loss_attn', 0.) + losses['loss_attn'].detach()
     if queries is not None:  # DDP averages the DETR's gradients; the training-only queries are outside it
         sync_gradients(queries)
     # 2. clip and step (skipped when the loss or the gradients are not finite)
@@ -490,6 +498,7 @@ class _Run:
     progress: bool            # tqdm bars
     queries: TrainingQueries|None = None  # training-only group/denoising queries (convergence chapter)
     ema: nn.Module|None = None            # moving average of the weights: evaluated, and best.pth's 'model'
+    guide: CrossAttentionGuide|None = None  # training-only cross-attention loss (convergence chapter)
     categories: list|None = None          # label -> dataset category id and name, stored in every checkpoint
 
 def _save(run:_Run, state:RunState, name:str):
@@ -530,6 +539,8 @@ def _log_row(totals:_StepTotals, optimizer:torch.optim.Optimizer, device:torch.d
     "The training row of the log: means since the last row, learning rates, speed, peak memory (one device read)."
     means = dict(zip(totals.sums, (torch.stack(list(totals.sums.values())) / totals.steps).tolist()))
     row = {f'train/{k}': means[k] for k in ('loss',) + _LOGGED + ('grad_norm',)}
+    if 'loss_attn' in means:  # the training-only cross-attention loss (convergence chapter)
+        row['train/loss_attn'] = means['loss_attn']
     row['train/nonfinite_steps'] = means['nonfinite'] * totals.steps
     row['train/lr'] = optimizer.param_groups[0]['lr']
     if len(optimizer.param_groups) > 1:
@@ -555,7 +566,7 @@ def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:StopOnSigna
     with bar:
         while micro_batches := list(itertools.islice(batches, tc.accum_steps)):
             out = train_step(run.model, run.criterion, run.optimizer, micro_batches, run.device, tc.precision,
-                             run.scaler, tc.clip_max_norm, tc.channels_last, run.queries)
+                             run.scaler, tc.clip_max_norm, tc.channels_last, run.queries, run.guide, tc.attn_loss_coef)
             run.scheduler.step()
             if run.ema is not None:
                 run.ema.update_parameters(unwrap(run.model))
@@ -638,6 +649,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     queries = training_queries(cfg)  # group / denoising queries (None when both are off: the official step)
     queries = queries.to(device) if queries is not None else None
     ema = make_ema(model, tc.ema_decay) if tc.ema_decay else None
+    guide = CrossAttentionGuide(model) if tc.attn_loss_coef else None  # hooks on the unwrapped model
     if tc.find_batch_size:
         size = (max(cfg.data.scales), cfg.data.max_size)
         micro, accum = find_batch_size(cfg.data.batch_size * tc.accum_steps,
@@ -675,7 +687,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
                                    cfg.data.pin_memory, shuffle=False)
     run = _Run(cfg, exp, device, main, world, model, criterion, optimizer, scheduler, scaler, loader, val_loader,
                logger, *_monitor(tc), micro_per_epoch=len(loader), progress=progress, queries=queries, ema=ema,
-               categories=categories_of(train_ds))
+               guide=guide, categories=categories_of(train_ds))
     # -- the epochs: steps, then the end-of-epoch evaluation, early stopping and checkpoint
     stopped, totals = None, _StepTotals(device)
     model.train()
