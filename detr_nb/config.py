@@ -326,8 +326,8 @@ def _tiny() -> ExperimentConfig:
     return ExperimentConfig(
         name='tiny',
         model=DETRConfig(backbone='resnet18', hidden_dim=64, nheads=4, enc_layers=2, dec_layers=2,
-                         dim_feedforward=128, num_queries=20, num_classes=None, dropout=0.0,
-                         backbone_norm='auto'),
+                         dim_feedforward=128, num_queries=10, num_classes=None, dropout=0.0,
+                         backbone_norm='auto', feature_stride=16),
         data=DataConfig(scales=[192, 224, 256], max_size=320, val_size=256, crop_resize=[192, 224],
                         crop_min=160, crop_max=224, batch_size=8, num_workers=0),
         train=TrainConfig(epochs=20, lr=2e-4, lr_backbone=2e-5, lr_drop=15, clip_max_norm=0.1))

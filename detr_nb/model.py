@@ -580,6 +580,8 @@ def load_backbone_weights(model:DETR,      # the model whose backbone receives t
     sd = {k: v for k, v in sd.items() if not k.startswith('fc.') and not k.endswith('num_batches_tracked')}
     body = model.backbone[0].body
     own = body.state_dict()
+    if not hasattr(body, 'layer4'):  # model.feature_stride = 16: the ImageNet layer4 is not used
+        sd = {k: v for k, v in sd.items() if not k.startswith('layer4.')}
     bad = [k for k in own if k not in sd or sd[k].shape != own[k].shape] + [k for k in sd if k not in own]
     if bad:
         raise ValueError(f"{path} does not hold {name} weights: "

@@ -717,12 +717,13 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
 # %% ../nbs/05_train.ipynb #13f4dd15
 def demo_config(out_dir='experiments', # parent of the experiment folder (the shapes go to <out_dir>/shapes)
                 name:str='demo',       # experiment name
-                epochs:int=8,          # training epochs
-                n_train:int=500,       # synthetic training images
+                epochs:int=12,         # training epochs
+                n_train:int=1000,       # synthetic training images
                 n_val:int=100,         # synthetic validation images
                ) -> ExperimentConfig:
     """The tiny preset on the synthetic shapes (written to `<out_dir>/shapes` if absent), trained from scratch with
-    the convergence switches of `detr_nb.convergence` (batch-norm backbone, 5 query groups, 3 denoising groups, EMA)."""
+    the convergence switches of `detr_nb.convergence` (batch-norm backbone pretrained on object crops, cross-attention
+    loss, 3 query groups, EMA)."""
     root = Path(out_dir) / 'shapes'
     if not (root / 'annotations' / 'instances_val2017.json').is_file():
         make_shapes(root, n_train=n_train, n_val=n_val, seed=0, min_size=96, max_size=128)
@@ -732,8 +733,8 @@ def demo_config(out_dir='experiments', # parent of the experiment folder (the sh
                    data=replace(cfg.data, root=str(root), scales=[96, 112, 128], max_size=160, val_size=112,
                                 crop_resize=[96, 112], crop_min=72, crop_max=112, batch_size=8),
                    train=replace(cfg.train, epochs=epochs, lr=2e-4, lr_backbone=2e-4, lr_schedule='cosine',
-                                 warmup_epochs=0.5, min_lr_ratio=0.05, group_queries=5, dn_groups=3, ema_decay=0.99,
-                                 eval_every=1))
+                                 warmup_epochs=0.5, min_lr_ratio=0.05, crop_pretrain_steps=150, attn_loss_coef=1.,
+                                 group_queries=3, dn_groups=0, ema_decay=0.99, eval_every=3))
 
 def _free_name(parent, base:str) -> str:
     "`base`, or `base-2`, `base-3`, ...: the first that is not yet in the folder `parent`."
@@ -741,7 +742,7 @@ def _free_name(parent, base:str) -> str:
     return next(n for n in names if not (Path(parent) / n).exists())
 
 def demo(out_dir='experiments', # parent of the experiment folder
-         epochs:int=8,          # training epochs
+         epochs:int=12,         # training epochs
          progress:bool=True,    # tqdm bars
         ) -> dict:
     """Train the tiny preset on the synthetic shapes in a new folder (demo, demo-2, ...);
