@@ -63,8 +63,8 @@ def _config(args) -> int:
 # %% ../nbs/08_cli.ipynb #0b5b2d81
 def train_exit_status(summary:dict, # what `detr_nb.train.train` returned (a `TrainSummary`)
                      ) -> int:
-    """The exit status of `detr_nb train`: 0 when the run finished (completed, max_steps, early_stop), 1 when it
-    failed (nonfinite), 128 + the signal's number when a signal interrupted it (130 SIGINT, 143 SIGTERM)."""
+    """The exit status of `detr_nb train`: 0 when the run finished (completed, max_steps, time_budget, early_stop),
+    1 when it failed (nonfinite), 128 + the signal's number when a signal interrupted it (130 SIGINT, 143 SIGTERM)."""
     from detr_nb.train import StopReason
     stopped = StopReason(summary['stopped'])
     if stopped == StopReason.interrupted:

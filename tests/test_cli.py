@@ -134,6 +134,8 @@ def train_args(shapes, out, name, *settings):
 @pytest.mark.parametrize('name, settings, stopped, status', [
     ('max_steps', ['train.epochs=3', 'train.max_steps=3', 'train.eval_every=5', 'train.monitor=val_loss'],
      'max_steps', 0),
+    # a budget of 0.06 ms of training time: the run stops after its first step
+    ('time_budget', ['train.epochs=3', 'train.max_minutes=1.0e-6', 'train.eval_every=5'], 'time_budget', 0),
     # mode=max on a falling val_loss: the second evaluation does not improve, and patience is 1
     ('early_stop', ['train.epochs=4', 'train.eval_every=1', 'train.monitor=val_loss', 'train.mode=max',
                     'train.patience=1'], 'early_stop', 0),
