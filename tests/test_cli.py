@@ -116,6 +116,24 @@ def test_bench_runs_once_at_a_tiny_size(tmp_path):
     assert r['train']['gflop'] > 2 * r['infer']['gflop']  # forward + backward vs forward
 
 
+
+def test_bench_time_to_ap_writes_its_csv_and_plot(tmp_path):
+    """`bench --time-to-ap` on a tiny config for a 3-second budget, evaluated after every step: it stops on the budget
+    (a step is evaluated before the budget is checked, so there is at least one row) and writes the curve."""
+    import pandas as pd
+    run('make-shapes', '--out', tmp_path / 'shapes', '--n-train', 4, '--n-val', 2)
+    res = run('bench', '--time-to-ap', '--minutes', 0.05, '--eval-every-steps', 1, '--preset', 'tiny',
+              '--set', f'data.root={tmp_path / "shapes"}', '--set', 'train.device=cpu', *TINY,
+              '--set', 'train.epochs=100', '--out', tmp_path / 'exp', '--no-progress')
+    exp = tmp_path / 'exp' / 'tiny-time_to_ap'
+    assert 'stopped: time_budget' in res.stdout, res.stdout
+    assert f"wrote {exp / 'time_to_ap.csv'} and {exp / 'time_to_ap.png'}" in res.stdout, res.stdout
+    curve = pd.read_csv(exp / 'time_to_ap.csv')
+    assert list(curve.columns) == ['step', 'minutes', 'images_seen', 'AP', 'AP50']
+    assert len(curve) >= 1 and curve.step.tolist() == list(range(1, len(curve) + 1)), curve
+    assert (curve.images_seen == 2 * curve.step).all() and (curve.minutes > 0).all(), curve
+    assert (exp / 'time_to_ap.png').stat().st_size > 10_000
+
 # -- the exit status of `detr_nb train` for every way a run stops (the table in the CLI chapter)
 
 @pytest.fixture(scope='module')
