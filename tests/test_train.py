@@ -325,3 +325,15 @@ def test_step_evaluations_are_not_training_time(shapes, tmp_path, monkeypatch):
     assert r['step'] == 4 and df['val/train_seconds'].tolist() == [1., 2., 3., 4.], df
     assert df['train/img_per_s'].dropna().tolist() == [8 / 4]  # 8 images in 4 s of steps
     assert T.load_checkpoint(tmp_path / 'clock' / 'model' / 'last.pth')['train_seconds'] == 4.
+
+
+def test_early_stopping_counts_step_evaluations(shapes, tmp_path):
+    """mode=max on a falling val_loss with patience 1 and an evaluation every step: the run stops in the middle of
+    its first epoch (4 steps), after step 2, keeping best.pth of step 1 and last.pth of step 2."""
+    cfg = small_cfg(shapes, tmp_path, 'es_steps', 'train.epochs=2', 'train.eval_every_steps=1', 'train.eval_every=5',
+                    'train.monitor=val_loss', 'train.mode=max', 'train.patience=1')
+    r = T.train(cfg, progress=False)
+    assert (r['stopped'], r['step'], r['epoch']) == ('early_stop', 2, 0), r
+    best, last = (T.load_checkpoint(tmp_path / 'es_steps' / 'model' / f) for f in ('best.pth', 'last.pth'))
+    assert (best['step'], last['step'], last['bad_evals']) == (1, 2, 1)
+    assert _metrics(tmp_path / 'es_steps').dropna(subset=['val/loss']).step.tolist() == [1, 2]
