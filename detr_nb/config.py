@@ -185,8 +185,9 @@ class TrainConfig:
                   'group_queries'):
             _check_positive(s, k, getattr(self, k))
         for k in ('lr_backbone', 'weight_decay', 'clip_max_norm', 'eos_coef', 'warmup_epochs', 'patience',
-                  'min_delta', 'checkpoint_every', 'max_steps', 'crop_pretrain_steps', 'eval_every_steps'):
+                  'min_delta', 'checkpoint_every', 'max_steps', 'crop_pretrain_steps'):
             _check_positive(s, k, getattr(self, k), allow_zero=True)
+        _check_positive(s, 'eval_every_steps', self.eval_every_steps, allow_zero=True)
         if not 0 <= self.max_minutes < float('inf'):  # also refuses NaN
             raise ValueError(f"train.max_minutes = {self.max_minutes!r}; it must be a finite number of minutes >= 0 "
                              f"(0 = no time budget)")
