@@ -63,8 +63,8 @@ def _config(args) -> int:
 # %% ../nbs/08_cli.ipynb #0b5b2d81
 def train_exit_status(summary:dict, # what `detr_nb.train.train` returned (a `TrainSummary`)
                      ) -> int:
-    """The exit status of `detr_nb train`: 0 when the run finished (completed, max_steps, early_stop), 1 when it
-    failed (nonfinite), 128 + the signal's number when a signal interrupted it (130 SIGINT, 143 SIGTERM)."""
+    """The exit status of `detr_nb train`: 0 when the run finished (completed, max_steps, time_budget, early_stop),
+    1 when it failed (nonfinite), 128 + the signal's number when a signal interrupted it (130 SIGINT, 143 SIGTERM)."""
     from detr_nb.train import StopReason
     stopped = StopReason(summary['stopped'])
     if stopped == StopReason.interrupted:
@@ -181,12 +181,18 @@ def _draw_demo_predictions(ckpt:Path, images:Path, out:Path, n:int=8, threshold:
 def _bench(args) -> int:
     from detr_nb.bench import bench, bench_table, bench_data
     import pandas as pd
+    if args.time_to_ap:
+        return _time_to_ap(args)
+    given = [flag for flag, v in (('--config', args.config), ('--set', args.set), ('--minutes', args.minutes),
+                                  ('--eval-every-steps', args.eval_every_steps)) if v]
+    if given:
+        raise ValueError(f"{', '.join(given)}: option(s) of --time-to-ap; the timing bench takes a --preset only")
     if args.data is not None:
         rows = bench_data(root=args.data or None, workers=tuple(args.workers), batch_size=args.batch_size,
                           gpu_decode=args.gpu_decode)
         print(pd.DataFrame(rows).to_string(index=False))
         return 0
-    r = bench(preset=args.preset, batch_size=args.batch_size, image_size=args.size, boxes=args.boxes,
+    r = bench(preset=args.preset or 'tiny', batch_size=args.batch_size, image_size=args.size, boxes=args.boxes,
               precision=args.precision, modes=args.modes, steps=args.steps, warmup=args.warmup, device=args.device,
               channels_last=args.channels_last, compile=args.compile,
               checkpoint_activations=args.checkpoint_activations,
@@ -196,6 +202,46 @@ def _bench(args) -> int:
     if args.out:
         print(f"wrote {args.out}")
     return 0
+
+def _time_to_ap_config(args):
+    """The config `bench --time-to-ap` measures: `--config` or `--preset` when given, else the demo's
+    (`detr_nb.train.demo_config`), with every `--set`; one that names no data trains on the demo's synthetic shapes
+    (written to `<out>/shapes` if absent)."""
+    from dataclasses import replace
+    from detr_nb.train import demo_config
+    out = args.out or 'experiments'
+    cfg = _resolve_config(args) if args.config or args.preset else apply_overrides(demo_config(out), args.set)
+    d = cfg.data
+    if d.root is None and not all((d.train_images, d.train_annotations, d.val_images, d.val_annotations)):
+        cfg = replace(cfg, data=replace(d, root=demo_config(args.out or cfg.out_dir).data.root))
+    return cfg
+
+_TIME_TO_AP_OPTIONS = ('command', 'func', 'time_to_ap', 'minutes', 'eval_every_steps', 'preset', 'config', 'set',
+                       'out', 'no_progress')  # the bench options --time-to-ap reads; the others time a step
+
+def _time_to_ap(args) -> int:
+    import math
+    from detr_nb.time_to_ap import time_to_ap, minutes_to_reach
+    minutes = 10. if args.minutes is None else args.minutes
+    every = 50 if args.eval_every_steps is None else args.eval_every_steps
+    if not 0 < minutes < math.inf:
+        raise ValueError(f"--minutes {minutes:g}: the training-time budget must be a finite number of minutes > 0")
+    if every <= 0:
+        raise ValueError(f"--eval-every-steps {every}: evaluate every N > 0 optimizer steps")
+    defaults = vars(make_parser().parse_args(['bench']))
+    timing = [f"--{k.replace('_', '-')}" for k, v in defaults.items() if k not in _TIME_TO_AP_OPTIONS and
+              getattr(args, k) != v]
+    if timing:
+        raise ValueError(f"{', '.join(timing)}: timing option(s) of bench; --time-to-ap takes the model, data, batch "
+                         f"and device from its config (--preset/--config and --set, e.g. --set train.device=cpu)")
+    curve = time_to_ap(_time_to_ap_config(args), minutes, every, out_dir=args.out, progress=not args.no_progress)
+    exp = curve.attrs['exp_dir']
+    print(curve.to_string(index=False) if len(curve) else f"no evaluation within {minutes:g} minutes of training")
+    reached = minutes_to_reach(curve, .5)
+    print(f"time_to_ap: stopped: {curve.attrs['stopped']}; {len(curve)} evaluations; AP50 0.5 "
+          + (f"first reached after {reached:.2f} min" if reached is not None else "not reached")
+          + f"\nwrote {exp / 'time_to_ap.csv'} and {exp / 'time_to_ap.png'}")
+    return train_exit_status({'stopped': curve.attrs['stopped'], 'signal': curve.attrs['signal']})
 
 # %% ../nbs/08_cli.ipynb #8a49aaed
 def _image_ids(sources:list[str]) -> list[int]:
@@ -344,8 +390,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     p.set_defaults(func=_demo)
 
-    p = sub.add_parser('bench', help='time the training step and inference (or the data loader with --data)')
-    p.add_argument('--preset', default='tiny', choices=sorted(PRESETS), help='model preset (default: tiny)')
+    p = sub.add_parser('bench', help='time the training step and inference (the data loader with --data; the AP '
+                                     'reached in a training-time budget with --time-to-ap)')
+    p.add_argument('--preset', choices=sorted(PRESETS),
+                   help='model preset (default: tiny; with --time-to-ap the config to train, default: the demo config)')
     p.add_argument('--batch-size', type=int, default=2, help='images per step (default 2)')
     p.add_argument('--size', default='64x64', help='image size HxW (default 64x64)')
     p.add_argument('--boxes', type=int, default=7, help='target boxes per image (default 7)')
@@ -361,11 +409,22 @@ def make_parser() -> argparse.ArgumentParser:
                        ('--no-fused-adamw', "PyTorch's default AdamW, as the official code"),
                        ('--no-flops', "skip counting the step's arithmetic and measuring the matrix-product peak")):
         p.add_argument(flag, action='store_true', help=what)
-    p.add_argument('--out', help='write the JSON result here')
+    p.add_argument('--out', help='write the JSON result here (--time-to-ap: the parent folder of its experiment)')
     p.add_argument('--data', nargs='?', const='', default=None, metavar='ROOT',
                    help='time the data loader instead (ROOT: a COCO-layout dataset; none: the synthetic shapes)')
     p.add_argument('--workers', type=int, nargs='+', default=[0, 1, 2], help='loader worker counts for --data')
     p.add_argument('--gpu-decode', action='store_true', help='decode JPEGs on the GPU (with --data)')
+    p.add_argument('--time-to-ap', action='store_true',
+                   help='train a config for a training-time budget instead, COCO-evaluated every N steps: CSV and plot '
+                        'of AP50 and AP against minutes and images seen (model, data, batch and device from the '
+                        'config: --preset, --config, --set; --out: the parent folder, default experiments)')
+    p.add_argument('--minutes', type=float, help='--time-to-ap: training minutes, evaluations excluded (default 10)')
+    p.add_argument('--eval-every-steps', type=int,
+                   help='--time-to-ap: optimizer steps between evaluations (default 50)')
+    p.add_argument('--config', help='--time-to-ap: a params.yaml to train (default: --preset, else the demo config)')
+    p.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE',
+                   help='--time-to-ap: override one config value, e.g. --set train.device=cpu (repeatable)')
+    p.add_argument('--no-progress', action='store_true', help='--time-to-ap: no progress bars')
     p.set_defaults(func=_bench)
 
     _add_inference_parsers(sub)

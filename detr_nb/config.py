@@ -160,6 +160,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0        # linear warm-up from 0 over this many epochs (either schedule; 0 = none)
     min_lr_ratio: float = 0.0         # cosine: final lr as a fraction of the initial lr
     eval_every: int = 1               # evaluate on the validation split every N epochs
+    eval_every_steps: int = 0         # also evaluate every N optimizer steps, besides the epoch ends (0 = only epochs)
     max_dets: int = 100               # detections COCOeval scores per image (COCO's 100; raise it for crowded images)
     patience: int = 0                 # early stopping: evaluations without improvement before stopping (0 = never)
     min_delta: float = 0.0            # early stopping: smallest change of the monitored metric that counts
@@ -172,6 +173,7 @@ class TrainConfig:
     log_every: int = 10               # optimizer steps between log lines (losses are read from the device only then)
     checkpoint_every: int = 0         # also write model/last.pth every N optimizer steps (0: only at each epoch's end)
     max_steps: int = 0                # stop after this many optimizer steps in all (0 = no limit)
+    max_minutes: float = 0.           # stop once the training time (evaluations excluded) passes this (0 = no budget)
     pretrained: str | None = None     # local weights to start from (official DETR checkpoint or torchvision ResNet)
     resume: str | None = None         # checkpoint to resume from: a path, or 'auto' (this experiment's last.pth if any)
 
@@ -187,6 +189,10 @@ class TrainConfig:
                   'min_delta', 'checkpoint_every', 'max_steps', 'crop_pretrain_steps',
                   'attn_loss_coef'):
             _check_positive(s, k, getattr(self, k), allow_zero=True)
+        _check_positive(s, 'eval_every_steps', self.eval_every_steps, allow_zero=True)
+        if not 0 <= self.max_minutes < float('inf'):  # also refuses NaN
+            raise ValueError(f"train.max_minutes = {self.max_minutes!r}; it must be a finite number of minutes >= 0 "
+                             f"(0 = no time budget)")
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"train.min_lr_ratio = {self.min_lr_ratio}; it must be in [0, 1]")
         _check_positive(s, 'dn_groups', self.dn_groups, allow_zero=True)

@@ -395,14 +395,15 @@ class StopReason(StrEnum):
     "Why `train` returned; a `str` too, so `summary['stopped'] == 'completed'` holds."
     completed = 'completed'      # every epoch of `train.epochs` ran
     max_steps = 'max_steps'      # `train.max_steps` optimizer steps ran
+    time_budget = 'time_budget'  # the training time (evaluations excluded) passed `train.max_minutes`
     early_stop = 'early_stop'    # `train.patience` evaluations in a row did not improve the monitored metric
     interrupted = 'interrupted'  # SIGINT or SIGTERM: `model/last.pth` was saved; resume with resume='auto'
     nonfinite = 'nonfinite'      # `train.max_nonfinite_steps` NaN/Inf steps in a row: the run failed
 
     @property
     def finished(self) -> bool:
-        "The run ended as its config says (completed, max_steps, early_stop): its checkpoints are the result."
-        return self in (StopReason.completed, StopReason.max_steps, StopReason.early_stop)
+        "The run ended as its config says (completed, max_steps, time_budget, early_stop): its checkpoints count."
+        return self in (StopReason.completed, StopReason.max_steps, StopReason.time_budget, StopReason.early_stop)
 
 class TrainSummary(TypedDict):
     "What `train` returns, entry by entry."
@@ -555,6 +556,25 @@ _NONFINITE_HELP = ("the loss or the gradients were NaN/Inf in {n} optimizer step
                    "train.precision=bf16 or fp32), clipping off (train.clip_max_norm=0.1), or bad boxes in the data "
                    "(run detr_nb.data.validate_coco). The limit is train.max_nonfinite_steps.")
 
+def _step_evaluation_due(train_cfg:TrainConfig, # its eval_every_steps (0: evaluations at epoch ends only)
+                         step:int,              # optimizer steps done
+                        ) -> bool:
+    "Whether `train.eval_every_steps` asks for an evaluation after optimizer step `step`."
+    return bool(train_cfg.eval_every_steps) and step % train_cfg.eval_every_steps == 0
+
+def _over_budget(run:_Run, state:RunState) -> bool:
+    """Whether the training time has passed `train.max_minutes` (never when it is 0). Under DDP the clock of rank 0
+    decides for every process (one broadcast of one number a step), so all stop after the same step."""
+    minutes = run.cfg.train.max_minutes
+    if not minutes:
+        return False
+    over = state.train_seconds >= 60 * minutes
+    if run.world > 1:
+        flag = torch.tensor([int(over)], device=run.device)
+        torch.distributed.broadcast(flag, src=0)
+        over = bool(flag.item())
+    return over
+
 def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:StopOnSignal) -> StopReason|None:
     "Optimizer steps from `state` to the end of the epoch; returns why the run must stop before it ends, if it must."
     tc = run.cfg.train
@@ -576,7 +596,8 @@ def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:StopOnSigna
             totals.add(out, images=sum(len(targets) for _, _, targets in micro_batches) * run.world)
             bar.update(len(micro_batches))
             end_of_epoch = state.micro_in_epoch >= run.micro_per_epoch
-            stopping = bool(signals.requested) or bool(tc.max_steps and state.step >= tc.max_steps)
+            over_budget = _over_budget(run, state)
+            stopping = bool(signals.requested) or bool(tc.max_steps and state.step >= tc.max_steps) or over_budget
             log_now = state.step % tc.log_every == 0 or end_of_epoch or stopping  # the only reads from a GPU
             if log_now or run.device.type == 'cpu':  # (on a CPU, reading is free)
                 if int(totals.nonfinite_run) >= tc.max_nonfinite_steps:
@@ -592,15 +613,24 @@ def _run_epoch(run:_Run, state:RunState, totals:_StepTotals, signals:StopOnSigna
                 totals.reset()
             if stopping and signals.requested:  # a run that stops logs its last steps first
                 return StopReason.interrupted
+            if _step_evaluation_due(tc, state.step) and not end_of_epoch:  # at an epoch end, `train` evaluates
+                started = time.perf_counter()
+                stopped = _evaluate_and_keep_best(run, state)
+                paused = time.perf_counter() - started  # not training time, nor in the next row's images/s
+                tick, totals.since = tick + paused, totals.since + paused
+                if stopped is not None:
+                    return stopped
             if tc.max_steps and state.step >= tc.max_steps:
                 return StopReason.max_steps
+            if over_budget:
+                return StopReason.time_budget
             if tc.checkpoint_every and state.step % tc.checkpoint_every == 0 and not end_of_epoch:
                 _save(run, state, 'last.pth')
     return None
 
 def _evaluate_and_keep_best(run:_Run, state:RunState) -> StopReason|None:
-    """Validation metrics of the model after epoch `state.epoch`, logged; `best.pth` when the monitored one improved;
-    early_stop after `train.patience` evaluations without improvement."""
+    """Validation metrics of the model at step `state.step` (an epoch end, or every `train.eval_every_steps`), logged;
+    `best.pth` when the monitored one improved; early_stop after `train.patience` evaluations without improvement."""
     tc = run.cfg.train
     net = run.ema.module if run.ema is not None else unwrap(run.model)  # the model that best.pth will hold
     metrics = {'val_loss': validation_loss(net, run.criterion, run.val_loader, run.device, tc.precision)}
@@ -612,7 +642,8 @@ def _evaluate_and_keep_best(run:_Run, state:RunState) -> StopReason|None:
     if run.logger:
         row = {f"val/{k.replace('val_', '')}": v for k, v in metrics.items()}
         run.logger.log(state.step, state.epoch, {**row, 'val/train_seconds': state.train_seconds})
-        (run.exp / 'result' / 'val_metrics.json').write_text(json.dumps({'epoch': state.epoch, **metrics}, indent=1))
+        record = {'epoch': state.epoch, 'step': state.step, **metrics}
+        (run.exp / 'result' / 'val_metrics.json').write_text(json.dumps(record, indent=1))
     if _improved(metrics[run.monitor], state.best, run.mode, tc.min_delta):
         state.best, state.bad_evals = metrics[run.monitor], 0
         _save(run, state, 'best.pth')
@@ -698,7 +729,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
                 break  # the checkpoints on disk stay those of the last good state
             if state.micro_in_epoch >= run.micro_per_epoch:  # the epoch is complete
                 state.epoch, state.micro_in_epoch = state.epoch + 1, 0
-                if state.epoch % tc.eval_every == 0 or state.epoch == tc.epochs:
+                if state.epoch % tc.eval_every == 0 or state.epoch == tc.epochs or _step_evaluation_due(tc, state.step):
                     stopped = _evaluate_and_keep_best(run, state) or stopped
             _save(run, state, 'last.pth')
             if main:

@@ -116,6 +116,24 @@ def test_bench_runs_once_at_a_tiny_size(tmp_path):
     assert r['train']['gflop'] > 2 * r['infer']['gflop']  # forward + backward vs forward
 
 
+
+def test_bench_time_to_ap_writes_its_csv_and_plot(tmp_path):
+    """`bench --time-to-ap` on a tiny config for a 3-second budget, evaluated after every step: it stops on the budget
+    (a step is evaluated before the budget is checked, so there is at least one row) and writes the curve."""
+    import pandas as pd
+    run('make-shapes', '--out', tmp_path / 'shapes', '--n-train', 4, '--n-val', 2)
+    res = run('bench', '--time-to-ap', '--minutes', 0.05, '--eval-every-steps', 1, '--preset', 'tiny',
+              '--set', f'data.root={tmp_path / "shapes"}', '--set', 'train.device=cpu', *TINY,
+              '--set', 'train.epochs=100', '--out', tmp_path / 'exp', '--no-progress')
+    exp = tmp_path / 'exp' / 'tiny-time_to_ap'
+    assert 'stopped: time_budget' in res.stdout, res.stdout
+    assert f"wrote {exp / 'time_to_ap.csv'} and {exp / 'time_to_ap.png'}" in res.stdout, res.stdout
+    curve = pd.read_csv(exp / 'time_to_ap.csv')
+    assert list(curve.columns) == ['step', 'minutes', 'images_seen', 'AP', 'AP50']
+    assert len(curve) >= 1 and curve.step.tolist() == list(range(1, len(curve) + 1)), curve
+    assert (curve.images_seen == 2 * curve.step).all() and (curve.minutes > 0).all(), curve
+    assert (exp / 'time_to_ap.png').stat().st_size > 10_000
+
 # -- the exit status of `detr_nb train` for every way a run stops (the table in the CLI chapter)
 
 @pytest.fixture(scope='module')
@@ -134,6 +152,8 @@ def train_args(shapes, out, name, *settings):
 @pytest.mark.parametrize('name, settings, stopped, status', [
     ('max_steps', ['train.epochs=3', 'train.max_steps=3', 'train.eval_every=5', 'train.monitor=val_loss'],
      'max_steps', 0),
+    # a budget of 0.06 ms of training time: the run stops after its first step
+    ('time_budget', ['train.epochs=3', 'train.max_minutes=1.0e-6', 'train.eval_every=5'], 'time_budget', 0),
     # mode=max on a falling val_loss: the second evaluation does not improve, and patience is 1
     ('early_stop', ['train.epochs=4', 'train.eval_every=1', 'train.monitor=val_loss', 'train.mode=max',
                     'train.patience=1'], 'early_stop', 0),

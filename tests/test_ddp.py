@@ -63,16 +63,17 @@ def test_two_processes_equal_one_with_double_batch(tmp_path):
         torch.testing.assert_close(ddp[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
 
 
-def test_torchrun_launches_the_cli_train(tmp_path):
-    "`torchrun --nproc_per_node 2 --no-python detr_nb train ...`: both processes train, only rank 0 writes."
+def _torchrun_train(tmp_path, *settings):
+    """`torchrun --nproc_per_node 2 --no-python detr_nb train ...` on 8 shapes images (2 steps an epoch) with more
+    `--set` settings; returns the finished process and the experiment folder."""
     import subprocess, sys
     from pathlib import Path
     from detr_nb.data import make_shapes
     make_shapes(tmp_path / 'shapes', n_train=8, n_val=2, seed=0, min_size=64, max_size=80)
     bin_dir = Path(sys.executable).parent
-    sets = ['train.max_steps=2', 'train.epochs=1', 'train.eval_every=1', 'data.scales=[64]', 'data.max_size=80',
-            'data.val_size=64', 'data.crop_resize=[64]', 'data.crop_min=48', 'data.crop_max=64', 'data.batch_size=2',
-            f'data.root={tmp_path / "shapes"}', f'out_dir={tmp_path / "exp"}', 'name=ddp']
+    sets = ['data.scales=[64]', 'data.max_size=80', 'data.val_size=64', 'data.crop_resize=[64]', 'data.crop_min=48',
+            'data.crop_max=64', 'data.batch_size=2', f'data.root={tmp_path / "shapes"}', f'out_dir={tmp_path / "exp"}',
+            'name=ddp', *settings]
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
@@ -81,9 +82,13 @@ def test_torchrun_launches_the_cli_train(tmp_path):
     for s_ in sets:
         cmd += ['--set', s_]
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env), tmp_path / 'exp' / 'ddp'
+
+
+def test_torchrun_launches_the_cli_train(tmp_path):
+    "`torchrun --nproc_per_node 2 --no-python detr_nb train ...`: both processes train, only rank 0 writes."
+    res, run = _torchrun_train(tmp_path, 'train.max_steps=2', 'train.epochs=1', 'train.eval_every=1')
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    run = tmp_path / 'exp' / 'ddp'
     assert (run / 'model' / 'last.pth').is_file() and (run / 'params.yaml').is_file()
     # one writer: a second one would append to metrics.csv under the same header (every (step, tag) twice) and open
     # its own TensorBoard event file
@@ -94,3 +99,16 @@ def test_torchrun_launches_the_cli_train(tmp_path):
     assert len(list((run / 'log').glob('events.out.tfevents*'))) == 1
     ckpt = torch.load(run / 'model' / 'last.pth', weights_only=True)
     assert ckpt['step'] == 2  # 8 images, 2 processes x 2 images a step: max_steps reached together
+
+
+def test_torchrun_time_budget_stops_every_process_after_the_same_step(tmp_path):
+    """`train.max_minutes` under torchrun: the clock of rank 0 decides for both processes, so they stop after the
+    same step (one that stopped alone would leave the other waiting in its gradient all-reduce) and exit 0; the
+    evaluations every 2 steps run on both."""
+    res, run = _torchrun_train(tmp_path, 'train.epochs=100', 'train.max_minutes=0.05', 'train.eval_every_steps=2',
+                               'train.eval_every=100', 'train.monitor=val_loss')
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert res.stdout.count('stopped: time_budget') == 2, res.stdout  # one summary line per process
+    step = torch.load(run / 'model' / 'last.pth', weights_only=True)['step']
+    val = T.read_metrics(run).dropna(subset=['val/loss'])
+    assert step >= 1 and val.step.tolist() == list(range(2, step + 1, 2)), (step, val.step.tolist())

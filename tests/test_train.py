@@ -303,3 +303,37 @@ def test_resume_with_the_convergence_switches_follows_a_changed_rate(shapes, tmp
     assert all(torch.equal(v, first['ema'][k]) for k, v in ema.items()) and lr == pytest.approx(1e-3)
     last = T.load_checkpoint(exp / 'model' / 'last.pth')
     assert last['step'] == 8 and last['optimizer']['param_groups'][0]['lr'] == pytest.approx(1e-3)
+
+
+def test_step_evaluations_are_not_training_time(shapes, tmp_path, monkeypatch):
+    """On a fake clock where a step takes 1 s and an evaluation 1000 s: the training time logged with each of the
+    evaluations after steps 1..4 (every step; step 4 ends the epoch) counts the steps only, and so does the speed."""
+    clock = [0.]
+    monkeypatch.setattr(T.time, 'perf_counter', lambda: clock[0])
+    step, val_loss = T.train_step, T.validation_loss
+    def timed_step(*a, **k):
+        clock[0] += 1.
+        return step(*a, **k)
+    def timed_validation_loss(*a, **k):
+        clock[0] += 1000.
+        return val_loss(*a, **k)
+    monkeypatch.setattr(T, 'train_step', timed_step)
+    monkeypatch.setattr(T, 'validation_loss', timed_validation_loss)
+    r = T.train(small_cfg(shapes, tmp_path, 'clock', 'train.epochs=1', 'train.eval_every_steps=1',
+                          'train.monitor=val_loss', 'train.log_every=10'), progress=False)
+    df = _metrics(tmp_path / 'clock')
+    assert r['step'] == 4 and df['val/train_seconds'].tolist() == [1., 2., 3., 4.], df
+    assert df['train/img_per_s'].dropna().tolist() == [8 / 4]  # 8 images in 4 s of steps
+    assert T.load_checkpoint(tmp_path / 'clock' / 'model' / 'last.pth')['train_seconds'] == 4.
+
+
+def test_early_stopping_counts_step_evaluations(shapes, tmp_path):
+    """mode=max on a falling val_loss with patience 1 and an evaluation every step: the run stops in the middle of
+    its first epoch (4 steps), after step 2, keeping best.pth of step 1 and last.pth of step 2."""
+    cfg = small_cfg(shapes, tmp_path, 'es_steps', 'train.epochs=2', 'train.eval_every_steps=1', 'train.eval_every=5',
+                    'train.monitor=val_loss', 'train.mode=max', 'train.patience=1')
+    r = T.train(cfg, progress=False)
+    assert (r['stopped'], r['step'], r['epoch']) == ('early_stop', 2, 0), r
+    best, last = (T.load_checkpoint(tmp_path / 'es_steps' / 'model' / f) for f in ('best.pth', 'last.pth'))
+    assert (best['step'], last['step'], last['bad_evals']) == (1, 2, 1)
+    assert _metrics(tmp_path / 'es_steps').dropna(subset=['val/loss']).step.tolist() == [1, 2]
