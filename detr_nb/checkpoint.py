@@ -92,7 +92,8 @@ def resume_changes(old:dict|None,           # the checkpoint's `'config'` (a dic
             if was == v or key in _NOT_COMPARED:
                 continue
             fixed = (section == 'model' and key not in _FREE_MODEL) or key in _FIXED_ON_RESUME or \
-                (key in ('train.lr_backbone', 'train.dn_groups') and (was == 0) != (v == 0))
+                (key in ('train.lr_backbone', 'train.dn_groups') and (was == 0) != (v == 0)) or \
+                (key == 'train.query_lr_scale' and (was == 1) != (v == 1))  # a parameter group more or less
             (refused if fixed else followed).append(f"{key}: {was!r} -> {v!r}")
     return followed, refused
 
@@ -101,7 +102,7 @@ def set_learning_rates(optimizer:torch.optim.Optimizer,            # the restore
                        tc,                                          # the run's TrainConfig (lr, lr_backbone, ...)
                       ):
     "Base rates and weight decay from `tc`, and each group's rate at the scheduler's current step (after a resume)."
-    base = {'main': tc.lr, 'backbone': tc.lr_backbone}
+    base = {'main': tc.lr, 'backbone': tc.lr_backbone, 'queries': tc.lr * tc.query_lr_scale}
     scheduler.base_lrs = [base[g['name']] for g in optimizer.param_groups]
     for g, b, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
         g['initial_lr'], g['weight_decay'], g['lr'] = b, tc.weight_decay, b * factor(scheduler.last_epoch)

@@ -156,6 +156,7 @@ class TrainConfig:
     ema_decay: float = 0.0            # exponential moving average of the weights, evaluated and saved (0 = off)
     crop_pretrain_steps: int = 0      # from scratch: first train the backbone to classify object crops (0 = off)
     attn_loss_coef: float = 0.0       # pull each matched query's cross-attention inside its box (training only; 0 = off)
+    query_lr_scale: float = 1.0       # learning rate of the object query embeddings, as a multiple of lr (1 = official)
     lr_schedule: str = 'step'         # 'step' (lr / 10 at lr_drop, official) or 'cosine' (decay to min_lr_ratio * lr)
     warmup_epochs: float = 0.0        # linear warm-up from 0 over this many epochs (either schedule; 0 = none)
     min_lr_ratio: float = 0.0         # cosine: final lr as a fraction of the initial lr
@@ -183,7 +184,7 @@ class TrainConfig:
         _check_choice(s, 'lr_schedule', self.lr_schedule, ('step', 'cosine'))
         _check_choice(s, 'mode', self.mode, ('auto', 'min', 'max'))
         for k in ('epochs', 'lr', 'accum_steps', 'eval_every', 'lr_drop', 'max_nonfinite_steps', 'log_every',
-                  'group_queries'):
+                  'group_queries', 'query_lr_scale'):
             _check_positive(s, k, getattr(self, k))
         for k in ('lr_backbone', 'weight_decay', 'clip_max_norm', 'eos_coef', 'warmup_epochs', 'patience',
                   'min_delta', 'checkpoint_every', 'max_steps', 'crop_pretrain_steps',

@@ -67,10 +67,19 @@ def make_optimizer(model:nn.Module,          # the model to train
                    queries:nn.Module|None=None, # training-only queries (`detr_nb.convergence`), trained at `lr`
                   ) -> torch.optim.AdamW:
     """AdamW over `param_groups` with the settings of `train_cfg`, fused unless told otherwise; the training-only
-    queries join the main group."""
+    queries join the main group. With `train_cfg.query_lr_scale != 1` the object query embeddings (the DETR's and the
+    extra groups') form a third group 'queries' at `lr * query_lr_scale`."""
     groups = param_groups(model, train_cfg.lr, train_cfg.lr_backbone, train_cfg.weight_decay)
     if queries is not None:
         groups[0]['params'] = groups[0]['params'] + list(queries.parameters())
+    if train_cfg.query_lr_scale != 1:
+        embeds = [unwrap(model).query_embed.weight]
+        if queries is not None and queries.group_embed is not None:
+            embeds.append(queries.group_embed.weight)
+        ids = {id(p) for p in embeds}
+        groups[0]['params'] = [p for p in groups[0]['params'] if id(p) not in ids]
+        groups.append({'params': embeds, 'lr': train_cfg.lr * train_cfg.query_lr_scale,
+                       'weight_decay': train_cfg.weight_decay, 'name': 'queries'})
     return torch.optim.AdamW(groups, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, fused=fused)
 
 # %% ../nbs/05_train.ipynb #9588ee55
@@ -765,7 +774,7 @@ def demo_config(out_dir='experiments', # parent of the experiment folder (the sh
                                 crop_resize=[96, 112], crop_min=72, crop_max=112, batch_size=8),
                    train=replace(cfg.train, epochs=epochs, lr=2e-4, lr_backbone=2e-4, lr_schedule='cosine',
                                  warmup_epochs=0.5, min_lr_ratio=0.05, crop_pretrain_steps=150, attn_loss_coef=1.,
-                                 group_queries=3, dn_groups=0, ema_decay=0.99, eval_every=3))
+                                 query_lr_scale=20., group_queries=3, dn_groups=0, ema_decay=0.99, eval_every=3))
 
 def _free_name(parent, base:str) -> str:
     "`base`, or `base-2`, `base-3`, ...: the first that is not yet in the folder `parent`."
