@@ -168,7 +168,7 @@ def _demo(args) -> int:
     _draw_demo_predictions(ckpt, cfg.data.split_paths('val')[0], Path(r['exp_dir']) / 'result' / 'predictions.png')
     return 0
 
-def _draw_demo_predictions(ckpt:Path, images:Path, out:Path, n:int=8, threshold:float=0.5):
+def _draw_demo_predictions(ckpt:Path, images:Path, out:Path, n:int=8, threshold:float=0.7):
     "Draw what the demo model finds (score >= threshold) on the first `n` validation images into `out`."
     from detr_nb.inference import predict, draw_grid, save_image
     files = sorted(images.glob('*.jpg'))[:n]
@@ -386,7 +386,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser('demo', help='train the tiny preset on the synthetic shapes, then evaluate it')
     p.add_argument('--out', default='experiments', help='parent folder of the demo experiment and its dataset')
-    p.add_argument('--epochs', type=int, default=12, help='training epochs (default 12)')
+    p.add_argument('--epochs', type=int, default=16, help='training epochs (default 16)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     p.set_defaults(func=_demo)
 

@@ -757,7 +757,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
 # %% ../nbs/05_train.ipynb #13f4dd15
 def demo_config(out_dir='experiments', # parent of the experiment folder (the shapes go to <out_dir>/shapes)
                 name:str='demo',       # experiment name
-                epochs:int=12,         # training epochs
+                epochs:int=16,         # training epochs
                 n_train:int=1000,       # synthetic training images
                 n_val:int=100,         # synthetic validation images
                ) -> ExperimentConfig:
@@ -782,7 +782,7 @@ def _free_name(parent, base:str) -> str:
     return next(n for n in names if not (Path(parent) / n).exists())
 
 def demo(out_dir='experiments', # parent of the experiment folder
-         epochs:int=12,         # training epochs
+         epochs:int=16,         # training epochs
          progress:bool=True,    # tqdm bars
         ) -> dict:
     """Train the tiny preset on the synthetic shapes in a new folder (demo, demo-2, ...);
