@@ -758,7 +758,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
 def demo_config(out_dir='experiments', # parent of the experiment folder (the shapes go to <out_dir>/shapes)
                 name:str='demo',       # experiment name
                 epochs:int=16,         # training epochs
-                n_train:int=1000,       # synthetic training images
+                n_train:int=1000,      # synthetic training images
                 n_val:int=100,         # synthetic validation images
                ) -> ExperimentConfig:
     """The tiny preset on the synthetic shapes (written to `<out_dir>/shapes` if absent), trained from scratch with

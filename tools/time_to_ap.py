@@ -49,8 +49,8 @@ def main():
                'command': 'python tools/time_to_ap.py ' + ' '.join(
                    f'--{k.replace("_", "-")} {v}' for k, v in vars(a).items() if v is not None), 'runs': []}
     out = Path(a.out)
-    for name in a.settings.split(','):
-        for seed in [int(s) for s in a.seeds.split(',')]:
+    for seed in [int(s) for s in a.seeds.split(',')]:  # seed-major: a cut-off sweep still covers every setting
+        for name in a.settings.split(','):
             cfg = setting(demo_config(data, name=f'{name}-s{seed}'), name)
             cfg = replace(cfg, out_dir=str(work / 'runs'),
                           train=replace(cfg.train, seed=seed, max_steps=a.steps, eval_every_steps=a.eval_every_steps))
