@@ -475,7 +475,15 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist; "
                                 f"give a model/best.pth of an experiment or an official DETR .pth")
-    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    try:
+        ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    except Exception as e:  # not a torch file (an .onnx, a truncated download): name it, not torch's advice
+        raise ValueError(f"{checkpoint}: not a checkpoint torch.load(weights_only=True) can read "
+                         f"({type(e).__name__}); give a model/best.pth of an experiment "
+                         f"or an official DETR .pth") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get('model', ckpt), dict):
+        raise ValueError(f"{checkpoint}: holds a {type(ckpt).__name__}, "
+                         f"not a checkpoint dict with a 'model' state dict")
     if isinstance(ckpt, dict) and ckpt.get('config'):
         cfg = config_from_dict(ckpt['config'])
         model = DETR(dataclasses.replace(cfg.model, **model_overrides))

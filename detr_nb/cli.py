@@ -184,7 +184,7 @@ def _bench(args) -> int:
     if args.time_to_ap:
         return _time_to_ap(args)
     given = [flag for flag, v in (('--config', args.config), ('--set', args.set), ('--minutes', args.minutes),
-                                  ('--eval-every-steps', args.eval_every_steps)) if v]
+                                  ('--eval-every-steps', args.eval_every_steps)) if v not in (None, [])]
     if given:
         raise ValueError(f"{', '.join(given)}: option(s) of --time-to-ap; the timing bench takes a --preset only")
     if args.data is not None:

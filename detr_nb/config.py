@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #3febcd92
 from __future__ import annotations
-import copy, dataclasses, re
+import copy, dataclasses, math, re
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -27,9 +27,13 @@ def _check_choice(section, key, value, allowed):
         raise ValueError(f"{section}.{key} = {value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
 
 def _check_positive(section, key, value, allow_zero=False):
-    if value is None or (value < 0 if allow_zero else value <= 0):
+    if value is None or not math.isfinite(value) or (value < 0 if allow_zero else value <= 0):
         bound = '>= 0' if allow_zero else '> 0'
-        raise ValueError(f"{section}.{key} = {value!r}; it must be {bound}")
+        raise ValueError(f"{section}.{key} = {value!r}; it must be a finite number {bound}")
+
+def _check_int(section, key, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{section}.{key} = {value!r}; it must be a whole number")
 
 def _check_sizes(section, key, values):
     if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
@@ -155,7 +159,7 @@ class TrainConfig:
     dn_box_noise: float = 0.4         # denoising: box centre shift and size change, as a fraction of the box size
     ema_decay: float = 0.0            # exponential moving average of the weights, evaluated and saved (0 = off)
     crop_pretrain_steps: int = 0      # from scratch: first train the backbone to classify object crops (0 = off)
-    attn_loss_coef: float = 0.0       # pull each matched query's cross-attention inside its box (training only; 0 = off)
+    attn_loss_coef: float = 0.0       # pull each matched query's cross-attention inside its box (training; 0 = off)
     query_lr_scale: float = 1.0       # learning rate of the object query embeddings, as a multiple of lr (1 = official)
     lr_schedule: str = 'step'         # 'step' (lr / 10 at lr_drop, official) or 'cosine' (decay to min_lr_ratio * lr)
     warmup_epochs: float = 0.0        # linear warm-up from 0 over this many epochs (either schedule; 0 = none)
@@ -181,6 +185,9 @@ class TrainConfig:
     def __post_init__(self):
         s = 'train'
         _check_choice(s, 'precision', self.precision, PRECISIONS)
+        for k in ('epochs', 'accum_steps', 'group_queries', 'dn_groups', 'max_steps', 'crop_pretrain_steps',
+                  'eval_every_steps', 'eval_every', 'log_every', 'checkpoint_every', 'patience'):
+            _check_int(s, k, getattr(self, k))
         _check_choice(s, 'lr_schedule', self.lr_schedule, ('step', 'cosine'))
         _check_choice(s, 'mode', self.mode, ('auto', 'min', 'max'))
         for k in ('epochs', 'lr', 'accum_steps', 'eval_every', 'lr_drop', 'max_nonfinite_steps', 'log_every',
@@ -204,7 +211,8 @@ class TrainConfig:
             raise ValueError(f"train.ema_decay = {self.ema_decay}; it must be in [0, 1) (0 turns the average off)")
         if self.crop_pretrain_steps and self.pretrained:
             raise ValueError(f"train.crop_pretrain_steps = {self.crop_pretrain_steps} with train.pretrained = "
-                             f"{self.pretrained!r}: crop pretraining is for backbones trained from scratch; set one")
+                             f"{self.pretrained!r}: crop pretraining is for backbones trained from scratch; "
+                             f"set train.crop_pretrain_steps=0 to start from those weights, or drop train.pretrained")
         _check_choice(s, 'monitor', self.monitor, MONITORS)
         if self.max_dets < 10:
             raise ValueError(f"train.max_dets = {self.max_dets}; it must be at least 10 (COCO also reports AR1, AR10)")

@@ -108,9 +108,12 @@ def crop_pretrain(model:nn.Module,          # the DETR about to be trained (not 
     if not steps:
         return None
     t0 = time.perf_counter()
-    crops, labels = object_crops(dataset, progress=progress)
-    stats = pretrain_backbone(model.backbone[0].body, crops, labels, cfg.model.num_classes, steps,
-                              generator=torch.Generator().manual_seed(cfg.train.seed), progress=progress)
+    try:
+        crops, labels = object_crops(dataset, progress=progress)
+        stats = pretrain_backbone(model.backbone[0].body, crops, labels, cfg.model.num_classes, steps,
+                                  generator=torch.Generator().manual_seed(cfg.train.seed), progress=progress)
+    except ValueError as e:  # too few boxes: say which setting to change
+        raise ValueError(f"train.crop_pretrain_steps = {steps}: {e}; set train.crop_pretrain_steps=0") from None
     return {**stats, 'seconds': time.perf_counter() - t0}
 
 

@@ -13,7 +13,7 @@ import torch.distributed as dist
 from .config import ExperimentConfig, load_config
 from .checkpoint import read_metrics
 from .distributed import is_distributed, rank, world_size
-from .train import train, _free_name
+from .train import train, free_name
 
 # %% auto #0
 __all__ = ['CURVE_COLUMNS', 'time_to_ap_curve', 'minutes_to_reach', 'plot_time_to_ap', 'time_to_ap']
@@ -107,7 +107,7 @@ def _measurement_config(cfg:ExperimentConfig, minutes:float, eval_every_steps:in
     parent = Path(out_dir if out_dir is not None else cfg.out_dir)
     tc = cfg.train
     coco = tc.monitor != 'val_loss'  # the curve needs the COCO metrics
-    return replace(cfg, name=_free_name(parent, f'{cfg.name}-time_to_ap'), out_dir=str(parent),
+    return replace(cfg, name=free_name(parent, f'{cfg.name}-time_to_ap'), out_dir=str(parent),
                    train=replace(tc, max_minutes=float(minutes), eval_every_steps=eval_every_steps,
                                  eval_every=tc.epochs, monitor=tc.monitor if coco else 'auto',
                                  mode=tc.mode if coco else 'auto', patience=0, resume=None))

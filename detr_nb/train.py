@@ -33,7 +33,7 @@ from .distributed import setup_distributed, unwrap, is_distributed
 __all__ = ['seed_everything', 'param_groups', 'make_optimizer', 'lr_factor', 'make_scheduler', 'ResumableSampler',
            'make_train_loader', 'fused_clip_step', 'clip_and_step', 'train_step', 'checkpoint_activations',
            'find_batch_size', 'validation_loss', 'resolve_num_classes', 'build_model', 'StopReason', 'TrainSummary',
-           'RunState', 'experiment_dir', 'train', 'demo_config', 'demo']
+           'RunState', 'experiment_dir', 'train', 'demo_config', 'free_name', 'demo']
 
 # %% ../nbs/05_train.ipynb #f56e692e
 def seed_everything(seed:int, # seed of Python's, NumPy's and torch's generators (CPU and every GPU)
@@ -465,7 +465,7 @@ def _restore(path, cfg, model, optimizer, scheduler, scaler, queries=None, ema=N
     if refused:
         raise ValueError(f"{path} was trained with settings a resumed run cannot change: {'; '.join(refused)}. "
                          f"Resume with the checkpoint's values, or start a new run (another name) with "
-                         f"train.pretrained={path} to fine-tune from its weights")
+                         f"train.pretrained={path} (and train.crop_pretrain_steps=0) to fine-tune from its weights")
     model.load_state_dict(ckpt['model'])
     if queries is not None and ckpt.get('train_queries') is not None:
         queries.load_state_dict(ckpt['train_queries'])
@@ -553,8 +553,8 @@ def _log_row(totals:_StepTotals, optimizer:torch.optim.Optimizer, device:torch.d
         row['train/loss_attn'] = means['loss_attn']
     row['train/nonfinite_steps'] = means['nonfinite'] * totals.steps
     row['train/lr'] = optimizer.param_groups[0]['lr']
-    if len(optimizer.param_groups) > 1:
-        row['train/lr_backbone'] = optimizer.param_groups[1]['lr']
+    for g in optimizer.param_groups[1:]:  # 'backbone', and 'queries' with train.query_lr_scale
+        row[f"train/lr_{g.get('name', 'backbone')}"] = g['lr']
     row['train/img_per_s'] = totals.images / (time.perf_counter() - totals.since)
     row['train/peak_mem_mb'] = peak_memory_mb(device)
     return row
@@ -710,8 +710,9 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     if head_start is not None:  # its time counts as training time
         state.train_seconds = head_start['seconds']
         if main:
+            accuracy = 'n/a' if math.isnan(head_start['accuracy']) else f"{head_start['accuracy']:.1%}"
             print(f"backbone pretrained on {head_start['crops']} object crops in {head_start['seconds']:.0f} s: "
-                  f"held-out crop accuracy {head_start['accuracy']:.1%}")
+                  f"held-out crop accuracy {accuracy}")
     if world > 1:  # different augmentations per process (and after a resume, per step)
         seed_everything(tc.seed + 1000 * rank + state.step if resume else tc.seed + rank)
         model = DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
@@ -776,7 +777,9 @@ def demo_config(out_dir='experiments', # parent of the experiment folder (the sh
                                  warmup_epochs=0.5, min_lr_ratio=0.05, crop_pretrain_steps=150, attn_loss_coef=1.,
                                  query_lr_scale=20., group_queries=3, dn_groups=0, ema_decay=0.99, eval_every=3))
 
-def _free_name(parent, base:str) -> str:
+def free_name(parent,         # the folder that will hold the new one
+              base:str,       # the name wanted, e.g. 'demo'
+             ) -> str:
     "`base`, or `base-2`, `base-3`, ...: the first that is not yet in the folder `parent`."
     names = itertools.chain([base], (f'{base}-{i}' for i in itertools.count(2)))
     return next(n for n in names if not (Path(parent) / n).exists())
@@ -788,6 +791,6 @@ def demo(out_dir='experiments', # parent of the experiment folder
     """Train the tiny preset on the synthetic shapes in a new folder (demo, demo-2, ...);
     returns `train`'s summary plus the first and last loss."""
     t0 = time.perf_counter()
-    r = train(demo_config(out_dir, name=_free_name(out_dir, 'demo'), epochs=epochs), resume=None, progress=progress)
+    r = train(demo_config(out_dir, name=free_name(out_dir, 'demo'), epochs=epochs), resume=None, progress=progress)
     df = read_metrics(r['exp_dir'])['train/loss'].dropna()
     return {**r, 'first_loss': float(df.iloc[0]), 'last_loss': float(df.iloc[-1]), 'seconds': time.perf_counter() - t0}
