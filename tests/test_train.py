@@ -208,8 +208,8 @@ def test_resume_applies_a_changed_learning_rate(shapes, tmp_path, capsys):
     assert _metrics(exp)['train/lr'].tolist()[-1] == pytest.approx(1e-4)
     # a change it cannot follow stops at the start, naming both values, and writes nothing
     before = (exp / 'params.yaml').read_text()
-    with pytest.raises(ValueError, match='model.num_queries: 20 -> 10'):
-        T.train(small_cfg(shapes, tmp_path, 'lr', 'train.epochs=2', 'model.num_queries=10'), resume='auto',
+    with pytest.raises(ValueError, match='model.num_queries: 10 -> 20'):
+        T.train(small_cfg(shapes, tmp_path, 'lr', 'train.epochs=2', 'model.num_queries=20'), resume='auto',
                 progress=False)
     with pytest.raises(ValueError, match='data.batch_size: 2 -> 4'):
         T.train(small_cfg(shapes, tmp_path, 'lr', 'train.epochs=2', 'data.batch_size=4'), resume='auto', progress=False)
