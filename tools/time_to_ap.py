@@ -1,6 +1,6 @@
 """The convergence switches measured: AP50 against training time on the synthetic shapes, per setting and seed, with
 the real training loop. Each setting adds switches to the one before it (a cumulative ablation), from the official
-recipe on the tiny model to the full demo recipe:
+recipe on the tiny model to the full demo recipe; the `*_alone` settings add one switch each to `scratch`:
 
     python tools/time_to_ap.py --settings official,scratch,crops,attention,queries,demo --seeds 0,1,2 \
         --steps 500 --eval-every-steps 250 --out nbs/bench_results/time_to_ap.json
@@ -25,6 +25,15 @@ SETTINGS = {  # name -> (model changes, train changes); each adds to the previou
                                                   group_queries=3)),                      # + query lr, 3 groups
     'demo': ({}, {}),                                                                     # + EMA: demo_config itself
 }
+SCRATCH = dict(backbone_norm='batch')
+ALONE = {  # each switch alone on the `scratch` setting (trainable BN, stride 16): `--settings` may name these too
+    'crops_alone': (SCRATCH, dict(OFF, crop_pretrain_steps=150)),
+    'attention_alone': (SCRATCH, dict(OFF, attn_loss_coef=1.)),
+    'query_lr_alone': (SCRATCH, dict(OFF, query_lr_scale=20.)),
+    'groups_alone': (SCRATCH, dict(OFF, group_queries=3)),
+    'ema_alone': (SCRATCH, dict(OFF, ema_decay=0.99)),
+}
+SETTINGS.update(ALONE)
 
 def setting(cfg, name:str):
     "`cfg` (the demo config) with the switches of setting `name`."
@@ -39,9 +48,12 @@ def main():
     p.add_argument('--seeds', default='0,1,2')
     p.add_argument('--steps', type=int, default=500, help='optimizer steps of each run')
     p.add_argument('--eval-every-steps', type=int, default=250)
+    p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch chooses)')
     p.add_argument('--data', default=None, help='parent folder of the shapes (default: a temporary one)')
     p.add_argument('--out', default='nbs/bench_results/time_to_ap.json')
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     work = Path(tempfile.mkdtemp(prefix='time_to_ap_'))
     data = Path(a.data) if a.data else work
     results = {'machine': {'cpu': platform.processor() or platform.machine(), 'threads': torch.get_num_threads(),
