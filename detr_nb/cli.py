@@ -132,9 +132,10 @@ def _sweep(args) -> int:
     out = Path(args.out or 'experiments/sweep')
     table = sweep(args.grid, out, params=params, metric=args.metric or 'AP', progress=not args.no_progress)
     print(table.drop(columns=['notebook']).to_string(index=False))
-    failed = int((table['status'] != 'ok').sum())
-    print(f"wrote {out / 'sweep.csv'} and {out / 'sweep.png'}; {len(table) - failed} run(s) ok, {failed} failed")
-    return 1 if failed else 0
+    n = table['status'].value_counts()
+    print(f"wrote {out / 'sweep.csv'} and {out / 'sweep.png'}; {n.get('ok', 0)} run(s) ok, {n.get('failed', 0)} failed"
+          + (f", {n['skipped']} skipped (earlier runs kept; -p resume auto continues them)" if 'skipped' in n else ''))
+    return 1 if n.get('failed', 0) else 0
 
 def _job(args) -> int:
     import papermill as pm, yaml
