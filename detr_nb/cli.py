@@ -121,12 +121,33 @@ def _job_output(job:str, params:dict) -> Path:
         return Path(params['checkpoint']).resolve().parent.parent / 'result' / f'{job}.ipynb'
     return Path('experiments') / f'{job}_job' / 'result' / f'{job}.ipynb'
 
+def _sweep(args) -> int:
+    "`job sweep`: the train job over `--grid`; the table printed, exit status 1 when a run failed."
+    import yaml
+    from detr_nb.sweep import sweep
+    if not args.grid:
+        raise ValueError("job sweep: give the grid, one --grid section.key=v1,v2,... per key "
+                         "(e.g. --grid train.lr=1e-4,2e-4 --grid train.weight_decay=1e-4,1e-3)")
+    params = {k: yaml.safe_load(v) for k, v in args.p or []}
+    out = Path(args.out or 'experiments/sweep')
+    table = sweep(args.grid, out, params=params, metric=args.metric or 'AP', progress=not args.no_progress)
+    print(table.drop(columns=['notebook']).to_string(index=False))
+    n = table['status'].value_counts()
+    print(f"wrote {out / 'sweep.csv'} and {out / 'sweep.png'}; {n.get('ok', 0)} run(s) ok, {n.get('failed', 0)} failed"
+          + (f", {n['skipped']} skipped (earlier runs kept; -p resume auto continues them)" if 'skipped' in n else ''))
+    return 1 if n.get('failed', 0) else 0
+
 def _job(args) -> int:
     import papermill as pm, yaml
+    if args.job == 'sweep':
+        return _sweep(args)
+    given = [f for f, v in (('--grid', args.grid), ('--out', args.out), ('--metric', args.metric)) if v]
+    if given:
+        raise ValueError(f"{', '.join(given)}: option(s) of `job sweep`; `job {args.job}` takes -p NAME VALUE")
     src = _jobs_dir() / f'{args.job}.ipynb'
     if not src.is_file():
         known = ', '.join(sorted(p.stem for p in _jobs_dir().glob('*.ipynb')))
-        raise ValueError(f"unknown job {args.job!r}; the jobs are: {known}")
+        raise ValueError(f"unknown job {args.job!r}; the jobs are: {known}, and sweep (train over a --grid)")
     params = {k: yaml.safe_load(v) for k, v in args.p or []}
     # the notebook's defaults suit its test (a temp folder, 64-pixel images); a user's run doesn't
     if args.job == 'train':
@@ -379,8 +400,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_eval)
 
     p = sub.add_parser('job', help='run a papermill job notebook (nbs/jobs/JOB.ipynb)')
-    p.add_argument('job', help="the job: 'train' or 'evaluate'")
+    p.add_argument('job', help="the job: 'train', 'evaluate', or 'sweep' (the train job once per --grid setting)")
     p.add_argument('-p', nargs=2, action='append', metavar=('NAME', 'VALUE'), help='a job parameter (repeatable)')
+    p.add_argument('--grid', action='append', default=[], metavar='SECTION.KEY=V1,V2',
+                   help='sweep: a config key and its values (repeatable: every combination runs)')
+    p.add_argument('--out', help='sweep: its folder, one experiment per setting (default experiments/sweep)')
+    p.add_argument('--metric', help='sweep: validation metric of the table and plot (default AP; val_loss, AP50, ...)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=_job)
 

@@ -2,6 +2,7 @@
 import json, signal, subprocess, sys, time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -194,3 +195,21 @@ def test_train_job_fails_when_the_run_does_not_finish(shapes, tmp_path):
     assert res.returncode == 1, (res.stdout, res.stderr)
     assert 'the run did not finish: stopped = nonfinite' in res.stderr
     assert (tmp_path / 'nan' / 'result' / 'train.ipynb').is_file()
+
+
+def test_job_sweep_records_a_diverging_run_and_runs_the_others(shapes, tmp_path):
+    """`detr_nb job sweep`: a setting whose run diverges (NaN loss, the job fails) is recorded in the table with its
+    error and executed notebook, the other setting still runs, and the exit status is 1."""
+    overrides = ['train.max_nonfinite_steps=2', 'train.device=cpu'] + TINY[3::2]  # TINY without its train.epochs
+    res = run('job', 'sweep', '--grid', 'train.lr=1.0e+30,1.0e-4', '-p', 'data_root', shapes, '-p', 'epochs', 2,
+              '-p', 'overrides', json.dumps(overrides), '--out', tmp_path / 'sw', '--metric', 'val_loss',
+              '--no-progress', ok=False)
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    table = pd.read_csv(tmp_path / 'sw' / 'sweep.csv')
+    assert table['run'].tolist() == ['lr_1.0e+30', 'lr_1.0e-4']
+    assert table['status'].tolist() == ['failed', 'ok'], table
+    assert 'stopped = nonfinite' in table['error'][0] and table['val_loss'][1] > 0
+    for run_name in table['run']:
+        assert (tmp_path / 'sw' / run_name / 'result' / 'train.ipynb').is_file()
+    assert (tmp_path / 'sw' / 'sweep.png').stat().st_size > 0
+    assert '1 run(s) ok, 1 failed' in res.stdout

@@ -221,6 +221,27 @@ def drop_dead_anchor_links(pages: dict[str, dict]):
                 c['source'] = _ANCHOR_LINK.sub(fix, c['source'])
 
 
+_ROOT_LINK = re.compile(r'\]\(([\w/-]+)\.ipynb(#[\w.-]*)?\)')
+
+
+def relink_subfolder_page(nb: dict, page: str, pages: set[str]):
+    """Links between pages are written from the site's root, as nbdev writes them (`validate.ipynb#validate_coco`,
+    `tutorials/why_miss.ipynb`); Sphinx resolves a link from the page that holds it, so a page in a subfolder
+    (`tutorials/coco_gpus`) reaches the others through `../`. Only links to known pages change."""
+    up = '../' * page.count('/')
+    if not up:
+        return
+    def fix(m):
+        return f'](' + up + m.group(1) + '.ipynb' + (m.group(2) or '') + ')' if m.group(1) in pages else m.group(0)
+    for c in nb['cells']:
+        if c['cell_type'] == 'markdown':
+            c['source'] = _ROOT_LINK.sub(fix, c['source'])
+        for o in c.get('outputs', []):
+            data = o.get('data', {})
+            if 'text/markdown' in data:
+                data['text/markdown'] = _ROOT_LINK.sub(fix, ''.join(data['text/markdown']))
+
+
 # ---------------------------------------------------------------- site assets
 def _safe_extract(tar:tarfile.TarFile, dest):
     "Extract `tar` into `dest`, refusing links and members that would land outside it (Python < 3.11.4 has no filter=)."
@@ -327,6 +348,8 @@ def build(out: Path, assets: bool = True) -> Path:
             shutil.copy2(extra, (stage / page).parent / extra.name)
         pages.append((folder, page))
     drop_dead_anchor_links(processed)
+    for page, nb_json in processed.items():
+        relink_subfolder_page(nb_json, page, set(processed))
     for page, nb_json in processed.items():
         (stage / f'{page}.ipynb').write_text(json.dumps(nb_json, indent=1))
     if not any(p == 'index' for _, p in pages):
