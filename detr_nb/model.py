@@ -472,9 +472,10 @@ _SHAPE_FIELDS = ('backbone', 'hidden_dim', 'enc_layers', 'dec_layers', 'dim_feed
 _DEPTHS = {((2, 2, 2, 2), False): 'resnet18', ((3, 4, 6, 3), False): 'resnet34',
            ((3, 4, 6, 3), True): 'resnet50', ((3, 4, 23, 3), True): 'resnet101'}
 
-def _read_checkpoint(src) -> tuple[dict, str]:
-    "State dict and a name for it, from a path, a `{'model': state_dict}` dict or a state dict."
-    name = 'state dict'
+def _read_checkpoint(src) -> tuple[dict, str, dict]:
+    """State dict, a name for it, and the model settings a detr_nb training checkpoint records (its
+    `'config'['model']`; empty for other sources), from a path, a `{'model': state_dict}` dict or a state dict."""
+    name, saved = 'state dict', {}
     if isinstance(src, (str, Path)):
         name, path = str(src), Path(src)
         if not path.is_file():
@@ -487,12 +488,14 @@ def _read_checkpoint(src) -> tuple[dict, str]:
             except pickle.UnpicklingError as e:
                 raise ValueError(f"{path}: cannot be read as a weights-only checkpoint: {e}") from None
     if isinstance(src, dict) and 'model' in src and isinstance(src['model'], dict):
+        config = src.get('config')
+        saved = config['model'] if isinstance(config, dict) and isinstance(config.get('model'), dict) else {}
         src = src['model']
     if not isinstance(src, dict) or not all(torch.is_tensor(v) for v in src.values()):
         raise ValueError(f"{name}: expected a state dict (name -> tensor) or a dict whose 'model' entry is one")
     if src and all(k.startswith('module.') for k in src):
         src = {k[len('module.'):]: v for k, v in src.items()}
-    return {k: v for k, v in src.items() if not k.endswith('num_batches_tracked')}, name
+    return {k: v for k, v in src.items() if not k.endswith('num_batches_tracked')}, name, saved
 
 def infer_config(state_dict:dict, # an official DETR state dict
                  **overrides,     # DETRConfig fields to set (nheads, dilation, dropout, ... or any inferred one)
@@ -531,9 +534,12 @@ def load_official(src,            # checkpoint path, `{'model': state_dict}` dic
                   **overrides,    # DETRConfig fields (nheads, dilation, ...); num_classes=K, backbone=...: partial load
                  ) -> DETR:
     """Build the `DETR` an official facebookresearch/detr checkpoint describes and load its weights
-    (`model.load_report` says what was loaded)."""
-    sd, name = _read_checkpoint(src)
-    found, cfg = infer_config(sd), infer_config(sd, **overrides)
+    (`model.load_report` says what was loaded). Settings the shapes cannot tell (`nheads`, `dilation`, ...) come
+    from `overrides`, else from the `'config'` a detr_nb training checkpoint records, else `DETRConfig`'s defaults."""
+    sd, name, saved = _read_checkpoint(src)
+    names = {f.name for f in fields(DETRConfig)}
+    recorded = {k: v for k, v in saved.items() if k in names and k not in _SHAPE_FIELDS}
+    found, cfg = infer_config(sd, **recorded), infer_config(sd, **{**recorded, **overrides})
     changed = [k for k in _SHAPE_FIELDS if getattr(cfg, k) != getattr(found, k)]
     model = DETR(cfg)
     own = model.state_dict()
