@@ -679,7 +679,8 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
     cfg = resolve_backbone_norm(resolve_num_classes(cfg, train_ds))  # params.yaml records what was trained
     check_labels(train_ds, cfg.model.num_classes)
     # -- model, loss (+ the memory switches)
-    model = build_model(cfg).to(device)
+    # a resumed run's weights come from its checkpoint: train.pretrained is neither read again nor needed
+    model = build_model(replace(cfg, train=replace(tc, pretrained=None)) if resume else cfg).to(device)
     head_start = None if resume else crop_pretrain(model, train_ds, cfg, progress and main)  # None when off
     if tc.channels_last:
         model.backbone.to(memory_format=torch.channels_last)
