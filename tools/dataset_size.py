@@ -7,8 +7,9 @@ optimizer steps on 250, 1,000 and 4,000 synthetic shapes images, evaluated with 
 The training sets are prefixes of one another (`make_shapes` draws each split from its own seeded generator, so the
 first 250 images of the 4,000 are the 250) and the 100 validation images are the same for every size. The schedule
 is the demo's, stretched over the run: as many epochs as the steps need (`steps x batch / size`, rounded up) and the
-demo's warm-up length in steps (62.5), so the sizes differ only in how often each image comes back. Each run's curve
-(`detr_nb.time_to_ap.time_to_ap_curve`) gains an `epochs` column (images seen / size).
+demo's warm-up length in steps (62.5), so the sizes differ only in how often each image comes back. (The training
+loader drops an incomplete last batch: 250 images make 31 steps an epoch, so their 64 epochs are 1,984 steps.)
+Each run's curve (`detr_nb.time_to_ap.time_to_ap_curve`) gains an `epochs` column (images seen / size).
 """
 import argparse, json, math, platform, shutil, tempfile, time
 from dataclasses import replace
