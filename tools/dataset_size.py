@@ -30,6 +30,17 @@ def sized_config(data:Path, n_train:int, seed:int, steps:int, eval_every_steps:i
                                       warmup_epochs=DEMO_WARMUP_EPOCHS * DEMO_IMAGES / n_train))
 
 
+def int_list(text:str, what:str, least:int) -> list[int]:
+    "The comma-separated whole numbers of `text`, each at least `least`; `SystemExit` naming `what` otherwise."
+    try:
+        values = [int(v) for v in text.split(',')]
+    except ValueError:
+        raise SystemExit(f"--{what} {text!r}: expected comma-separated whole numbers, e.g. 250,1000,4000") from None
+    if any(v < least for v in values):
+        raise SystemExit(f"--{what} {text!r}: every value must be at least {least}")
+    return values
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--sizes', default='250,1000,4000', help='training images of each run, comma-separated')
@@ -40,6 +51,9 @@ def main():
     p.add_argument('--data', default=None, help='parent folder of the shapes (default: a temporary one)')
     p.add_argument('--out', default='nbs/bench_results/dataset_size.json')
     a = p.parse_args()
+    sizes, seeds = int_list(a.sizes, 'sizes', 8), int_list(a.seeds, 'seeds', 0)  # 8: one batch of the demo
+    if a.steps < 1 or a.eval_every_steps < 1:
+        raise SystemExit('--steps and --eval-every-steps must be at least 1')
     if a.threads:
         torch.set_num_threads(a.threads)
     work = Path(tempfile.mkdtemp(prefix='dataset_size_'))
@@ -49,8 +63,8 @@ def main():
                            'torch': torch.__version__, 'date': time.strftime('%Y-%m-%d')},
                'command': 'python tools/dataset_size.py ' + ' '.join(
                    f'--{k.replace("_", "-")} {v}' for k, v in vars(a).items() if v is not None), 'runs': []}
-    for seed in [int(s) for s in a.seeds.split(',')]:
-        for n in [int(s) for s in a.sizes.split(',')]:
+    for seed in seeds:
+        for n in sizes:
             cfg = sized_config(data, n, seed, a.steps, a.eval_every_steps)
             cfg = replace(cfg, out_dir=str(work / 'runs'))
             t0 = time.perf_counter()

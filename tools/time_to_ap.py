@@ -52,6 +52,13 @@ def main():
     p.add_argument('--data', default=None, help='parent folder of the shapes (default: a temporary one)')
     p.add_argument('--out', default='nbs/bench_results/time_to_ap.json')
     a = p.parse_args()
+    try:
+        seeds = [int(s) for s in a.seeds.split(',')]
+    except ValueError:
+        raise SystemExit(f"--seeds {a.seeds!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
+    unknown = [n for n in a.settings.split(',') if n not in SETTINGS]
+    if unknown:  # before anything is trained
+        raise SystemExit(f"unknown settings {unknown}; choose from {', '.join(SETTINGS)}")
     if a.threads:
         torch.set_num_threads(a.threads)
     work = Path(tempfile.mkdtemp(prefix='time_to_ap_'))
@@ -61,7 +68,7 @@ def main():
                'command': 'python tools/time_to_ap.py ' + ' '.join(
                    f'--{k.replace("_", "-")} {v}' for k, v in vars(a).items() if v is not None), 'runs': []}
     out = Path(a.out)
-    for seed in [int(s) for s in a.seeds.split(',')]:  # seed-major: a cut-off sweep still covers every setting
+    for seed in seeds:  # seed-major: a cut-off sweep still covers every setting
         for name in a.settings.split(','):
             cfg = setting(demo_config(data, name=f'{name}-s{seed}'), name)
             cfg = replace(cfg, out_dir=str(work / 'runs'),
