@@ -49,7 +49,7 @@ def main():
     p.add_argument('--eval-every-steps', type=int, default=250)
     p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch chooses)')
     p.add_argument('--data', default=None, help='parent folder of the shapes (default: a temporary one)')
-    p.add_argument('--out', default='nbs/bench_results/dataset_size.json')
+    p.add_argument('--out', default='dataset_size.json', help='results JSON (the chapter reads nbs/bench_results/)')
     a = p.parse_args()
     sizes, seeds = int_list(a.sizes, 'sizes', 8), int_list(a.seeds, 'seeds', 0)  # 8: one batch of the demo
     if a.steps < 1 or a.eval_every_steps < 1:
@@ -71,7 +71,8 @@ def main():
             summary = train(cfg, progress=False)
             curve = time_to_ap_curve(summary['exp_dir'])
             curve['epochs'] = curve['images_seen'] / n
-            run = {'n_train': n, 'seed': seed, 'epochs': cfg.train.epochs, 'wall_seconds': time.perf_counter() - t0,
+            run = {'n_train': n, 'seed': seed, 'epochs': cfg.train.epochs, 'stopped': summary['stopped'],
+                   'wall_seconds': time.perf_counter() - t0,
                    'steps': summary['step'], 'curve': curve.to_dict('records')}
             results['runs'].append(run)
             print(json.dumps({k: v for k, v in run.items() if k != 'curve'}), run['curve'][-1:], flush=True)

@@ -66,7 +66,7 @@ def main():
     p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch chooses)')
     p.add_argument('--seed', type=int, default=42, help="the official default seed")
     p.add_argument('--data', default=None, help='parent folder of the shapes (default: a temporary one)')
-    p.add_argument('--out', default='nbs/bench_results/official_time_to_ap.csv')
+    p.add_argument('--out', default='official_time_to_ap.csv', help='curve CSV (the chapter reads nbs/bench_results/)')
     a = p.parse_args()
     if a.minutes is None and a.epochs is None:
         p.error('give a budget: --epochs N or --minutes M (or both: whichever ends first)')

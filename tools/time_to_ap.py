@@ -50,7 +50,7 @@ def main():
     p.add_argument('--eval-every-steps', type=int, default=250)
     p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch chooses)')
     p.add_argument('--data', default=None, help='parent folder of the shapes (default: a temporary one)')
-    p.add_argument('--out', default='nbs/bench_results/time_to_ap.json')
+    p.add_argument('--out', default='time_to_ap.json', help='results JSON (the chapter reads nbs/bench_results/)')
     a = p.parse_args()
     try:
         seeds = [int(s) for s in a.seeds.split(',')]
@@ -76,7 +76,8 @@ def main():
             t0 = time.perf_counter()
             summary = train(cfg, progress=False)
             curve = time_to_ap_curve(summary['exp_dir'])
-            run = {'setting': name, 'seed': seed, 'wall_seconds': time.perf_counter() - t0, 'steps': summary['step'],
+            run = {'setting': name, 'seed': seed, 'stopped': summary['stopped'],
+                   'wall_seconds': time.perf_counter() - t0, 'steps': summary['step'],
                    'curve': curve.to_dict('records')}
             results['runs'].append(run)
             print(json.dumps({k: v for k, v in run.items() if k != 'curve'}), run['curve'][-1:], flush=True)
