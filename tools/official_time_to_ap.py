@@ -70,6 +70,9 @@ def main():
     a = p.parse_args()
     if a.minutes is None and a.epochs is None:
         p.error('give a budget: --epochs N or --minutes M (or both: whichever ends first)')
+    if (a.epochs is not None and a.epochs < 1) or (a.minutes is not None and not a.minutes > 0) \
+            or a.eval_every_epochs < 1:
+        p.error('--epochs and --eval-every-epochs must be at least 1, and --minutes above 0')
     if not is_detr_checkout(a.official):
         print(f"official_time_to_ap: skipped: pass --official DIR, a checkout of facebookresearch/detr "
               f"(got {a.official!r})")
