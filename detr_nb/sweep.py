@@ -8,7 +8,7 @@ import itertools, math, os, re
 from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
-from .config import MONITORS, ExperimentConfig, config_to_dict
+from .config import MONITORS, ExperimentConfig, apply_overrides, config_to_dict, get_preset, load_config
 from .checkpoint import read_metrics
 
 # %% auto #0
@@ -120,6 +120,17 @@ def _write_csv(table:pd.DataFrame, path:Path):
     table.to_csv(tmp, index=False)
     os.replace(tmp, path)
 
+def _check_points(points:list[dict], base:list[str], params:dict):
+    """`ValueError` naming the grid point when the train job's starting config (`params`' config file or preset)
+    with `base` and the point's overrides is not a valid config: a value of the wrong type or out of range is
+    refused here, not when its run starts after the others have trained."""
+    start = load_config(params['config']) if params.get('config') else get_preset(params.get('preset', 'tiny'))
+    for point in points:
+        try:
+            apply_overrides(start, [*base, *(f'{k}={v}' for k, v in point.items())])
+        except ValueError as e:
+            raise ValueError(f"grid point {point}: {e}") from None
+
 def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_grid` reads them ('train.lr=1e-4,2e-4')
           out_dir,                  # the sweep's folder: one experiment per grid point, sweep.csv and sweep.png
           params:dict|None=None,    # other parameters of the train job (preset, epochs, data_root, overrides, ...)
@@ -134,8 +145,9 @@ def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_g
     run (keeping the rows of an earlier sweep into the same folder for settings this one does not have), with its
     plot in `<out_dir>/sweep.png`. A grid point whose folder holds an earlier run's checkpoints is not run again
     (`status` 'skipped', the metrics read from that run, its files untouched) unless `params` has `resume='auto'`,
-    which continues every run from its `model/last.pth`. `ValueError` for a bad grid, metric or parameter, before
-    any run."""
+    which continues every run from its `model/last.pth`. `ValueError` for a bad grid, metric or parameter, or a
+    grid value the config refuses (wrong type or out of range, checked on the job's starting config), before any
+    run."""
     import papermill as pm
     from detr_nb.cli import _jobs_dir
     grid = parse_grid(grid) if isinstance(grid, (list, tuple)) else {k: [str(v) for v in vs] for k, vs in grid.items()}
@@ -150,10 +162,11 @@ def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_g
     if taken:
         raise ValueError(f"params {', '.join(taken)}: the sweep names each run and puts it in out_dir; leave them out")
     base = list(params.pop('overrides', None) or [])
+    points = expand_grid(grid)
+    _check_points(points, base, params)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     src, rows = _jobs_dir() / 'train.ipynb', []
-    points = expand_grid(grid)
     names = [run_name(p) for p in points]
     names = [n if names.count(n) == 1 else f'{n}__{i}' for i, n in enumerate(names)]  # values that read alike
     for point, name in tqdm(list(zip(points, names)), desc='sweep', disable=not progress):
