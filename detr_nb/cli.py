@@ -411,7 +411,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser('demo', help='train the tiny preset on the synthetic shapes, then evaluate it')
     p.add_argument('--out', default='experiments', help='parent folder of the demo experiment and its dataset')
-    p.add_argument('--epochs', type=int, default=16, help='training epochs (default 16)')
+    p.add_argument('--epochs', type=int, default=18, help='training epochs (default 18)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     p.set_defaults(func=_demo)
 

@@ -173,7 +173,7 @@ class TrainConfig:
     mode: str = 'auto'                # 'min', 'max' or 'auto' (min for names ending in 'loss', max otherwise)
     max_nonfinite_steps: int = 5      # stop after this many NaN/Inf loss or gradient steps in a row (each is skipped)
     checkpoint_activations: bool = False  # recompute layer/stage activations in backward: less memory, more compute
-    channels_last: bool = False       # channels-last memory format for the backbone (faster convs on recent GPUs)
+    channels_last: bool = False       # channels-last memory format for the backbone (faster convs on GPUs and CPUs)
     find_batch_size: bool = False     # largest micro-batch that fits; accum_steps keeps the effective batch
     log_every: int = 10               # optimizer steps between log lines (losses are read from the device only then)
     checkpoint_every: int = 0         # also write model/last.pth every N optimizer steps (0: only at each epoch's end)

@@ -15,10 +15,13 @@ import argparse, json, math, platform, shutil, tempfile, time
 from dataclasses import replace
 from pathlib import Path
 import torch
+from detr_nb.config import apply_overrides
 from detr_nb.train import demo_config, train
 from detr_nb.time_to_ap import time_to_ap_curve
 
-DEMO_IMAGES, DEMO_WARMUP_EPOCHS = 1000, 0.5  # the demo's warm-up: half an epoch of its 1,000 images
+DEMO_IMAGES, DEMO_WARMUP_EPOCHS = 1000, 0.5
+SCHEDULE_KEYS = ('train.epochs', 'train.max_steps', 'train.warmup_epochs', 'train.eval_every', 'train.eval_every_steps',
+                 'train.seed')  # the demo's warm-up: half an epoch of its 1,000 images
 
 
 def sized_config(data:Path, n_train:int, seed:int, steps:int, eval_every_steps:int):
@@ -49,11 +52,17 @@ def main():
     p.add_argument('--eval-every-steps', type=int, default=250)
     p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch chooses)')
     p.add_argument('--data', default=None, help='parent folder of the shapes (default: a temporary one)')
+    p.add_argument('--set', action='append', default=None, metavar='KEY=VALUE', dest='overrides',
+                   help='config override of every run (repeatable), e.g. train.dn_groups=0; the schedule (epochs, '
+                        'warm-up, steps) stays the tool\'s')
     p.add_argument('--out', default='dataset_size.json', help='results JSON (the chapter reads nbs/bench_results/)')
     a = p.parse_args()
     sizes, seeds = int_list(a.sizes, 'sizes', 8), int_list(a.seeds, 'seeds', 0)  # 8: one batch of the demo
     if a.steps < 1 or a.eval_every_steps < 1:
         raise SystemExit('--steps and --eval-every-steps must be at least 1')
+    bad = [o for o in a.overrides or [] if o.split('=')[0].strip() in SCHEDULE_KEYS]
+    if bad:
+        raise SystemExit(f"--set {bad[0]}: the tool sets {', '.join(SCHEDULE_KEYS)} from --steps and each size")
     if a.threads:
         torch.set_num_threads(a.threads)
     work = Path(tempfile.mkdtemp(prefix='dataset_size_'))
@@ -62,16 +71,22 @@ def main():
     results = {'machine': {'cpu': platform.processor() or platform.machine(), 'threads': torch.get_num_threads(),
                            'torch': torch.__version__, 'date': time.strftime('%Y-%m-%d')},
                'command': 'python tools/dataset_size.py ' + ' '.join(
-                   f'--{k.replace("_", "-")} {v}' for k, v in vars(a).items() if v is not None), 'runs': []}
+                   [f'--{k.replace("_", "-")} {v}' for k, v in vars(a).items() if v is not None and k != 'overrides']
+                   + [f'--set {o}' for o in a.overrides or []]), 'runs': []}
+    try:  # a bad override is refused before anything is trained
+        apply_overrides(sized_config(data, sizes[0], seeds[0], a.steps, a.eval_every_steps), a.overrides)
+    except ValueError as e:
+        raise SystemExit(f"--set: {e}") from None
     for seed in seeds:
         for n in sizes:
-            cfg = sized_config(data, n, seed, a.steps, a.eval_every_steps)
+            cfg = apply_overrides(sized_config(data, n, seed, a.steps, a.eval_every_steps), a.overrides)
             cfg = replace(cfg, out_dir=str(work / 'runs'))
             t0 = time.perf_counter()
             summary = train(cfg, progress=False)
             curve = time_to_ap_curve(summary['exp_dir'])
             curve['epochs'] = curve['images_seen'] / n
-            run = {'n_train': n, 'seed': seed, 'epochs': cfg.train.epochs, 'stopped': summary['stopped'],
+            run = {'n_train': n, 'overrides': a.overrides or [], 'seed': seed, 'epochs': cfg.train.epochs,
+                   'stopped': summary['stopped'],
                    'wall_seconds': time.perf_counter() - t0,
                    'steps': summary['step'], 'curve': curve.to_dict('records')}
             results['runs'].append(run)

@@ -2,20 +2,26 @@
 the real training loop. Each setting adds switches to the one before it (a cumulative ablation), from the official
 recipe on the tiny model to the full demo recipe; the `*_alone` settings add one switch each to `scratch`:
 
-    python tools/time_to_ap.py --settings official,scratch,crops,attention,queries,demo --seeds 0,1,2 \
+    python tools/time_to_ap.py --settings official,scratch,crops,attention,queries,ema,denoising,demo --seeds 0,1,2 \
         --steps 500 --eval-every-steps 250 --out nbs/bench_results/time_to_ap.json
 
 Every run is `detr_nb.train.train` on `demo_config` (1000 + 100 shapes) with the setting's switches; its curve is read
-from the run's log by `detr_nb.time_to_ap.time_to_ap_curve` (training minutes, evaluations excluded).
+from the run's log by `detr_nb.time_to_ap.time_to_ap_curve` (training minutes, evaluations excluded). `--set
+KEY=VALUE` (repeatable) changes every setting further, as `detr_nb train --set` does, e.g. the demo with four decoder
+layers: `--settings demo --set model.dec_layers=4`.
 """
 import argparse, json, platform, shutil, tempfile, time
 from dataclasses import replace
 from pathlib import Path
 import torch
+from detr_nb.config import apply_overrides
 from detr_nb.train import demo_config, train
 from detr_nb.time_to_ap import time_to_ap_curve
 
-OFF = dict(crop_pretrain_steps=0, attn_loss_coef=0., query_lr_scale=1., group_queries=1, dn_groups=0, ema_decay=0.)
+# the demo recipe's settings before it gained denoising, a no-object weight of 0.3, a channels-last backbone and two
+# more epochs: the settings below keep them, so that their recorded results (run before) are reproduced
+EARLIER = dict(dn_groups=0, eos_coef=0.1, channels_last=False, epochs=16)
+OFF = dict(EARLIER, crop_pretrain_steps=0, attn_loss_coef=0., query_lr_scale=1., group_queries=1, ema_decay=0.)
 SETTINGS = {  # name -> (model changes, train changes); each adds to the previous one
     'official': (dict(backbone_norm='frozen', feature_stride=32), dict(OFF, lr=1e-4, lr_backbone=1e-5)),
     'scratch': (dict(backbone_norm='batch'), dict(OFF)),                                  # trainable BN, stride 16
@@ -23,7 +29,9 @@ SETTINGS = {  # name -> (model changes, train changes); each adds to the previou
     'attention': (dict(backbone_norm='batch'), dict(OFF, crop_pretrain_steps=150, attn_loss_coef=1.)),
     'queries': (dict(backbone_norm='batch'), dict(OFF, crop_pretrain_steps=150, attn_loss_coef=1., query_lr_scale=20.,
                                                   group_queries=3)),                      # + query lr, 3 groups
-    'demo': ({}, {}),                                                                     # + EMA: demo_config itself
+    'ema': ({}, dict(EARLIER)),                   # + EMA: the earlier demo recipe ('demo' in results recorded with it)
+    'denoising': ({}, dict(EARLIER, dn_groups=3)),                                        # + 3 denoising groups
+    'demo': ({}, {}),     # + no-object weight 0.3, channels-last backbone, 18 epochs: demo_config itself
 }
 SCRATCH = dict(backbone_norm='batch')
 ALONE = {  # each switch alone on the `scratch` setting (trainable BN, stride 16): `--settings` may name these too
@@ -32,6 +40,7 @@ ALONE = {  # each switch alone on the `scratch` setting (trainable BN, stride 16
     'query_lr_alone': (SCRATCH, dict(OFF, query_lr_scale=20.)),
     'groups_alone': (SCRATCH, dict(OFF, group_queries=3)),
     'ema_alone': (SCRATCH, dict(OFF, ema_decay=0.99)),
+    'dn_alone': (SCRATCH, dict(OFF, dn_groups=3)),
 }
 SETTINGS.update(ALONE)
 
@@ -50,6 +59,9 @@ def main():
     p.add_argument('--eval-every-steps', type=int, default=250)
     p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch chooses)')
     p.add_argument('--data', default=None, help='parent folder of the shapes (default: a temporary one)')
+    p.add_argument('--set', action='append', default=None, metavar='KEY=VALUE', dest='overrides',
+                   help='config override applied to every setting after its switches, e.g. model.dec_layers=4 '
+                        '(repeatable; recorded with each run)')
     p.add_argument('--out', default='time_to_ap.json', help='results JSON (the chapter reads nbs/bench_results/)')
     a = p.parse_args()
     try:
@@ -66,17 +78,23 @@ def main():
     results = {'machine': {'cpu': platform.processor() or platform.machine(), 'threads': torch.get_num_threads(),
                            'torch': torch.__version__, 'date': time.strftime('%Y-%m-%d')},
                'command': 'python tools/time_to_ap.py ' + ' '.join(
-                   f'--{k.replace("_", "-")} {v}' for k, v in vars(a).items() if v is not None), 'runs': []}
+                   [f'--{k.replace("_", "-")} {v}' for k, v in vars(a).items() if v is not None and k != 'overrides']
+                   + [f'--set {o}' for o in a.overrides or []]), 'runs': []}
     out = Path(a.out)
+    try:  # every setting with the overrides, before anything is trained (the first call writes the shapes)
+        for name in a.settings.split(','):
+            apply_overrides(setting(demo_config(data), name), a.overrides)
+    except ValueError as e:
+        raise SystemExit(f"--set: {e}") from None
     for seed in seeds:  # seed-major: a cut-off sweep still covers every setting
         for name in a.settings.split(','):
-            cfg = setting(demo_config(data, name=f'{name}-s{seed}'), name)
+            cfg = apply_overrides(setting(demo_config(data, name=f'{name}-s{seed}'), name), a.overrides)
             cfg = replace(cfg, out_dir=str(work / 'runs'),
                           train=replace(cfg.train, seed=seed, max_steps=a.steps, eval_every_steps=a.eval_every_steps))
             t0 = time.perf_counter()
             summary = train(cfg, progress=False)
             curve = time_to_ap_curve(summary['exp_dir'])
-            run = {'setting': name, 'seed': seed, 'stopped': summary['stopped'],
+            run = {'setting': name, 'overrides': a.overrides or [], 'seed': seed, 'stopped': summary['stopped'],
                    'wall_seconds': time.perf_counter() - t0, 'steps': summary['step'],
                    'curve': curve.to_dict('records')}
             results['runs'].append(run)
