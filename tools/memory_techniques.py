@@ -155,6 +155,8 @@ def run_rows(names=None, out=None, python=sys.executable, timeout=None, slow_ste
     kept with its error and what it measured before (the child prints its progress after every step).
     `slow_steps` (e.g. {'steps': 1, 'warmup': 1}) replaces the step counts of the bf16/fp16 rows."""
     import torch
+    if str(kwargs.get('device', 'cpu')).startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f"device = {kwargs['device']!r}, but torch sees no CUDA device here")
     names = list(ORDER) if names is None else list(names)
     unknown = [n for n in names if n not in TECHNIQUES]
     if unknown:
