@@ -53,6 +53,11 @@ def _rss_mib() -> float:
 
 
 def _peak_rss_mib() -> float:
+    """Peak resident set size of this process (VmHWM), MiB. Not `ru_maxrss`: that one is kept across fork and exec,
+    so a child of a large process (a notebook holding a model) would report its parent's size as a floor."""
+    for line in Path('/proc/self/status').read_text().splitlines():
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
@@ -144,7 +149,7 @@ def measure(preset='r50', size=(800, 1066), batch_size=2, boxes=7, precision='fp
                  gpu=torch.cuda.get_device_name(device))
     else:
         r.update(peak_mib=round(_peak_rss_mib(), 1), before_steps_mib=round(rss_before, 1),
-                 peak_before_steps_mib=round(peak_before, 1), memory_kind='peak RSS of the process (ru_maxrss)')
+                 peak_before_steps_mib=round(peak_before, 1), memory_kind='peak RSS of the process (VmHWM)')
     r['step_mib'] = round(r['peak_mib'] - r['before_steps_mib'], 1)  # what the training steps added
     return r
 
