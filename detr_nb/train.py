@@ -276,6 +276,12 @@ def checkpoint_activations(model:nn.Module, # a DETR (or DDP-wrapped DETR)
     return names
 
 # %% ../nbs/05_train.ipynb #1833e289
+def _out_of_memory(e:BaseException) -> bool:
+    """Whether `e` is an allocator running out of memory: `torch.OutOfMemoryError` (CUDA and other accelerators), or
+    the `RuntimeError` of PyTorch's CPU allocator ("DefaultCPUAllocator: can't allocate memory"), which is what a CPU
+    process meets under a memory limit (a container's, or `ulimit -v`)."""
+    return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
+
 def _step_fits_on_device(model, criterion, size:tuple[int, int], precision:str,
                          device:torch.device) -> Callable[[int], bool]:
     """A `step_fits(b)` predicate: one forward + backward on b synthetic images of `size` succeeds
@@ -289,7 +295,9 @@ def _step_fits_on_device(model, criterion, size:tuple[int, int], precision:str,
                 out = model(images.to(device), mask.to(device))
             criterion.total_loss(criterion(out, [{k: v.to(device) for k, v in t.items()} for t in targets])).backward()
             return True
-        except torch.OutOfMemoryError:
+        except RuntimeError as e:  # torch.OutOfMemoryError is one too
+            if not _out_of_memory(e):
+                raise
             return False
         finally:
             model.zero_grad(set_to_none=True)
