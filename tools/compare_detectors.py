@@ -1,9 +1,12 @@
 """DETR against torchvision's Faster R-CNN, RetinaNet and FCOS on the demo's synthetic shapes, for the same budget of
 training minutes on one CPU thread, all scored by detr_nb's COCO evaluation:
 
-    taskset -c 1 python tools/compare_detectors.py --minutes 8 --detr-epochs 8 \
-        --eval-every detr=100,faster_rcnn=100,retinanet=100,fcos=100 \
+    taskset -c 1 python tools/compare_detectors.py --minutes 8 --detr-epochs 9 \
+        --eval-every detr=150,faster_rcnn=15,retinanet=40,fcos=40 --data /tmp/cmp/data \
         --out nbs/bench_results/compare.json --plot nbs/bench_results/compare.png
+
+(the command of the chapter's run: DETR's 9 epochs and the evaluation intervals, about 7 evaluations each, were
+set from a 1-minute trial's speeds; about 37 minutes of wall time in all).
 
 DETR is `detr_nb.train.train` on `demo_config` (the demo recipe, every convergence switch on) through
 `detr_nb.time_to_ap.time_to_ap`; the detectors are `detr_nb.compare.train_detector` with torchvision's reference recipe.
