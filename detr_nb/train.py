@@ -287,10 +287,9 @@ def _step_fits_on_device(model, criterion, size:tuple[int, int], precision:str,
     """A `step_fits(b)` predicate: one forward + backward on b synthetic images of `size` succeeds
     without running out of memory."""
     def step_fits(b:int) -> bool:
-        batch = (torch.randn(b, 3, *size), torch.zeros(b, *size, dtype=torch.bool),
-                 [{'labels': torch.ones(4, dtype=torch.int64), 'boxes': torch.full((4, 4), .25)} for _ in range(b)])
-        try:
-            images, mask, targets = batch
+        try:  # the synthetic batch too: allocating it may be what runs out
+            images, mask = torch.randn(b, 3, *size), torch.zeros(b, *size, dtype=torch.bool)
+            targets = [{'labels': torch.ones(4, dtype=torch.int64), 'boxes': torch.full((4, 4), .25)} for _ in range(b)]
             with autocast(device, precision):
                 out = model(images.to(device), mask.to(device))
             criterion.total_loss(criterion(out, [{k: v.to(device) for k, v in t.items()} for t in targets])).backward()

@@ -93,6 +93,8 @@ def main():
             print(json.dumps({k: v for k, v in run.items() if k != 'curve'}), run['curve'][-1:], flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(results, indent=1))  # after every run: a cut-off sweep keeps what it measured
+            if summary['stopped'] == 'interrupted':  # Ctrl-C / SIGTERM ends the sweep, not just this run
+                raise SystemExit(f"interrupted: the runs so far are in {out}")
     shutil.rmtree(work / 'runs', ignore_errors=True)
 
 

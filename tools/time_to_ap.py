@@ -43,6 +43,7 @@ ALONE = {  # each switch alone on the `scratch` setting (trainable BN, stride 16
     'dn_alone': (SCRATCH, dict(OFF, dn_groups=3)),
 }
 SETTINGS.update(ALONE)
+TOOL_KEYS = ('train.seed', 'train.max_steps', 'train.eval_every_steps', 'name', 'out_dir')  # --set may not change these
 
 def setting(cfg, name:str):
     "`cfg` (the demo config) with the switches of setting `name`."
@@ -68,6 +69,11 @@ def main():
         seeds = [int(s) for s in a.seeds.split(',')]
     except ValueError:
         raise SystemExit(f"--seeds {a.seeds!r}: expected comma-separated whole numbers, e.g. 0,1,2") from None
+    if a.steps < 1 or a.eval_every_steps < 1:
+        raise SystemExit('--steps and --eval-every-steps must be at least 1 (0 means "no limit" to train)')
+    owned = [o for o in a.overrides or [] if o.split('=')[0].strip() in TOOL_KEYS]
+    if owned:
+        raise SystemExit(f"--set {owned[0]}: the tool sets {', '.join(TOOL_KEYS)} itself (--seeds, --steps, ...)")
     unknown = [n for n in a.settings.split(',') if n not in SETTINGS]
     if unknown:  # before anything is trained
         raise SystemExit(f"unknown settings {unknown}; choose from {', '.join(SETTINGS)}")
@@ -101,6 +107,8 @@ def main():
             print(json.dumps({k: v for k, v in run.items() if k != 'curve'}), run['curve'][-1:], flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(results, indent=1))  # after every run: a cut-off sweep keeps what it measured
+            if summary['stopped'] == 'interrupted':  # Ctrl-C / SIGTERM ends the sweep, not just this run
+                raise SystemExit(f"interrupted: the runs so far are in {out}")
     shutil.rmtree(work / 'runs', ignore_errors=True)
 
 if __name__ == '__main__':
