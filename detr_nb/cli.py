@@ -275,7 +275,9 @@ def _image_ids(sources:list[str]) -> list[int]:
 def _predict(args) -> int:
     import json, os
     from detr_nb.inference import load_detector, predict, draw_detections, save_image
-    det = load_detector(args.checkpoint, weights=args.weights, threads=args.threads)
+    det = load_detector(args.checkpoint, weights=args.weights, threads=args.threads,
+                        runtime='onnxruntime' if args.backend == 'torch' else args.backend,
+                        precision=args.precision if args.backend == 'openvino' else 'fp32')
     results = predict(det, args.inputs, threshold=args.threshold, top_k=args.top_k, batch_size=args.batch_size,
                       device=args.device, precision=args.precision, backend=args.backend, on_error='skip',
                       progress=not args.no_progress, threads=args.threads)
@@ -329,11 +331,13 @@ def _add_inference_parsers(sub):
     p.add_argument('--top-k', type=int, help='then at most this many per image (default: all)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ... (torch backend)")
     p.add_argument('--batch-size', type=int, default=4, help='images per forward pass (default 4)')
-    p.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime'],
-                   help='run in torch, or in onnxruntime (a .pth is exported on the fly; a .onnx always is)')
-    p.add_argument('--precision', default='fp32', choices=PRECISIONS, help='autocast (torch backend)')
+    p.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime', 'openvino'],  # inference.BACKENDS
+                   help='run in torch, onnxruntime or OpenVINO (a .pth is exported on the fly; a .onnx runs in '
+                        'onnxruntime unless openvino is asked for)')
+    p.add_argument('--precision', default='fp32', choices=PRECISIONS,
+                   help='torch: autocast precision; openvino: fp32 or bf16; onnxruntime: fp32')
     p.add_argument('--weights', default='model', choices=['model', 'ema'], help="a training checkpoint's weights")
-    p.add_argument('--threads', type=int, help='onnxruntime intra-op threads (default: one per core)')
+    p.add_argument('--threads', type=int, help='onnxruntime / OpenVINO intra-op threads (default: one per core)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=_predict)
 

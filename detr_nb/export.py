@@ -20,8 +20,8 @@ from .inference import Detector, load_detector, expand_inputs, val_transform, lo
 from .model import DETR, Attention, nested_pad
 
 # %% auto #0
-__all__ = ['OPSET', 'fold_frozen_batchnorm', 'onnx_friendly', 'onnx_metadata', 'onnx_bytes', 'OnnxDETR', 'to_onnxruntime',
-           'check_onnx', 'export_onnx', 'quantize_int8', 'compare_latency', 'latency_table']
+__all__ = ['OPSET', 'RUNTIMES', 'fold_frozen_batchnorm', 'onnx_friendly', 'onnx_metadata', 'onnx_bytes', 'OnnxDETR',
+           'to_onnxruntime', 'check_onnx', 'export_onnx', 'quantize_int8', 'compare_latency', 'latency_table']
 
 # %% ../nbs/07b_export.ipynb #eb9534ed
 def fold_frozen_batchnorm(model:DETR, # modified in place
@@ -39,7 +39,7 @@ def fold_frozen_batchnorm(model:DETR, # modified in place
     return model
 
 class _PlainAttention(nn.Module):
-    "`detr_nb.model.Attention` (same parameters) as plain matrix products: the scale in q, the mask as -inf."
+    "`detr_nb.model.Attention` (same parameters) as plain matrix products: the scale in q, the mask as an added -inf."
     def __init__(self, attn:Attention):
         super().__init__()
         self.attn = attn
@@ -52,8 +52,9 @@ class _PlainAttention(nn.Module):
         q = a._heads(F.linear(q, w[:d] * s, b[:d] * s))                      # [B,h,Lq,d_h], already scaled
         k, v = a._heads(F.linear(k, w[d:2 * d], b[d:2 * d])), a._heads(F.linear(v, w[2 * d:], b[2 * d:]))
         logits = q @ k.transpose(-2, -1)                                      # [B,h,Lq,Lk]
-        if key_padding_mask is not None:
-            logits = logits.masked_fill(key_padding_mask[:, None, None, :], float('-inf'))
+        if key_padding_mask is not None:  # an additive [B,1,1,Lk] bias: one broadcast add, cheaper than a select
+            bias = torch.zeros(key_padding_mask.shape, dtype=logits.dtype, device=logits.device)
+            logits = logits + bias.masked_fill(key_padding_mask, float('-inf'))[:, None, None, :]
         if attn_mask is not None:
             logits = logits.masked_fill(~attn_mask, float('-inf'))
         return a.out_proj((logits.softmax(-1) @ v).transpose(1, 2).flatten(2))
@@ -119,14 +120,39 @@ def onnx_bytes(det:Detector,      # a detector with a torch `DETR` (see `load_de
     return proto.SerializeToString()
 
 # %% ../nbs/07b_export.ipynb #c7e54e01
+RUNTIMES = ('onnxruntime', 'openvino')
+
 class OnnxDETR:
-    """An exported DETR in an onnxruntime session, called like the torch model:
+    """An exported DETR in onnxruntime or OpenVINO (CPU), called like the torch model:
     (images [B,3,H,W], mask [B,H,W] or None) -> {'pred_logits' [B,Q,C+1], 'pred_boxes' [B,Q,4]} (CPU tensors)."""
     def __init__(self,
                  model,                     # path of a .onnx file, or its bytes
-                 threads:int|None=None,     # intra-op threads (None: onnxruntime's default, one per core)
-                 optimization:str='all',    # graph optimizations: 'all', 'extended', 'basic' or 'none'
+                 threads:int|None=None,     # intra-op threads (None: the runtime's default, one per core)
+                 optimization:str='all',    # onnxruntime graph optimizations: 'all', 'extended', 'basic' or 'none'
+                 runtime:str='onnxruntime', # 'onnxruntime' or 'openvino'
+                 precision:str='fp32',      # 'fp32', or 'bf16' (OpenVINO only: its bf16 inference precision)
                 ):
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime = {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        if precision not in ('fp32', 'bf16') or (precision == 'bf16' and runtime != 'openvino'):
+            raise ValueError(f"precision = {precision!r}; choose 'fp32', or 'bf16' with runtime='openvino'")
+        self.precision = precision
+        self.backend, self.source = runtime, 'ONNX bytes' if isinstance(model, bytes) else str(model)
+        try:
+            load = self._onnxruntime if runtime == 'onnxruntime' else self._openvino
+            names, meta, classes = load(model, threads, optimization)
+        except (ValueError, ImportError):
+            raise
+        except Exception as e:
+            raise ValueError(f"{self.source}: {runtime} cannot load it ({type(e).__name__}: "
+                             f"{str(e).strip().splitlines()[0][:200]})") from None
+        if names != ['images', 'mask']:
+            raise ValueError(f"{self.source}: inputs {names}; expected ['images', 'mask'] (a detr_nb export)")
+        self.metadata, self.num_classes = meta, classes - 1
+        self.categories = json.loads(meta['detr_nb_categories']) if 'detr_nb_categories' in meta else None
+        self.val_size, self.max_size = int(meta.get('detr_nb_val_size', 800)), int(meta.get('detr_nb_max_size', 1333))
+
+    def _onnxruntime(self, model, threads, optimization):
         import onnxruntime as ort
         levels = {'all': ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
                   'extended': ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
@@ -140,34 +166,53 @@ class OnnxDETR:
         so.inter_op_num_threads = 1
         if threads:
             so.intra_op_num_threads = threads
-        src = model if isinstance(model, bytes) else str(model)
-        self.source = 'ONNX bytes' if isinstance(model, bytes) else str(model)
+        session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), so,
+                                       providers=['CPUExecutionProvider'])
+        def run(images, mask): return session.run(None, {'images': images, 'mask': mask})
+        self.session, self._run = session, run
+        return ([i.name for i in session.get_inputs()], session.get_modelmeta().custom_metadata_map,
+                int(session.get_outputs()[0].shape[-1]))
+
+    def _openvino(self, model, threads, optimization):
         try:
-            self.session = ort.InferenceSession(src, so, providers=['CPUExecutionProvider'])
-        except Exception as e:
-            raise ValueError(f"{self.source}: onnxruntime cannot load it ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0][:200]})") from None
-        names = [i.name for i in self.session.get_inputs()]
-        if names != ['images', 'mask']:
-            raise ValueError(f"{self.source}: inputs {names}; expected ['images', 'mask'] (a detr_nb export)")
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.metadata = meta
-        self.num_classes = int(self.session.get_outputs()[0].shape[-1]) - 1
-        self.categories = json.loads(meta['detr_nb_categories']) if 'detr_nb_categories' in meta else None
-        self.val_size, self.max_size = int(meta.get('detr_nb_val_size', 800)), int(meta.get('detr_nb_max_size', 1333))
+            import openvino as ov
+        except ImportError:
+            raise ImportError("runtime='openvino' needs the openvino package: pip install openvino") from None
+        if optimization != 'all':
+            raise ValueError(f"optimization = {optimization!r} is an onnxruntime setting; OpenVINO has none")
+        import onnx
+        proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
+        # f32 stated: on CPUs with AVX-512 bf16 or AMX, OpenVINO's default inference precision is bf16
+        config = {'INFERENCE_PRECISION_HINT': {'fp32': 'f32', 'bf16': 'bf16'}[self.precision],
+                  'PERFORMANCE_HINT': 'LATENCY'}
+        if threads:
+            config['INFERENCE_NUM_THREADS'] = threads
+        core = ov.Core()
+        compiled = core.compile_model(core.read_model(proto.SerializeToString()), 'CPU', config)
+        request = compiled.create_infer_request()
+        def run(images, mask):
+            out = request.infer({'images': images, 'mask': mask})
+            return [np.array(out[o]) for o in compiled.outputs]  # copies: the request reuses its buffers
+        self.session, self._run = compiled, run
+        return ([i.get_any_name() for i in compiled.inputs], {p.key: p.value for p in proto.metadata_props},
+                int(compiled.outputs[0].get_partial_shape()[-1].get_length()))
 
     def __call__(self, images:Tensor, mask:Tensor|None=None) -> dict:
         if mask is None:
             mask = torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.bool)
-        logits, boxes = self.session.run(None, {'images': images.detach().cpu().float().numpy(),
-                                                'mask': mask.detach().cpu().numpy()})
+        logits, boxes = self._run(images.detach().cpu().float().numpy(), mask.detach().cpu().numpy())
         return {'pred_logits': torch.from_numpy(logits), 'pred_boxes': torch.from_numpy(boxes)}
 
-def to_onnxruntime(det:Detector,          # a detector with a torch `DETR`
-                   threads:int|None=None, # onnxruntime intra-op threads
+def to_onnxruntime(det:Detector,             # a detector with a torch `DETR`
+                   threads:int|None=None,    # the runtime's intra-op threads
+                   runtime:str='onnxruntime', # 'onnxruntime' or 'openvino'
+                   precision:str='fp32',      # 'fp32', or 'bf16' in OpenVINO
                   ) -> Detector:
-    "The same detector exported in memory and run by onnxruntime (what `predict(..., backend='onnxruntime')` does)."
-    return replace(det, model=OnnxDETR(onnx_bytes(det), threads=threads), source=f'{det.source} (onnxruntime)')
+    """The same detector exported in memory and run by onnxruntime or OpenVINO (what `predict(...,
+    backend='onnxruntime' / 'openvino')` does)."""
+    model = OnnxDETR(onnx_bytes(det), threads=threads, runtime=runtime, precision=precision)
+    return replace(det, model=model, source=f'{det.source} ({runtime}{", bf16" if precision == "bf16" else ""})')
+
 
 # %% ../nbs/07b_export.ipynb #303474b0
 @torch.no_grad()
@@ -288,19 +333,20 @@ def _cpu_name() -> str:
 def _machine(threads:int) -> dict:
     return {'cpu': _cpu_name(), 'cores': os.cpu_count(), 'threads': threads,
             'torch': torch.__version__, 'onnxruntime': __import__('onnxruntime').__version__,
+            'openvino': __import__('openvino').__version__,
             'date': time.strftime('%Y-%m-%d')}
 
 def latency_table(preset:str='tiny',        # model preset ('tiny', 'r50', ...), random weights
                   size=(800, 1066),         # (height, width) of the input images, pixels
                   batch:int=1,              # images per call
-                  threads:int=2,            # torch and onnxruntime intra-op threads
+                  threads:int=2,            # torch, onnxruntime and OpenVINO intra-op threads
                   runs:int=10, warmup:int=3,
                   num_classes:int=91,       # classes of the head
                   lower_precision:bool=True, # also time bf16 autocast and the int8 graph
                   extra:dict|None=None,     # more variants: name -> f(model, images) -> (logits, boxes)
                  ) -> dict:
-    """CPU latency of detr_nb eager (as trained, and with BN folded + channels_last), onnxruntime (and bf16 / int8),
-    plus `extra`, interleaved: rows and the machine."""
+    """CPU latency of detr_nb eager (as trained, and with BN folded + channels_last), onnxruntime and OpenVINO
+    (and bf16 eager, int8 onnxruntime, bf16 OpenVINO), plus `extra`, interleaved: rows and the machine."""
     from detr_nb.config import get_preset
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -310,10 +356,13 @@ def latency_table(preset:str='tiny',        # model preset ('tiny', 'r50', ...),
     fast = fold_frozen_batchnorm(copy.deepcopy(model))
     fast.backbone.to(memory_format=torch.channels_last)
     det = load_detector(model, val_size=min(size), max_size=max(size))  # calibration at the timed size
-    sessions = {'detr_nb onnxruntime': OnnxDETR(onnx_bytes(det), threads=threads)}
+    graph = onnx_bytes(det)
+    sessions = {'detr_nb onnxruntime': OnnxDETR(graph, threads=threads),
+                'detr_nb openvino': OnnxDETR(graph, threads=threads, runtime='openvino')}
     if lower_precision:
         calibration = [(images[0] * 40 + 120).clamp(0, 255).to(torch.uint8)]  # a stand-in picture, as `predict` reads
         sessions['detr_nb onnxruntime int8'] = OnnxDETR(quantize_int8(det, calibration), threads=threads)
+        sessions['detr_nb openvino bf16'] = OnnxDETR(graph, threads=threads, runtime='openvino', precision='bf16')
     def torch_fn(m, nhwc=False, dtype=None):
         def run():
             x = images.contiguous(memory_format=torch.channels_last) if nhwc else images
@@ -328,10 +377,12 @@ def latency_table(preset:str='tiny',        # model preset ('tiny', 'r50', ...),
             return out['pred_logits'], out['pred_boxes']
         return run
     fns = {'detr_nb eager': torch_fn(model), 'detr_nb eager, BN folded + NHWC': torch_fn(fast, nhwc=True),
-           'detr_nb onnxruntime': ort_fn(sessions['detr_nb onnxruntime'])}
+           'detr_nb onnxruntime': ort_fn(sessions['detr_nb onnxruntime']),
+           'detr_nb openvino': ort_fn(sessions['detr_nb openvino'])}
     if lower_precision:
         fns['detr_nb eager bf16, BN folded + NHWC'] = torch_fn(fast, nhwc=True, dtype=torch.bfloat16)
         fns['detr_nb onnxruntime int8'] = ort_fn(sessions['detr_nb onnxruntime int8'])
+        fns['detr_nb openvino bf16'] = ort_fn(sessions['detr_nb openvino bf16'])
     fns.update({k: (lambda f=f: f(model, images)) for k, f in (extra or {}).items()})
     rows = compare_latency(fns, warmup, runs)
     for r in rows:

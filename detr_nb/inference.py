@@ -24,9 +24,9 @@ from .device import autocast, resolve_device
 from .model import DETR, load_official, nested_pad
 
 # %% auto #0
-__all__ = ['COCO_CATEGORIES', 'IMAGE_SUFFIXES', 'resolve_categories', 'label_tables', 'Detector', 'load_detector',
-           'expand_inputs', 'load_image', 'val_transform', 'Detections', 'select_detections', 'predict', 'image_uint8',
-           'draw_detections', 'draw_grid', 'save_image']
+__all__ = ['COCO_CATEGORIES', 'IMAGE_SUFFIXES', 'BACKENDS', 'EXPORTED_PRECISIONS', 'resolve_categories', 'label_tables',
+           'Detector', 'load_detector', 'expand_inputs', 'load_image', 'val_transform', 'Detections',
+           'select_detections', 'predict', 'image_uint8', 'draw_detections', 'draw_grid', 'save_image']
 
 # %% ../nbs/07_inference.ipynb #6d33d8dd
 _COCO_NAMES = {
@@ -82,7 +82,8 @@ class Detector:
     source: str = 'model'    # where it came from, for messages
 
     @property
-    def backend(self) -> str: return 'torch' if isinstance(self.model, nn.Module) else 'onnxruntime'
+    def backend(self) -> str: # 'torch', or the runtime of an exported model: 'onnxruntime' or 'openvino'
+        return 'torch' if isinstance(self.model, nn.Module) else self.model.backend
 
     @property
     def num_classes(self) -> int:
@@ -127,7 +128,9 @@ def load_detector(src,                     # a `DETR`, a `Detector`, or the path
                   categories:list[dict]|None=None, # override the label -> id/name list (default: the checkpoint's)
                   val_size:int|None=None,  # override the shorter side of the input, pixels (default: the source's)
                   max_size:int|None=None,  # override the longest side of the input, pixels (default: the source's)
-                  threads:int|None=None,   # onnxruntime: intra-op threads (default: onnxruntime's)
+                  threads:int|None=None,   # a .onnx file's runtime: intra-op threads (default: the runtime's)
+                  runtime:str='onnxruntime', # a .onnx file's runtime: 'onnxruntime' or 'openvino' (chapter 07b)
+                  precision:str='fp32',    # a .onnx file's precision: 'fp32', or 'bf16' in OpenVINO
                   **overrides,             # DETRConfig fields of an official checkpoint its shapes do not tell
                  ) -> Detector:
     """A `Detector` from a model or a file; raises `FileNotFoundError` for a missing file and `ValueError`, naming the
@@ -146,7 +149,7 @@ def load_detector(src,                     # a `DETR`, a `Detector`, or the path
             raise FileNotFoundError(f"{path}: no such file; expected {_KINDS}")
         if path.suffix.lower() == '.onnx':
             from detr_nb.export import OnnxDETR
-            m = OnnxDETR(path, threads=threads)
+            m = OnnxDETR(path, threads=threads, runtime=runtime, precision=precision)
             det = Detector(m, resolve_categories(m.categories, m.num_classes), m.val_size, m.max_size, str(path))
         else:
             ck = _torch_load(path)
@@ -289,6 +292,9 @@ def select_detections(logits:Tensor,        # [Q, num_classes+1] of one image
     return Detections(source, tuple(size), p['boxes'][idx], p['scores'][idx], labels, ids[labels],
                       [names[k] for k in labels.tolist()], idx)
 
+BACKENDS = ('torch', 'onnxruntime', 'openvino')
+EXPORTED_PRECISIONS = {'onnxruntime': ('fp32',), 'openvino': ('fp32', 'bf16')}  # what each runtime runs a .onnx in
+
 @torch.no_grad()
 def predict(model_or_checkpoint,       # a `DETR`, `Detector`, or a checkpoint / .onnx path (see `load_detector`)
             inputs,                    # image path(s), folder(s), PIL image(s), tensor(s) [3,H,W] or [B,3,H,W]
@@ -296,8 +302,8 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, or a checkpoint /
             top_k:int|None=None,       # then keep at most this many per image (None: all)
             batch_size:int=4,          # images per forward pass
             device='auto',             # 'auto' (cuda when there is one), 'cpu', 'cuda', ... (torch backend)
-            precision:str='fp32',      # 'fp32', 'bf16' or 'fp16' autocast (torch backend)
-            backend:str='torch',       # 'torch', or 'onnxruntime' (a .onnx file, or a model exported on the fly)
+            precision:str='fp32',      # torch: 'fp32', 'bf16' or 'fp16' autocast; openvino: 'fp32' or 'bf16'
+            backend:str='torch',       # 'torch', 'onnxruntime' or 'openvino' (a .onnx file, or exported on the fly)
             on_error:str='raise',      # 'raise', or 'skip': an unreadable input gives a `Detections` with `error`
             progress:bool=False,       # a tqdm bar over the images
             **load_kwargs,             # `load_detector` options: weights='ema', categories, val_size, threads, ...
@@ -307,15 +313,26 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, or a checkpoint /
         raise ValueError(f"threshold = {threshold}; it must be a score in [0, 1]")
     if top_k is not None and top_k <= 0:
         raise ValueError(f"top_k = {top_k}; it must be a positive number of detections or None")
-    if on_error not in ('raise', 'skip') or backend not in ('torch', 'onnxruntime') or batch_size < 1:
-        raise ValueError(f"on_error = {on_error!r} (choose 'raise' or 'skip'), backend = {backend!r} (choose 'torch' "
-                         f"or 'onnxruntime'), batch_size = {batch_size} (at least 1)")
+    if on_error not in ('raise', 'skip') or backend not in BACKENDS or batch_size < 1:
+        raise ValueError(f"on_error = {on_error!r} (choose 'raise' or 'skip'), backend = {backend!r} (choose one of "
+                         f"{', '.join(BACKENDS)}), batch_size = {batch_size} (at least 1)")
+    if backend != 'torch':  # a .onnx file opens in the runtime asked for
+        load_kwargs.setdefault('runtime', backend)
+        load_kwargs.setdefault('precision', precision if backend == 'openvino' else 'fp32')
     det = load_detector(model_or_checkpoint, **load_kwargs)
-    if precision != 'fp32' and (backend == 'onnxruntime' or det.backend != 'torch'):
-        raise ValueError(f"precision = {precision!r} is for the torch backend; the exported model runs in fp32")
-    if backend == 'onnxruntime' and det.backend == 'torch':
-        from detr_nb.export import to_onnxruntime
-        det = to_onnxruntime(det, threads=load_kwargs.get('threads'))
+    runs_in = det.backend if backend == 'torch' else backend  # what runs the forward pass
+    if runs_in != 'torch':
+        if precision not in EXPORTED_PRECISIONS[runs_in]:
+            raise ValueError(f"precision = {precision!r}: {runs_in} runs the exported model in "
+                             f"{' or '.join(EXPORTED_PRECISIONS[runs_in])}; bf16 and fp16 autocast are for torch")
+        if det.backend not in ('torch', runs_in):
+            raise ValueError(f"{det.source} is loaded in {det.backend}; load the .onnx file with "
+                             f"runtime={runs_in!r} to run it in {runs_in}")
+        if det.backend == runs_in and det.model.precision != precision:
+            raise ValueError(f"{det.source} is loaded in {det.model.precision}; load it with precision={precision!r}")
+        if det.backend == 'torch':
+            from detr_nb.export import to_onnxruntime
+            det = to_onnxruntime(det, threads=load_kwargs.get('threads'), runtime=runs_in, precision=precision)
     device = resolve_device(device or 'auto') if det.backend == 'torch' else torch.device('cpu')
     if det.backend == 'torch':
         det.model.to(device).eval()

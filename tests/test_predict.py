@@ -80,18 +80,20 @@ def test_predict_cli_wrong_checkpoint_kind_is_one_line(run_dir, tmp_path):
         assert not (tmp_path / 'out').exists()
 
 
-def test_export_then_predict_with_onnxruntime(run_dir, tmp_path):
+def test_export_then_predict_with_onnxruntime_and_openvino(run_dir, tmp_path):
     ck, img = run_dir / 'run' / 'model' / 'best.pth', run_dir / 'shapes' / 'val2017' / '000000000006.jpg'
     res = run('export', ck, '--out', tmp_path / 'm.onnx')
     assert res.returncode == 0, res.stderr
     assert 'circle, square, triangle' in res.stdout and (tmp_path / 'm.onnx').is_file()
     outs = {}
     for name, args in (('torch', (ck,)), ('onnx', (tmp_path / 'm.onnx',)),
-                       ('on_the_fly', (ck, '--backend', 'onnxruntime'))):
+                       ('on_the_fly', (ck, '--backend', 'onnxruntime')),
+                       ('openvino', (tmp_path / 'm.onnx', '--backend', 'openvino')),
+                       ('openvino_on_the_fly', (ck, '--backend', 'openvino'))):
         res = run('predict', *args, img, '--out', tmp_path / name, '--threshold', 0, '--top-k', 3, '--device', 'cpu')
         assert res.returncode == 0, res.stderr
         outs[name] = json.loads((tmp_path / name / 'detections.json').read_text())
-    for name in ('onnx', 'on_the_fly'):
+    for name in ('onnx', 'on_the_fly', 'openvino', 'openvino_on_the_fly'):
         for a, b in zip(outs[name], outs['torch'], strict=True):
             assert a['category_id'] == b['category_id'] and abs(a['score'] - b['score']) < 1e-4
             assert max(abs(u - v) for u, v in zip(a['bbox'], b['bbox'])) < 0.05
