@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from PIL import Image
-from .model import DETR
+from .model import DETR, nested_pad
 from .inference import (Detector, Detections, load_detector, expand_inputs, val_transform, draw_detections,
-                               load_image, image_uint8, select_detections, label_tables)
+                               load_image, image_uint8, select_detections, label_tables, pad_to_canvas)
 from .device import resolve_device
 from .convergence import attention_weights
 
@@ -90,6 +90,7 @@ def attention_maps(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint
                    encoder_layer:int=-1,    # encoder layer whose self-attention is returned
                    decoder_layer:int=-1,    # decoder layer whose cross-attention is returned
                    device='auto',           # 'auto', 'cpu', 'cuda', ...
+                   canvas:int|None=None,    # pad the image (masked) to canvas x canvas pixels, as `predict` does
                    **load_kwargs,           # `load_detector` options
                   ) -> AttentionMaps:
     "Detect objects in `image` and return the decoder map of each detection and the encoder maps of every cell."
@@ -105,14 +106,20 @@ def attention_maps(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint
     x = val_transform(det.val_size, det.max_size)(img)
     device = resolve_device(device or 'auto')
     model = det.model.to(device).eval()
+    images, mask = nested_pad([x])
+    if canvas is not None:
+        images, mask = pad_to_canvas(images, mask, canvas, [name])
     with AttentionRecorder(model, encoder_layer, decoder_layer) as rec:
-        out = model(x[None].to(device))
+        out = model(images.to(device), mask.to(device))
     d = select_detections(out['pred_logits'][0].float().cpu(), out['pred_boxes'][0].float().cpu(), name,
                           tuple(img.shape[-2:]), label_tables(det.categories, det.num_classes), threshold, top_k)
-    h, w = rec.feature_mask.shape[-2:]
-    return AttentionMaps(d, image_uint8(img), tuple(x.shape[-2:]),
-                         rec.decoder[0].mean(0)[d.queries.to(device)].reshape(-1, h, w).cpu(),
-                         rec.encoder[0].mean(0).reshape(-1, h, w).cpu(), model.backbone[0].stride)
+    H, W = rec.feature_mask.shape[-2:]                     # the grid of the (padded) input
+    inside = ~rec.feature_mask[0]                          # the image's cells: a top-left h x w block
+    h, w = int(inside.any(1).sum()), int(inside.any(0).sum())
+    decoder = rec.decoder[0].mean(0)[d.queries.to(device)].reshape(-1, H, W)[:, :h, :w]
+    encoder = rec.encoder[0].mean(0).reshape(H, W, H, W)[:h, :w, :h, :w].reshape(h * w, h, w)
+    return AttentionMaps(d, image_uint8(img), tuple(x.shape[-2:]), decoder.cpu(), encoder.cpu(),
+                         model.backbone[0].stride)
 
 # %% ../nbs/07a_attention.ipynb #684d327a
 def _heat(image:Tensor, heat:Tensor, alpha:float=0.6, cmap:str='inferno') -> np.ndarray:
@@ -162,9 +169,9 @@ def _png(image) -> bytes:
 
 class Explorer:
     "The ipywidgets explorer of `explore`: `.widget` (a VBox), `.image`, `.threshold`, `.detection`, `.n_drawn`."
-    def __init__(self, det:Detector, items:list, threshold:float, device, width:int):
+    def __init__(self, det:Detector, items:list, threshold:float, device, width:int, canvas:int|None=None):
         import ipywidgets as W
-        self.det, self.items, self.device, self._maps = det, items, device, {}
+        self.det, self.items, self.device, self.canvas, self._maps = det, items, device, canvas, {}
         names = [(Path(n).name if isinstance(x, Path) else n, i) for i, (n, x) in enumerate(items)]
         self.image = W.Dropdown(options=names, value=0, description='image')
         self.threshold = W.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.05, description='score >=',
@@ -184,7 +191,8 @@ class Explorer:
         "The current image's maps, every query with a known label (computed once per image)."
         i = self.image.value
         if i not in self._maps:
-            self._maps[i] = attention_maps(self.det, self.items[i][1], threshold=0.0, device=self.device)
+            self._maps[i] = attention_maps(self.det, self.items[i][1], threshold=0.0, device=self.device,
+                                           canvas=self.canvas)
         return self._maps[i]
 
     def _kept(self) -> Tensor:
@@ -221,6 +229,7 @@ def explore(model_or_checkpoint,   # a `DETR`, `Detector` or checkpoint path (to
             threshold:float=0.7,   # initial score threshold
             device='auto',         # where the model runs
             width:int=420,         # display width of each picture, pixels
+            canvas:int|None=None,  # pad each image (masked) to canvas x canvas pixels, as `predict` does
             **load_kwargs,         # `load_detector` options
            ) -> Explorer:
     "An ipywidgets explorer: image picker, score-threshold slider, the boxes, one detection's decoder attention."
@@ -228,4 +237,4 @@ def explore(model_or_checkpoint,   # a `DETR`, `Detector` or checkpoint path (to
     items = [(n, x) for n, x in expand_inputs(inputs) if not isinstance(x, Exception)]
     if not items:
         raise ValueError(f"no image among the inputs {inputs!r}")
-    return Explorer(det, items, threshold, device, width)
+    return Explorer(det, items, threshold, device, width, canvas)

@@ -280,7 +280,7 @@ def _predict(args) -> int:
                         precision=args.precision if args.backend == 'openvino' else 'fp32')
     results = predict(det, args.inputs, threshold=args.threshold, top_k=args.top_k, batch_size=args.batch_size,
                       device=args.device, precision=args.precision, backend=args.backend, on_error='skip',
-                      progress=not args.no_progress, threads=args.threads)
+                      progress=not args.no_progress, threads=args.threads, canvas=args.canvas)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     coco, written, failed = [], set(), 0
@@ -331,6 +331,8 @@ def _add_inference_parsers(sub):
     p.add_argument('--top-k', type=int, help='then at most this many per image (default: all)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ... (torch backend)")
     p.add_argument('--batch-size', type=int, default=4, help='images per forward pass (default 4)')
+    p.add_argument('--canvas', type=int, help='pad every image (masked) to CANVAS x CANVAS pixels, at least the '
+                   "model's max_size: results independent of the batch (default: pad to the batch's largest)")
     p.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime', 'openvino'],  # inference.BACKENDS
                    help='run in torch, onnxruntime or OpenVINO (a .pth is exported on the fly; a .onnx runs in '
                         'onnxruntime unless openvino is asked for)')

@@ -26,7 +26,7 @@ from .model import DETR, load_official, nested_pad
 # %% auto #0
 __all__ = ['COCO_CATEGORIES', 'IMAGE_SUFFIXES', 'BACKENDS', 'EXPORTED_PRECISIONS', 'resolve_categories', 'label_tables',
            'Detector', 'load_detector', 'expand_inputs', 'load_image', 'val_transform', 'Detections',
-           'select_detections', 'predict', 'image_uint8', 'draw_detections', 'draw_grid', 'save_image']
+           'select_detections', 'pad_to_canvas', 'predict', 'image_uint8', 'draw_detections', 'draw_grid', 'save_image']
 
 # %% ../nbs/07_inference.ipynb #6d33d8dd
 _COCO_NAMES = {
@@ -292,6 +292,24 @@ def select_detections(logits:Tensor,        # [Q, num_classes+1] of one image
     return Detections(source, tuple(size), p['boxes'][idx], p['scores'][idx], labels, ids[labels],
                       [names[k] for k in labels.tolist()], idx)
 
+def pad_to_canvas(images:Tensor,   # [B,3,H,W] a padded batch (`nested_pad`)
+                  mask:Tensor,     # [B,H,W] True on padding
+                  side:int,        # the canvas: side x side pixels
+                  names:list[str], # the images' names, for the error
+                 ) -> tuple[Tensor, Tensor]: # [B,3,side,side], [B,side,side]
+    """Pad a batch further, at the bottom and right, to a square canvas, the added pixels masked as padding; raises
+    `ValueError` naming an image larger than the canvas."""
+    h, w = images.shape[-2:]
+    if h > side or w > side:
+        big = [n for n, m in zip(names, mask) if (~m).any(1).sum() > side or (~m).any(0).sum() > side]
+        raise ValueError(f"{', '.join(big)}: resized to more than the canvas of {side} pixels; give canvas >= the "
+                         f"detector's max_size")
+    padded = images.new_zeros(*images.shape[:2], side, side)
+    padded[..., :h, :w] = images
+    canvas_mask = torch.ones(mask.shape[0], side, side, dtype=torch.bool, device=mask.device)
+    canvas_mask[:, :h, :w] = mask
+    return padded, canvas_mask
+
 BACKENDS = ('torch', 'onnxruntime', 'openvino')
 EXPORTED_PRECISIONS = {'onnxruntime': ('fp32',), 'openvino': ('fp32', 'bf16')}  # what each runtime runs a .onnx in
 
@@ -306,9 +324,12 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, or a checkpoint /
             backend:str='torch',       # 'torch', 'onnxruntime' or 'openvino' (a .onnx file, or exported on the fly)
             on_error:str='raise',      # 'raise', or 'skip': an unreadable input gives a `Detections` with `error`
             progress:bool=False,       # a tqdm bar over the images
+            canvas:int|None=None,      # pad every image (masked) to canvas x canvas pixels: batch-independent results
             **load_kwargs,             # `load_detector` options: weights='ema', categories, val_size, threads, ...
            ) -> list[Detections]:
     "Detect objects in every input: one `Detections` per image, in input order (a `DETR` given goes to `device`, eval)."
+    if canvas is not None and canvas < 1:
+        raise ValueError(f"canvas = {canvas}; give a side in pixels (at least the detector's max_size) or None")
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold = {threshold}; it must be a score in [0, 1]")
     if top_k is not None and top_k <= 0:
@@ -353,6 +374,8 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, or a checkpoint /
             batch.append((len(results) - 1, name, tuple(image.shape[-2:]), tf(image)))
         if batch:
             images, mask = nested_pad([x for *_, x in batch])
+            if canvas is not None:
+                images, mask = pad_to_canvas(images, mask, canvas, [name for _, name, *_ in batch])
             with autocast(device, precision) if det.backend == 'torch' else contextlib.nullcontext():
                 out = det.model(images.to(device), mask.to(device))
             logits, boxes = out['pred_logits'].float().cpu(), out['pred_boxes'].float().cpu()

@@ -121,3 +121,20 @@ def test_sparse_category_ids_reach_predictions_and_the_export(tmp_path):
     assert onnx.categories == sparse
     (o,) = predict(tmp_path / 'sparse.onnx', image, threshold=0.0)
     assert o.category_ids.tolist() == r.category_ids.tolist() and o.names == r.names
+
+
+def test_predict_cli_canvas_gives_batch_independent_results(run_dir, tmp_path):
+    "--canvas pads every image to one square: an image's detections are the same alone and in a batch."
+    ck, val = run_dir / 'run' / 'model' / 'best.pth', run_dir / 'shapes' / 'val2017'
+    dets = {}
+    for name, bs in (('alone', 1), ('batched', 3)):
+        res = run('predict', ck, val, '--out', tmp_path / name, '--threshold', 0, '--top-k', 3, '--device', 'cpu',
+                  '--batch-size', bs, '--canvas', 80, '--no-progress')
+        assert res.returncode == 0, res.stderr
+        dets[name] = json.loads((tmp_path / name / 'detections.json').read_text())
+    for a, b in zip(dets['alone'], dets['batched'], strict=True):
+        assert a['image_id'] == b['image_id'] and a['category_id'] == b['category_id']
+        assert abs(a['score'] - b['score']) < 1e-5 and max(abs(u - v) for u, v in zip(a['bbox'], b['bbox'])) < 1e-3
+    res = run('predict', ck, val, '--out', tmp_path / 'small', '--canvas', 40, '--no-progress')
+    assert res.returncode == 1 and 'canvas of 40 pixels' in res.stderr and 'Traceback' not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / 'small').exists()
