@@ -48,11 +48,13 @@ check-clean: $(STAMP)
 	  rm -rf $$tmp; exit 1; fi; \
 	rm -rf $$tmp; echo "check-clean: notebooks are clean"
 
+# notebooks and tests write scratch runs under TMPDIR (checkpoints, exports: several GB in all); each step gets a
+# fresh one that is removed when it ends, pass or fail, so repeated runs never fill the disk
 nbtest: $(STAMP)
-	$(BIN)/python tools/nbtest.py
+	@tmp=$$(mktemp -d -t detr_nb_nbtest.XXXXXX); TMPDIR=$$tmp $(BIN)/python tools/nbtest.py; rc=$$?; rm -rf $$tmp; exit $$rc
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q tests/
+	@tmp=$$(mktemp -d -t detr_nb_pytest.XXXXXX); TMPDIR=$$tmp $(BIN)/pytest -q tests/; rc=$$?; rm -rf $$tmp; exit $$rc
 
 # the site into docs/ (fails on a broken page), and README.md from nbs/index.ipynb
 docs: $(STAMP)
