@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_attention.ipynb #eaee5556
 from __future__ import annotations
-import io
+import html, io
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -14,7 +14,8 @@ from torch import Tensor
 from PIL import Image
 from .model import DETR, nested_pad
 from .inference import (Detector, Detections, load_detector, expand_inputs, val_transform, draw_detections,
-                               load_image, image_uint8, select_detections, label_tables, pad_to_canvas)
+                               load_image, image_uint8, select_detections, label_tables, pad_to_canvas,
+                               check_canvas)
 from .device import resolve_device
 from .convergence import attention_weights
 
@@ -98,6 +99,7 @@ def attention_maps(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint
     if det.backend != 'torch':
         raise ValueError(f"{det.source}: attention maps need the torch model (an exported ONNX graph has no hooks); "
                          f"give the checkpoint it was exported from")
+    check_canvas(canvas, det)
     items = expand_inputs(image)
     if len(items) != 1:
         raise ValueError(f"attention_maps takes one image, got {len(items)}; use predict for many")
@@ -199,7 +201,15 @@ class Explorer:
         return (self.maps().detections.scores >= self.threshold.value).nonzero()[:, 0]
 
     def _redraw(self, *_):
-        m, kept = self.maps(), self._kept()
+        try:
+            m, kept = self.maps(), self._kept()
+        except ValueError as e:  # an image the model cannot take (e.g. larger than the canvas): say so, keep going
+            self.n_drawn, self.count.value = 0, f'<b>0</b> boxes drawn: {html.escape(str(e))}'
+            self.boxes.value = self.attention.value = b''
+            self.detection.unobserve(self._draw_attention, 'value')
+            self.detection.options, self.detection.value = [], None
+            self.detection.observe(self._draw_attention, 'value')
+            return
         d = m.detections[kept]
         self.n_drawn = len(d)
         self.count.value = f'<b>{len(d)}</b> boxes drawn (score &ge; {self.threshold.value:.2f})'
@@ -234,6 +244,7 @@ def explore(model_or_checkpoint,   # a `DETR`, `Detector` or checkpoint path (to
            ) -> Explorer:
     "An ipywidgets explorer: image picker, score-threshold slider, the boxes, one detection's decoder attention."
     det = load_detector(model_or_checkpoint, **load_kwargs)
+    check_canvas(canvas, det)
     items = [(n, x) for n, x in expand_inputs(inputs) if not isinstance(x, Exception)]
     if not items:
         raise ValueError(f"no image among the inputs {inputs!r}")

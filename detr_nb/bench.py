@@ -231,8 +231,8 @@ def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50
                     model={k: v for k, v in vars(model.config).items()})
     result = {'settings': settings, 'machine': _machine(device), 'torch': torch.__version__,
               'date': datetime.now(timezone.utc).isoformat(timespec='seconds')}
-    # a CPU's bf16/fp16 products are emulated unless it has the matrix units (a 2048 product took a minute here): no
-    # meaningful peak to compare with, so the floor is given for fp32 on CPUs, for every precision on GPUs
+    # a CPU's 16-bit speed depends on its extensions (here bf16 dot products: a 2048 product at 2x fp32's speed; no
+    # fp16 arithmetic: 45 s): no one peak to compare with, so the floor is for fp32 on CPUs, every precision on GPUs
     peak = matmul_peak_tflops(device,
                               dtype or torch.float32) if flops and (dtype is None or device.type == 'cuda') else None
     if 'train' in modes:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_cli.ipynb #b42ef634
 from __future__ import annotations
-import argparse, signal, sys
+import argparse, os, signal, sys
 from pathlib import Path
 
 from .config import PRECISIONS, PRESETS, get_preset, load_config, apply_overrides, save_config, config_to_dict
@@ -272,16 +272,54 @@ def _image_ids(sources:list[str]) -> list[int]:
         return [int(s) for s in stems]
     return list(range(1, len(sources) + 1))
 
+def _unique_inputs(inputs:list[str]) -> list:
+    "The image files of `inputs` (folders expanded), each file once; what is not an image file stays as given."
+    from detr_nb.inference import expand_inputs
+    seen, out = set(), []
+    for name, item in expand_inputs(inputs):
+        if isinstance(item, Path):
+            key = item.resolve()
+            if key in seen:
+                print(f"detr_nb predict: {name} is given more than once; predicted once", file=sys.stderr)
+                continue
+            seen.add(key)
+        out.append(item if isinstance(item, Path) else name)
+    return out
+
+def _check_out_dir(out,             # the --out folder of `detr_nb predict`
+                  inputs:list,     # the input paths (files and folders)
+                  overwrite:bool,  # --overwrite: replace detections.json and same-named drawings in a used folder
+                 ) -> Path:
+    """`out` as a `Path` when predict may write there (made when the predictions are ready); `ValueError` before
+    anything runs when it is a file, holds an input (the drawings would replace the pictures), is not empty (without
+    `overwrite`), or cannot be written."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the annotated images and detections.json")
+    root = out.resolve()
+    for x in inputs:
+        x = Path(x).resolve()
+        if x == root or root in x.parents:
+            raise ValueError(f"--out {out} holds the input {x}: the annotated images would replace the pictures; "
+                             f"give another folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(f"--out {out} already holds files; give a new or empty folder, or --overwrite to replace "
+                         f"its detections.json and same-named annotated images (other files are kept)")
+    parent = next(p for p in (root, *root.parents) if p.exists())  # the folder it is (or will be) made in
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: cannot write there ({parent} is not a writable folder)")
+    return out
+
 def _predict(args) -> int:
-    import json, os
+    import json
     from detr_nb.inference import load_detector, predict, draw_detections, save_image
+    out = _check_out_dir(args.out, args.inputs, args.overwrite)
     det = load_detector(args.checkpoint, weights=args.weights, threads=args.threads,
                         runtime='onnxruntime' if args.backend == 'torch' else args.backend,
                         precision=args.precision if args.backend == 'openvino' else 'fp32')
-    results = predict(det, args.inputs, threshold=args.threshold, top_k=args.top_k, batch_size=args.batch_size,
-                      device=args.device, precision=args.precision, backend=args.backend, on_error='skip',
-                      progress=not args.no_progress, threads=args.threads, canvas=args.canvas)
-    out = Path(args.out)
+    results = predict(det, _unique_inputs(args.inputs), threshold=args.threshold, top_k=args.top_k,
+                      batch_size=args.batch_size, device=args.device, precision=args.precision, backend=args.backend,
+                      on_error='skip', progress=not args.no_progress, threads=args.threads, canvas=args.canvas)
     out.mkdir(parents=True, exist_ok=True)
     coco, written, failed = [], set(), 0
     ids = iter(_image_ids([r.source for r in results if r.error is None]))
@@ -304,7 +342,7 @@ def _predict(args) -> int:
             name = f'{src.stem}-{k}{suffix}'
         written.add(name)
         save_image(drawn, out / name)
-        coco += [{**d, 'file_name': src.name} for d in r.to_coco(image_id)]
+        coco += [{**d, 'file_name': r.source, 'drawn': name} for d in r.to_coco(image_id)]
     tmp = out / 'detections.json.tmp'
     tmp.write_text(json.dumps(coco))
     os.replace(tmp, out / 'detections.json')
@@ -326,13 +364,16 @@ def _add_inference_parsers(sub):
     p = sub.add_parser('predict', help='detect objects in images: annotated pictures + COCO results JSON')
     p.add_argument('checkpoint', help='model/best.pth of an experiment, an official DETR .pth, or an exported .onnx')
     p.add_argument('inputs', nargs='+', help='image files and/or folders of images')
-    p.add_argument('--out', required=True, help='folder for the annotated images and detections.json')
+    p.add_argument('--out', required=True, help='a new or empty folder for the annotated images and detections.json')
+    p.add_argument('--overwrite', action='store_true',
+                   help='write into a folder that already holds files (replaces detections.json and same-named images)')
     p.add_argument('--threshold', type=float, default=0.7, help='keep detections scoring at least this (default 0.7)')
     p.add_argument('--top-k', type=int, help='then at most this many per image (default: all)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ... (torch backend)")
     p.add_argument('--batch-size', type=int, default=4, help='images per forward pass (default 4)')
     p.add_argument('--canvas', type=int, help='pad every image (masked) to CANVAS x CANVAS pixels, at least the '
-                   "model's max_size: results independent of the batch (default: pad to the batch's largest)")
+                   "model's max_size (an image that does not fit is reported): results independent of the batch "
+                   "(default: pad to the batch's largest)")
     p.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime', 'openvino'],  # inference.BACKENDS
                    help='run in torch, onnxruntime or OpenVINO (a .pth is exported on the fly; a .onnx runs in '
                         'onnxruntime unless openvino is asked for)')

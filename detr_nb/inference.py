@@ -26,7 +26,8 @@ from .model import DETR, load_official, nested_pad
 # %% auto #0
 __all__ = ['COCO_CATEGORIES', 'IMAGE_SUFFIXES', 'BACKENDS', 'EXPORTED_PRECISIONS', 'resolve_categories', 'label_tables',
            'Detector', 'load_detector', 'expand_inputs', 'load_image', 'val_transform', 'Detections',
-           'select_detections', 'pad_to_canvas', 'predict', 'image_uint8', 'draw_detections', 'draw_grid', 'save_image']
+           'select_detections', 'check_canvas', 'check_fits_canvas', 'pad_to_canvas', 'predict', 'image_uint8',
+           'draw_detections', 'draw_grid', 'save_image']
 
 # %% ../nbs/07_inference.ipynb #6d33d8dd
 _COCO_NAMES = {
@@ -123,7 +124,11 @@ def _from_training_checkpoint(path:Path, ck:dict, weights:str) -> tuple[DETR, Da
                          f"({cfg.model.backbone}, {cfg.model.num_classes} classes): {str(e).splitlines()[0]}") from None
     return model, cfg.data
 
-def load_detector(src,                     # a `DETR`, a `Detector`, or the path of a checkpoint (.pth) or .onnx file
+def _exported(m) -> Detector:
+    "The `Detector` of an `OnnxDETR`: its categories and input size come from the file's metadata."
+    return Detector(m, resolve_categories(m.categories, m.num_classes), m.val_size, m.max_size, m.source)
+
+def load_detector(src,                     # a `DETR`, `Detector`, `OnnxDETR`, or the path of a checkpoint or .onnx file
                   weights:str='model',     # 'model', or 'ema': a training checkpoint's EMA weights
                   categories:list[dict]|None=None, # override the label -> id/name list (default: the checkpoint's)
                   val_size:int|None=None,  # override the shorter side of the input, pixels (default: the source's)
@@ -148,9 +153,11 @@ def load_detector(src,                     # a `DETR`, a `Detector`, or the path
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file; expected {_KINDS}")
         if path.suffix.lower() == '.onnx':
+            if weights == 'ema':
+                raise ValueError(f"{path} is an exported model: it holds one set of weights; export the EMA weights "
+                                 f"of the training checkpoint instead (detr_nb export CKPT --weights ema)")
             from detr_nb.export import OnnxDETR
-            m = OnnxDETR(path, threads=threads, runtime=runtime, precision=precision)
-            det = Detector(m, resolve_categories(m.categories, m.num_classes), m.val_size, m.max_size, str(path))
+            det = _exported(OnnxDETR(path, threads=threads, runtime=runtime, precision=precision))
         else:
             ck = _torch_load(path)
             if not isinstance(ck, dict):
@@ -166,8 +173,11 @@ def load_detector(src,                     # a `DETR`, a `Detector`, or the path
                     raise ValueError(f"{path}: {e}; expected {_KINDS}") from None
             det = Detector(model, resolve_categories(ck.get('categories'), model.config.num_classes), data.val_size,
                            data.max_size, str(path))
+    elif type(src).__name__ == 'OnnxDETR':  # an exported model already open in its runtime (chapter 07b)
+        det = _exported(src)
     else:
-        raise ValueError(f"cannot make a detector of a {type(src).__name__}; give a DETR or a path: {_KINDS}")
+        raise ValueError(f"cannot make a detector of a {type(src).__name__}; give a DETR, an OnnxDETR or a path: "
+                         f"{_KINDS}")
     if categories is not None:
         det = replace(det, categories=resolve_categories(categories, det.num_classes))
     return replace(det, val_size=val_size or det.val_size, max_size=max_size or det.max_size)
@@ -292,18 +302,45 @@ def select_detections(logits:Tensor,        # [Q, num_classes+1] of one image
     return Detections(source, tuple(size), p['boxes'][idx], p['scores'][idx], labels, ids[labels],
                       [names[k] for k in labels.tolist()], idx)
 
+def _check_int(name:str, value, least:int, none_ok:bool=True):
+    "`value` if it is an int >= `least` (or None when `none_ok`); else ValueError naming `name` and the value."
+    if (value is None and none_ok) or (isinstance(value, int) and not isinstance(value, bool) and value >= least):
+        return value
+    raise ValueError(f"{name} = {value!r}; it must be a whole number >= {least}" + (" or None" if none_ok else ""))
+
+def check_canvas(canvas:int|None, # the canvas side asked for, pixels (None: no canvas)
+                 det:Detector,    # the detector whose validation transform resizes the images
+                ) -> int|None:
+    """`canvas` if it is None or a side that can hold the detector's resized images: a whole number from 1 to twice
+    the detector's longest input side (a larger canvas would only add padding and memory); else `ValueError`."""
+    _check_int('canvas', canvas, 1)
+    if canvas is not None and canvas > 2 * max(det.max_size, det.val_size):
+        raise ValueError(f"canvas = {canvas} pixels is more than twice the longest side the detector resizes an image "
+                         f"to ({det.max_size}); a canvas needs to hold the resized images: give about {det.max_size}")
+    return canvas
+
+def check_fits_canvas(name:str,            # the image's name, for the error
+                      size:tuple[int, int], # (h, w) of the image after the validation transform, pixels
+                      canvas:int|None,      # the canvas side, pixels (None: no canvas, everything fits)
+                     ):
+    """Raise `ValueError` naming the image and the canvas it needs when it is larger than the canvas. The official
+    resize rule can round the longer side of a very elongated image past `max_size` (by up to half its aspect ratio,
+    in pixels), so a canvas of exactly `max_size` does not hold every picture."""
+    h, w = size
+    if canvas is not None and max(h, w) > canvas:
+        raise ValueError(f"{name}: resized to {h}x{w} pixels, larger than the canvas of {canvas}; give a canvas of at "
+                         f"least {max(h, w)}")
+
 def pad_to_canvas(images:Tensor,   # [B,3,H,W] a padded batch (`nested_pad`)
                   mask:Tensor,     # [B,H,W] True on padding
                   side:int,        # the canvas: side x side pixels
                   names:list[str], # the images' names, for the error
                  ) -> tuple[Tensor, Tensor]: # [B,3,side,side], [B,side,side]
     """Pad a batch further, at the bottom and right, to a square canvas, the added pixels masked as padding; raises
-    `ValueError` naming an image larger than the canvas."""
+    `ValueError` (`check_fits_canvas`) naming an image larger than the canvas."""
+    for name, m in zip(names, mask):
+        check_fits_canvas(name, (int((~m).any(1).sum()), int((~m).any(0).sum())), side)
     h, w = images.shape[-2:]
-    if h > side or w > side:
-        big = [n for n, m in zip(names, mask) if (~m).any(1).sum() > side or (~m).any(0).sum() > side]
-        raise ValueError(f"{', '.join(big)}: resized to more than the canvas of {side} pixels; give canvas >= the "
-                         f"detector's max_size")
     padded = images.new_zeros(*images.shape[:2], side, side)
     padded[..., :h, :w] = images
     canvas_mask = torch.ones(mask.shape[0], side, side, dtype=torch.bool, device=mask.device)
@@ -313,47 +350,62 @@ def pad_to_canvas(images:Tensor,   # [B,3,H,W] a padded batch (`nested_pad`)
 BACKENDS = ('torch', 'onnxruntime', 'openvino')
 EXPORTED_PRECISIONS = {'onnxruntime': ('fp32',), 'openvino': ('fp32', 'bf16')}  # what each runtime runs a .onnx in
 
+def _check_options(threshold, top_k, batch_size, on_error, backend):
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ValueError(f"threshold = {threshold!r}; it must be a score in [0, 1]")
+    _check_int('top_k', top_k, 1)
+    _check_int('batch_size', batch_size, 1, none_ok=False)
+    if on_error not in ('raise', 'skip'):
+        raise ValueError(f"on_error = {on_error!r}; choose 'raise' or 'skip'")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend = {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+def _runner(det:Detector, backend:str, precision:str|None, threads) -> tuple[Detector, str]:
+    "The detector that runs the forward pass (exported on the fly for a runtime) and its precision."
+    runs_in = det.backend if backend == 'torch' else backend
+    if runs_in == 'torch':
+        return det, precision or 'fp32'
+    if det.backend == runs_in:
+        if precision not in (None, det.model.precision):
+            raise ValueError(f"{det.source} is loaded in {runs_in} in {det.model.precision}, not {precision}; load it "
+                             f"again with precision={precision!r}, or leave precision out")
+        return det, det.model.precision
+    precision = precision or 'fp32'
+    if precision not in EXPORTED_PRECISIONS[runs_in]:
+        raise ValueError(f"precision = {precision!r}: {runs_in} runs the exported model in "
+                         f"{' or '.join(EXPORTED_PRECISIONS[runs_in])}; bf16 and fp16 autocast are for torch")
+    if det.backend != 'torch':
+        raise ValueError(f"{det.source} is loaded in {det.backend}; load the .onnx file in {runs_in} to run it there")
+    from detr_nb.export import to_onnxruntime
+    return to_onnxruntime(det, threads=threads, runtime=runs_in, precision=precision), precision
+
 @torch.no_grad()
-def predict(model_or_checkpoint,       # a `DETR`, `Detector`, or a checkpoint / .onnx path (see `load_detector`)
+def predict(model_or_checkpoint,       # a `DETR`, `Detector`, `OnnxDETR`, checkpoint or .onnx path (`load_detector`)
             inputs,                    # image path(s), folder(s), PIL image(s), tensor(s) [3,H,W] or [B,3,H,W]
             threshold:float=0.7,       # keep detections scoring at least this (0: every query with a known label)
             top_k:int|None=None,       # then keep at most this many per image (None: all)
             batch_size:int=4,          # images per forward pass
-            device='auto',             # 'auto' (cuda when there is one), 'cpu', 'cuda', ... (torch backend)
-            precision:str='fp32',      # torch: 'fp32', 'bf16' or 'fp16' autocast; openvino: 'fp32' or 'bf16'
+            device='auto',             # 'auto' (cuda when there is one), 'cpu', 'cuda', ... (torch backend only)
+            precision:str|None=None,   # torch: 'fp32' (default), 'bf16' or 'fp16' autocast; openvino: 'fp32' or 'bf16'
             backend:str='torch',       # 'torch', 'onnxruntime' or 'openvino' (a .onnx file, or exported on the fly)
-            on_error:str='raise',      # 'raise', or 'skip': an unreadable input gives a `Detections` with `error`
+            on_error:str='raise',      # 'raise', or 'skip': an unusable input gives a `Detections` with `error`
             progress:bool=False,       # a tqdm bar over the images
             canvas:int|None=None,      # pad every image (masked) to canvas x canvas pixels: batch-independent results
             **load_kwargs,             # `load_detector` options: weights='ema', categories, val_size, threads, ...
            ) -> list[Detections]:
-    "Detect objects in every input: one `Detections` per image, in input order (a `DETR` given goes to `device`, eval)."
-    if canvas is not None and canvas < 1:
-        raise ValueError(f"canvas = {canvas}; give a side in pixels (at least the detector's max_size) or None")
-    if not 0 <= threshold <= 1:
-        raise ValueError(f"threshold = {threshold}; it must be a score in [0, 1]")
-    if top_k is not None and top_k <= 0:
-        raise ValueError(f"top_k = {top_k}; it must be a positive number of detections or None")
-    if on_error not in ('raise', 'skip') or backend not in BACKENDS or batch_size < 1:
-        raise ValueError(f"on_error = {on_error!r} (choose 'raise' or 'skip'), backend = {backend!r} (choose one of "
-                         f"{', '.join(BACKENDS)}), batch_size = {batch_size} (at least 1)")
+    """Detect objects in every input: one `Detections` per image, in input order (a `DETR` given goes to `device`,
+    eval). Raises `ValueError` for a bad option; an input that cannot be read or does not fit the canvas raises, or
+    with on_error='skip' gets its `error` set while the others run."""
+    _check_options(threshold, top_k, batch_size, on_error, backend)
     if backend != 'torch':  # a .onnx file opens in the runtime asked for
         load_kwargs.setdefault('runtime', backend)
-        load_kwargs.setdefault('precision', precision if backend == 'openvino' else 'fp32')
+        load_kwargs.setdefault('precision', precision if backend == 'openvino' and precision else 'fp32')
     det = load_detector(model_or_checkpoint, **load_kwargs)
-    runs_in = det.backend if backend == 'torch' else backend  # what runs the forward pass
-    if runs_in != 'torch':
-        if precision not in EXPORTED_PRECISIONS[runs_in]:
-            raise ValueError(f"precision = {precision!r}: {runs_in} runs the exported model in "
-                             f"{' or '.join(EXPORTED_PRECISIONS[runs_in])}; bf16 and fp16 autocast are for torch")
-        if det.backend not in ('torch', runs_in):
-            raise ValueError(f"{det.source} is loaded in {det.backend}; load the .onnx file with "
-                             f"runtime={runs_in!r} to run it in {runs_in}")
-        if det.backend == runs_in and det.model.precision != precision:
-            raise ValueError(f"{det.source} is loaded in {det.model.precision}; load it with precision={precision!r}")
-        if det.backend == 'torch':
-            from detr_nb.export import to_onnxruntime
-            det = to_onnxruntime(det, threads=load_kwargs.get('threads'), runtime=runs_in, precision=precision)
+    check_canvas(canvas, det)
+    if (backend != 'torch' or det.backend != 'torch') and str(device) not in ('auto', 'cpu'):
+        raise ValueError(f"device = {device!r}: an exported model runs on the CPU here (onnxruntime or OpenVINO); "
+                         f"devices are for the torch backend")
+    det, precision = _runner(det, backend, precision, load_kwargs.get('threads'))
     device = resolve_device(device or 'auto') if det.backend == 'torch' else torch.device('cpu')
     if det.backend == 'torch':
         det.model.to(device).eval()
@@ -365,13 +417,15 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, or a checkpoint /
         for name, item in items[start:start + batch_size]:
             try:
                 image = load_image(name, item)
+                x = tf(image)
+                check_fits_canvas(name, tuple(x.shape[-2:]), canvas)
             except (ValueError, FileNotFoundError) as e:
                 if on_error == 'raise':
                     raise
                 results.append(Detections.failed(name, str(e)))
                 continue
             results.append(None)
-            batch.append((len(results) - 1, name, tuple(image.shape[-2:]), tf(image)))
+            batch.append((len(results) - 1, name, tuple(image.shape[-2:]), x))
         if batch:
             images, mask = nested_pad([x for *_, x in batch])
             if canvas is not None:
@@ -384,6 +438,7 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, or a checkpoint /
         bar.update(len(items[start:start + batch_size]))
     bar.close()
     return results
+
 
 # %% ../nbs/07_inference.ipynb #14bd7ead
 _PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',

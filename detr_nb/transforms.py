@@ -20,8 +20,10 @@ def resize_size(h:int,                 # image height in pixels
                 size:int,              # wanted shorter side in pixels
                 max_size:int|None=None # cap of the longer side in pixels (None: no cap)
                ) -> tuple[int, int]:
-    """`(height, width)` after DETR's resize: shorter side `size`, lowered so that the longer side stays within
-    `max_size` (the rule of the official `datasets/transforms.py`; any `size` and `max_size` are accepted)."""
+    """`(height, width)` after DETR's resize: shorter side `size`, lowered so that the longer side comes to about
+    `max_size` (the rule of the official `datasets/transforms.py`; any `size` and `max_size` are accepted). The lowered
+    shorter side is rounded to the nearest pixel, so the longer side can end up to half the aspect ratio past
+    `max_size` (100x214 with `max_size` 320 gives 150x321)."""
     short, long = min(h, w), max(h, w)
     if max_size is not None and long / short * size > max_size:
         size = max(int(round(max_size * short / long)), 1)

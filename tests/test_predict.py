@@ -60,8 +60,8 @@ def test_predict_cli_good_and_bad_inputs(run_dir, tmp_path):
     written = sorted(p.name for p in (tmp_path / 'out').iterdir())
     assert written == ['000000000005.jpg', '000000000006.jpg', '000000000007.jpg', 'detections.json']
     dets = json.loads((tmp_path / 'out' / 'detections.json').read_text())
-    assert len(dets) == 6 and {d['file_name'] for d in dets} == {'000000000005.jpg', '000000000006.jpg',
-                                                                 '000000000007.jpg'}
+    assert len(dets) == 6 and {d['file_name'] for d in dets} == {str(val / f'00000000000{k}.jpg') for k in (5, 6, 7)}
+    assert {d['drawn'] for d in dets} == {f'00000000000{k}.jpg' for k in (5, 6, 7)}
     # the image ids are the COCO file numbers: the file scores against the split's annotations as it is
     stats = evaluate_results(tmp_path / 'out' / 'detections.json',
                              run_dir / 'shapes' / 'annotations' / 'instances_val2017.json')
@@ -135,6 +135,9 @@ def test_predict_cli_canvas_gives_batch_independent_results(run_dir, tmp_path):
     for a, b in zip(dets['alone'], dets['batched'], strict=True):
         assert a['image_id'] == b['image_id'] and a['category_id'] == b['category_id']
         assert abs(a['score'] - b['score']) < 1e-5 and max(abs(u - v) for u, v in zip(a['bbox'], b['bbox'])) < 1e-3
+    # a canvas too small for the images: one line per image that does not fit, naming it and the canvas it needs
     res = run('predict', ck, val, '--out', tmp_path / 'small', '--canvas', 40, '--no-progress')
-    assert res.returncode == 1 and 'canvas of 40 pixels' in res.stderr and 'Traceback' not in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / 'small').exists()
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and 'Traceback' not in res.stderr and len(lines) == 3, res.stderr
+    assert all('larger than the canvas of 40; give a canvas of at least' in ln for ln in lines)
+    assert sorted(ln.split(': ')[1] for ln in lines) == [str(p) for p in sorted(val.iterdir())]
