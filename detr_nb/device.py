@@ -12,20 +12,31 @@ from .config import PRECISIONS
 __all__ = ['resolve_device', 'autocast_dtype', 'autocast', 'peak_memory_mb']
 
 # %% ../nbs/00a_device.ipynb #654cc7a6
-def resolve_device(spec:str|torch.device='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', ... (or a torch.device)
+def resolve_device(spec:str|torch.device='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps', ... (or a torch.device)
                    local_rank:int=0,              # this process's GPU under torchrun: 'cuda' is cuda:<local_rank>
                    setting:str='device',          # the setting `spec` came from, named in the error
                   ) -> torch.device:
     """The device to run on: 'auto' is this process's GPU when torch sees one, else the CPU. Raises ValueError
-    (naming `setting`) for a CUDA device when torch sees no GPU."""
+    (naming `setting` and the value) for a name torch does not know, and for a GPU torch does not see."""
     spec = str(spec)
     if spec == 'auto':
         spec = 'cuda' if torch.cuda.is_available() else 'cpu'
     if spec == 'cuda':
         spec = f'cuda:{local_rank}'
-    if spec.startswith('cuda') and not torch.cuda.is_available():
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ValueError(f"{setting} = {spec!r} is not a device; give 'auto', 'cpu', 'cuda', 'cuda:N' (GPU N), "
+                         "'mps' (Apple GPU) or another torch device type") from None
+    if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f"{setting} = {spec!r} but torch sees no CUDA GPU; set {setting} to 'cpu' or 'auto'")
-    return torch.device(spec)
+    if device.type == 'cuda' and device.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise ValueError(f"{setting} = {spec!r} but torch sees {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}; set {setting} "
+                         "to one of them, 'cuda' or 'auto'")
+    if device.type == 'mps' and not torch.backends.mps.is_available():
+        raise ValueError(f"{setting} = {spec!r} but torch sees no Apple GPU (MPS); set {setting} to 'cpu' or 'auto'")
+    return device
 
 # %% ../nbs/00a_device.ipynb #5599c33a
 def autocast_dtype(precision:str, # one of `PRECISIONS`: 'fp32', 'bf16' or 'fp16'
