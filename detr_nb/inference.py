@@ -365,17 +365,18 @@ def _runner(det:Detector, backend:str, precision:str|None, threads) -> tuple[Det
     runs_in = det.backend if backend == 'torch' else backend
     if runs_in == 'torch':
         return det, precision or 'fp32'
+    if precision is not None and precision not in EXPORTED_PRECISIONS[runs_in]:
+        raise ValueError(f"precision = {precision!r}: {runs_in} runs the exported model in "
+                         f"{' or '.join(EXPORTED_PRECISIONS[runs_in])}; bf16 and fp16 autocast are for torch")
     if det.backend == runs_in:
         if precision not in (None, det.model.precision):
             raise ValueError(f"{det.source} is loaded in {runs_in} in {det.model.precision}, not {precision}; load it "
                              f"again with precision={precision!r}, or leave precision out")
         return det, det.model.precision
     precision = precision or 'fp32'
-    if precision not in EXPORTED_PRECISIONS[runs_in]:
-        raise ValueError(f"precision = {precision!r}: {runs_in} runs the exported model in "
-                         f"{' or '.join(EXPORTED_PRECISIONS[runs_in])}; bf16 and fp16 autocast are for torch")
     if det.backend != 'torch':
-        raise ValueError(f"{det.source} is loaded in {det.backend}; load the .onnx file in {runs_in} to run it there")
+        raise ValueError(f"{det.source} is loaded in {det.backend}; to run it in {runs_in}, load the .onnx file with "
+                         f"runtime={runs_in!r} (as `detr_nb predict --backend {runs_in}` does)")
     from detr_nb.export import to_onnxruntime
     return to_onnxruntime(det, threads=threads, runtime=runs_in, precision=precision), precision
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""The CPU latency table of the export chapter (nbs/07b_export.ipynb), side by side in one process.
+"""The CPU latency table of the latency chapter (nbs/07c_latency.ipynb), side by side in one process.
 
 detr_nb eager (as trained; BN folded + channels-last), detr_nb in onnxruntime and OpenVINO, bf16 and int8 variants
-(`detr_nb.export.latency_table`) and, with `--official DIR`, the official facebookresearch/detr model built from
+(`detr_nb.latency.latency_table`) and, with `--official DIR`, the official facebookresearch/detr model built from
 its own code in DIR (a checkout outside this repository; nothing of it is copied here) with the same weights, run
 eager and exported to onnxruntime. Run it on an otherwise idle machine (the JSON records the command and the
 process's niceness); writes the JSON the chapter reads:
@@ -113,7 +113,7 @@ def main():
     p.add_argument('--presets', default='r50:800x1066,tiny:256x341', help='preset:HxW,...')
     args = p.parse_args()
     from detr_nb.config import get_preset
-    from detr_nb.export import latency_table
+    from detr_nb.latency import latency_table
     extra = official_variants(args.official, args.threads) if args.official else None
     tables, t0 = [], time.time()
     for spec in args.presets.split(','):
