@@ -15,7 +15,7 @@ from PIL import Image
 from .model import DETR, nested_pad
 from .inference import (Detector, Detections, load_detector, expand_inputs, val_transform, draw_detections,
                                load_image, image_uint8, select_detections, label_tables, pad_to_canvas,
-                               check_canvas)
+                               check_canvas, _check_options)
 from .device import resolve_device
 from .convergence import attention_weights
 
@@ -32,6 +32,11 @@ class AttentionRecorder:
                  decoder_layer:int=-1,  # which decoder layer's cross-attention (Python index)
                 ):
         t = model.transformer
+        for name, layer, layers in (('encoder_layer', encoder_layer, t.encoder.layers),
+                                    ('decoder_layer', decoder_layer, t.decoder.layers)):
+            if isinstance(layer, bool) or not isinstance(layer, int) or not -len(layers) <= layer < len(layers):
+                raise ValueError(f"{name} = {layer!r}; the model has {len(layers)} such layers: give an index from "
+                                 f"{-len(layers)} to {len(layers) - 1}")
         self.modules = {'encoder': t.encoder.layers[encoder_layer].self_attn,
                         'decoder': t.decoder.layers[decoder_layer].multihead_attn}
         self.model, self.handles = model, []
@@ -100,6 +105,7 @@ def attention_maps(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint
         raise ValueError(f"{det.source}: attention maps need the torch model (an exported ONNX graph has no hooks); "
                          f"give the checkpoint it was exported from")
     check_canvas(canvas, det)
+    _check_options(threshold, top_k, 1, 'raise', 'torch')  # a score in [0, 1], a positive top_k or None
     items = expand_inputs(image)
     if len(items) != 1:
         raise ValueError(f"attention_maps takes one image, got {len(items)}; use predict for many")
@@ -174,7 +180,8 @@ class Explorer:
     def __init__(self, det:Detector, items:list, threshold:float, device, width:int, canvas:int|None=None):
         import ipywidgets as W
         self.det, self.items, self.device, self.canvas, self._maps = det, items, device, canvas, {}
-        names = [(Path(n).name if isinstance(x, Path) else n, i) for i, (n, x) in enumerate(items)]
+        short = [Path(n).name if isinstance(x, Path) else n for n, x in items]
+        names = [(s if short.count(s) == 1 else n, i) for i, (s, (n, x)) in enumerate(zip(short, items))]
         self.image = W.Dropdown(options=names, value=0, description='image')
         self.threshold = W.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.05, description='score >=',
                                        readout_format='.2f')
@@ -235,7 +242,7 @@ class Explorer:
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
 
 def explore(model_or_checkpoint,   # a `DETR`, `Detector` or checkpoint path (torch backend)
-            inputs,                # images: paths, a folder, PIL images or tensors (unreadable ones are left out)
+            inputs,                # images: paths, a folder, PIL images or tensors (missing ones are left out)
             threshold:float=0.7,   # initial score threshold
             device='auto',         # where the model runs
             width:int=420,         # display width of each picture, pixels
@@ -244,7 +251,11 @@ def explore(model_or_checkpoint,   # a `DETR`, `Detector` or checkpoint path (to
            ) -> Explorer:
     "An ipywidgets explorer: image picker, score-threshold slider, the boxes, one detection's decoder attention."
     det = load_detector(model_or_checkpoint, **load_kwargs)
+    if det.backend != 'torch':
+        raise ValueError(f"{det.source}: the explorer shows attention maps, which need the torch model (an exported "
+                         f"graph has no hooks); give the checkpoint it was exported from")
     check_canvas(canvas, det)
+    _check_options(threshold, None, 1, 'raise', 'torch')
     items = [(n, x) for n, x in expand_inputs(inputs) if not isinstance(x, Exception)]
     if not items:
         raise ValueError(f"no image among the inputs {inputs!r}")

@@ -266,11 +266,14 @@ def _time_to_ap(args) -> int:
 
 # %% ../nbs/08_cli.ipynb #8a49aaed
 def _image_ids(sources:list[str]) -> list[int]:
-    "COCO image ids for the inputs: their file names' numbers when all have distinct ones, else 1, 2, ..."
-    stems = [Path(s).stem for s in sources]
-    if all(s.isdigit() for s in stems) and len(set(map(int, stems))) == len(stems):
-        return [int(s) for s in stems]
-    return list(range(1, len(sources) + 1))
+    """COCO image ids for the input files: a file named by a number (as COCO's `000000139.jpg`) gets that number, the
+    others the numbers after the largest, in order; when two files share a number, all are numbered 1, 2, ..."""
+    numbers = [int(Path(s).stem) if Path(s).stem.isdigit() else None for s in sources]
+    named = [n for n in numbers if n is not None]
+    if len(set(named)) < len(named):
+        return list(range(1, len(sources) + 1))
+    after = iter(range(max(named, default=0) + 1, max(named, default=0) + len(sources) + 1))
+    return [n if n is not None else next(after) for n in numbers]
 
 def _unique_inputs(inputs:list[str]) -> list:
     "The image files of `inputs` (folders expanded), each file once; what is not an image file stays as given."
@@ -303,7 +306,7 @@ def _check_out_dir(out,             # the --out folder of `detr_nb predict`
             raise ValueError(f"--out {out} holds the input {x}: the annotated images would replace the pictures; "
                              f"give another folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"--out {out} already holds files; give a new or empty folder, or --overwrite to replace "
+        raise ValueError(f"--out {out} is not empty; give a new or empty folder, or --overwrite to replace "
                          f"its detections.json and same-named annotated images (other files are kept)")
     parent = next(p for p in (root, *root.parents) if p.exists())  # the folder it is (or will be) made in
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
@@ -311,48 +314,78 @@ def _check_out_dir(out,             # the --out folder of `detr_nb predict`
     return out
 
 def _predict(args) -> int:
-    import json
+    import torch
+    from tqdm.auto import tqdm
     from detr_nb.inference import load_detector, predict, draw_detections, save_image
+    from detr_nb.export import to_onnxruntime
     out = _check_out_dir(args.out, args.inputs, args.overwrite)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads {args.threads}; give a positive number of threads, or leave it out")
     det = load_detector(args.checkpoint, weights=args.weights, threads=args.threads,
                         runtime='onnxruntime' if args.backend == 'torch' else args.backend,
                         precision=args.precision if args.backend == 'openvino' else 'fp32')
-    results = predict(det, _unique_inputs(args.inputs), threshold=args.threshold, top_k=args.top_k,
-                      batch_size=args.batch_size, device=args.device, precision=args.precision, backend=args.backend,
-                      on_error='skip', progress=not args.no_progress, threads=args.threads, canvas=args.canvas)
-    out.mkdir(parents=True, exist_ok=True)
+    if det.backend == 'torch' and args.backend == 'torch' and args.threads:
+        torch.set_num_threads(args.threads)  # --threads: the CPU threads of whichever backend runs the model
+    options = dict(threshold=args.threshold, top_k=args.top_k, batch_size=args.batch_size, device=args.device,
+                   precision=args.precision, backend=args.backend, on_error='skip', threads=args.threads,
+                   canvas=args.canvas)
+    if det.backend == 'torch' and args.backend != 'torch':  # export once, not once per batch
+        det = to_onnxruntime(det, threads=args.threads, runtime=args.backend, precision=args.precision)
+    predict(det, [], **options)  # every option checked before anything is written
+    inputs = _unique_inputs(args.inputs)
+    paths = [str(x) for x in inputs if isinstance(x, Path)]
+    ids = dict(zip(paths, _image_ids(paths)))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot create the folder ({e.strerror or type(e).__name__})") from None
     coco, written, failed = [], set(), 0
-    ids = iter(_image_ids([r.source for r in results if r.error is None]))
-    for r in results:
-        image_id = next(ids) if r.error is None else None
-        if r.error is None:
-            try:
-                drawn = draw_detections(r.source, r)
-            except (ValueError, FileNotFoundError) as e:  # the file changed since it was read
-                r.error = str(e)
-        if r.error is not None:
-            print(f"detr_nb predict: {r.error}", file=sys.stderr)
-            failed += 1
-            continue
-        src = Path(r.source)
-        suffix = '.jpg' if src.suffix.lower() in ('.jpg', '.jpeg') else '.png'
-        name, k = src.stem + suffix, 1
-        while name in written:
-            k += 1
-            name = f'{src.stem}-{k}{suffix}'
-        written.add(name)
-        save_image(drawn, out / name)
-        coco += [{**d, 'file_name': r.source, 'drawn': name} for d in r.to_coco(image_id)]
-    tmp = out / 'detections.json.tmp'
-    tmp.write_text(json.dumps(coco))
-    os.replace(tmp, out / 'detections.json')
+    bar = tqdm(total=len(inputs), unit='image', desc='predict', disable=args.no_progress)
+    try:  # each batch's drawings are written as it comes, detections.json at the end (or on Ctrl-C)
+        for start in range(0, len(inputs), args.batch_size):
+            for r in predict(det, inputs[start:start + args.batch_size], **options):
+                if r.error is None:
+                    try:
+                        drawn = draw_detections(r.source, r)
+                    except (ValueError, FileNotFoundError) as e:  # the file changed since it was read
+                        r.error = str(e)
+                if r.error is not None:
+                    tqdm.write(f"detr_nb predict: {r.error}", file=sys.stderr)
+                    failed += 1
+                    continue
+                src = Path(r.source)
+                suffix = '.jpg' if src.suffix.lower() in ('.jpg', '.jpeg') else '.png'
+                name, k = src.stem + suffix, 1
+                while name in written:
+                    k += 1
+                    name = f'{src.stem}-{k}{suffix}'
+                written.add(name)
+                save_image(drawn, out / name)
+                coco += [{**d, 'file_name': r.source, 'drawn': name} for d in r.to_coco(ids[r.source])]
+            bar.update(len(inputs[start:start + args.batch_size]))
+        bar.close()
+        _write_json(out / 'detections.json', coco)
+    except KeyboardInterrupt:
+        bar.close()
+        _write_json(out / 'detections.json', coco)
+        print(f"detr_nb predict: interrupted; {len(written)} images and their {len(coco)} detections are in {out}",
+              file=sys.stderr)
+        return 130
     print(f"detr_nb predict: {len(written)} images, {len(coco)} detections (score >= {args.threshold}) -> {out}; "
           f"{failed} input(s) failed")
     return 1 if failed else 0
 
+def _write_json(path:Path, obj):
+    "Write `obj` as JSON through a temporary file, so that `path` is always whole."
+    import json, os
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
 def _export(args) -> int:
     from detr_nb.export import export_onnx, OnnxDETR
-    path = export_onnx(args.checkpoint, args.out, opset=args.opset, check=not args.no_check, weights=args.weights)
+    path = export_onnx(args.checkpoint, args.out, opset=args.opset, check=not args.no_check, weights=args.weights,
+                       overwrite=args.overwrite)
     m = OnnxDETR(path)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, opset {args.opset}, dynamic batch and size, "
           f"input {m.val_size}/{m.max_size}); classes: {', '.join(c['name'] for c in m.categories)}"
@@ -371,8 +404,8 @@ def _add_inference_parsers(sub):
     p.add_argument('--top-k', type=int, help='then at most this many per image (default: all)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ... (torch backend)")
     p.add_argument('--batch-size', type=int, default=4, help='images per forward pass (default 4)')
-    p.add_argument('--canvas', type=int, help='pad every image (masked) to CANVAS x CANVAS pixels, at least the '
-                   "model's max_size (an image that does not fit is reported): results independent of the batch "
+    p.add_argument('--canvas', type=int, help="pad every image (masked) to CANVAS x CANVAS pixels, from the model's "
+                   "max_size to twice it (an image that does not fit is reported): results independent of the batch "
                    "(default: pad to the batch's largest)")
     p.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime', 'openvino'],  # inference.BACKENDS
                    help='run in torch, onnxruntime or OpenVINO (a .pth is exported on the fly; a .onnx runs in '
@@ -380,7 +413,9 @@ def _add_inference_parsers(sub):
     p.add_argument('--precision', default='fp32', choices=PRECISIONS,
                    help='torch: autocast precision; openvino: fp32 or bf16; onnxruntime: fp32')
     p.add_argument('--weights', default='model', choices=['model', 'ema'], help="a training checkpoint's weights")
-    p.add_argument('--threads', type=int, help='onnxruntime / OpenVINO intra-op threads (default: one per core)')
+    p.add_argument('--threads', type=int,
+                   help='CPU threads of the backend that runs the model: torch, onnxruntime or OpenVINO (default: one '
+                        'per core)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=_predict)
 
@@ -390,6 +425,7 @@ def _add_inference_parsers(sub):
     p.add_argument('--opset', type=int, default=17, help='ONNX opset (default 17)')
     p.add_argument('--weights', default='model', choices=['model', 'ema'], help="a training checkpoint's weights")
     p.add_argument('--no-check', action='store_true', help='skip the onnxruntime parity check')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing file at --out')
     p.set_defaults(func=_export)
 
 # %% ../nbs/08_cli.ipynb #4d4a4d8e
@@ -512,6 +548,9 @@ def main(argv:list[str]|None=None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, OSError) as e:  # OSError: a missing file, no permission, a full disk, ...
         print(f"detr_nb {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"detr_nb {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -14,7 +14,7 @@ from pycocotools.coco import COCO
 
 # %% auto #0
 __all__ = ['PROBLEMS', 'ORIENTATIONS', 'read_coco_json', 'NormalizedCoco', 'normalize_coco', 'coco_index', 'load_coco',
-           'crowded_images', 'image_mode_problem', 'exif_orientation', 'read_image']
+           'crowded_images', 'image_mode_problem', 'exif_orientation', 'upright_rgb', 'read_image']
 
 # %% ../nbs/01a_coco.ipynb #42852f8f
 def read_coco_json(ann_file, # path of a COCO instances json
@@ -311,15 +311,21 @@ def exif_orientation(im:Image.Image, # an opened PIL image
         return 1
     return o if o in ORIENTATIONS else 1
 
+def upright_rgb(im:Image.Image, # a decoded PIL image of any mode
+               ) -> Image.Image:
+    """`im` upright (its EXIF orientation applied) in 8-bit RGB; a 16-bit image is scaled to 8 bits (divided by 257),
+    not clipped (PIL's own `convert('RGB')` saturates it to white)."""
+    if exif_orientation(im) != 1:
+        im = ImageOps.exif_transpose(im)
+    if image_mode_problem(im.mode) == '16-bit image':
+        a = np.asarray(im).astype(np.float32) / 257.0
+        return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).convert('RGB')
+    return im.convert('RGB')
+
 def read_image(path, # image file: JPEG, PNG, ... of any mode
               ) -> Image.Image:
     """The image at `path`, fully decoded, upright (EXIF orientation applied, as annotation tools show it) and in
     8-bit RGB; raises PIL's / OS errors for a file that cannot be decoded."""
     with Image.open(path) as im:
         im.load()
-        if exif_orientation(im) != 1:
-            im = ImageOps.exif_transpose(im)
-        if image_mode_problem(im.mode) == '16-bit image':
-            a = np.asarray(im).astype(np.float32) / 257.0
-            return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).convert('RGB')
-        return im.convert('RGB')
+        return upright_rgb(im)

@@ -249,6 +249,8 @@ class OnnxDETR:
                 {p.key: p.value for p in proto.metadata_props})
 
     def __call__(self, images:Tensor, mask:Tensor|None=None) -> dict:
+        images = torch.as_tensor(images)  # NumPy arrays are welcome too
+        mask = None if mask is None else torch.as_tensor(mask)
         if mask is None:
             mask = torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.bool)
         want = (images.shape[0], 3, *images.shape[2:])  # [B,3,H,W]: the mask is [B,H,W], bool
@@ -301,18 +303,26 @@ def export_onnx(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint pa
                 path,                    # the .onnx file to write
                 opset:int=OPSET,         # ONNX opset, one of `OPSETS`
                 check:bool=True,         # run `check_onnx` on the written graph before moving it into place
-                tolerance:float=1e-4,    # largest |difference| of logits and boxes that `check` accepts
+                tolerance:float=1e-4,    # largest |difference| of logits and boxes that `check` accepts (> 0)
+                overwrite:bool=False,    # replace an existing file at `path` (False: FileExistsError)
                 **load_kwargs,           # `load_detector` options (weights='ema', categories, val_size, ...)
                ) -> Path:
-    "Export to ONNX (dynamic batch and size, mask input, class names in the metadata); raises if the check fails."
-    det = load_detector(model_or_checkpoint, **load_kwargs)
+    """Export to ONNX (dynamic batch and size, mask input, class names in the metadata) through a temporary file
+    moved into place only when the parity check passes. Raises `ValueError` for a bad option, a failed check or a
+    place it cannot write, `FileExistsError` for an existing file without `overwrite`."""
     path = Path(path)
     if path.suffix.lower() != '.onnx':
         raise ValueError(f"{path}: give the exported model the suffix .onnx")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance < float('inf'):
+        raise ValueError(f"tolerance = {tolerance!r}; give the largest accepted difference, a number > 0")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; give another path, or overwrite=True (detr_nb export --overwrite)")
+    det = load_detector(model_or_checkpoint, **load_kwargs)
+    graph = onnx_bytes(det, opset)
     tmp = path.with_name(path.name + '.tmp')
-    tmp.write_bytes(onnx_bytes(det, opset))
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(graph)
         if check:
             worst = max(check_onnx(tmp, det, sizes=((det.val_size, det.val_size + 32),), batches=(1, 2)),
                         key=lambda r: max(r['max_abs_logits'], r['max_abs_boxes']))
@@ -321,9 +331,13 @@ def export_onnx(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint pa
                                  f"{max(worst['max_abs_logits'], worst['max_abs_boxes']):.2e} > {tolerance} "
                                  f"(batch {worst['batch']}, {worst['size']}); not written")
         os.replace(tmp, path)
+    except OSError as e:  # no such folder, a file in the way, no permission, disk full
+        raise ValueError(f"{path}: cannot write the model there ({e.strerror or type(e).__name__})") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp.parent.is_dir():
+            tmp.unlink(missing_ok=True)
     return path
+
 
 # %% ../nbs/07b_export.ipynb #1661cc9a
 def quantize_int8(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint path (torch backend)

@@ -17,7 +17,7 @@ from torchvision.transforms.v2 import functional as TF
 from torchvision.utils import draw_bounding_boxes, make_grid
 from tqdm.auto import tqdm
 from .config import DataConfig, DETRConfig, config_from_dict
-from .coco import read_image
+from .coco import read_image, upright_rgb
 from .transforms import make_transforms
 from .eval import PostProcess
 from .device import autocast, resolve_device
@@ -97,10 +97,11 @@ def _torch_load(path:Path):
     with torch.serialization.safe_globals([argparse.Namespace]):  # official checkpoints also store their `args`
         try:
             return torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as e:  # not a torch file, or one that needs pickled code: say which, not torch's advice
-            msg = str(e).split('WeightsUnpickler error:', 1)[-1].split('Check the documentation')[0]
+        except Exception as e:  # not a torch file, truncated, or one that needs pickled code: say which, briefly
+            msg = ' '.join(str(e).split('WeightsUnpickler error:', 1)[-1].split())
+            msg = msg.split('. ')[0].rstrip('.')[:160]  # torch's first sentence, without its advice
             raise ValueError(f"{path}: not a checkpoint torch.load(weights_only=True) can read ({type(e).__name__}: "
-                             f"{' '.join(msg.split())[:200]}); expected {_KINDS}") from None
+                             f"{msg}); expected {_KINDS}") from None
 
 def _plain_state_dict(entry) -> dict:
     "A state dict from a `{'model': sd}` entry, a state dict or an `AveragedModel`'s (`module.` keys, `n_averaged`)."
@@ -142,6 +143,13 @@ def load_detector(src,                     # a `DETR`, `Detector`, `OnnxDETR`, o
     file, for a file of another kind."""
     if weights not in ('model', 'ema'):
         raise ValueError(f"weights = {weights!r}; choose 'model' or 'ema'")
+    unknown = sorted(set(overrides) - set(DETRConfig.__dataclass_fields__))
+    if unknown:  # a misspelt option of predict / export would land here and be ignored: refuse it
+        raise ValueError(f"unknown option(s) {', '.join(unknown)}; load_detector takes weights, categories, val_size, "
+                         f"max_size, threads, runtime, precision, and DETRConfig fields for an official checkpoint")
+    for name, v in (('val_size', val_size), ('max_size', max_size)):  # (threads: checked by the runtime's loader)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name} = {v!r}; give a positive whole number of pixels or None")
     if isinstance(src, Detector):
         det = src
     elif isinstance(src, nn.Module):
@@ -150,6 +158,8 @@ def load_detector(src,                     # a `DETR`, `Detector`, `OnnxDETR`, o
         det = Detector(src, resolve_categories(getattr(src, 'categories', None), src.config.num_classes))
     elif isinstance(src, (str, os.PathLike)):
         path = Path(src)
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; expected one file: {_KINDS}")
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file; expected {_KINDS}")
         if path.suffix.lower() == '.onnx':
@@ -169,6 +179,7 @@ def load_detector(src,                     # a `DETR`, `Detector`, `OnnxDETR`, o
                     raise ValueError(f"{path} is not a training checkpoint (no 'config'), so it has no EMA weights")
                 try:
                     model, data = load_official(ck, **overrides), DataConfig()
+                    overrides = {}  # used
                 except ValueError as e:
                     raise ValueError(f"{path}: {e}; expected {_KINDS}") from None
             det = Detector(model, resolve_categories(ck.get('categories'), model.config.num_classes), data.val_size,
@@ -178,6 +189,9 @@ def load_detector(src,                     # a `DETR`, `Detector`, `OnnxDETR`, o
     else:
         raise ValueError(f"cannot make a detector of a {type(src).__name__}; give a DETR, an OnnxDETR or a path: "
                          f"{_KINDS}")
+    if overrides:
+        raise ValueError(f"{', '.join(overrides)}: model settings only an official checkpoint takes (its shapes do not "
+                         f"tell them); {det.source} has its own")
     if categories is not None:
         det = replace(det, categories=resolve_categories(categories, det.num_classes))
     return replace(det, val_size=val_size or det.val_size, max_size=max_size or det.max_size)
@@ -219,8 +233,9 @@ def expand_inputs(inputs, # a path (file or folder), PIL image, tensor [3,H,W] /
 def load_image(name:str, # the item's name in messages (`expand_inputs` gives it)
                item,     # a `Path` (read upright by `read_image`), PIL image, RGB tensor [3,H,W], or an exception
               ) -> Tensor:
-    """One item of `expand_inputs` as an RGB tensor [3,H,W]: uint8, or float in [0, 1]. Raises the item when it is an
-    exception, and `ValueError` naming `name` for an unreadable file or a tensor of another shape, range or dtype."""
+    """One item of `expand_inputs` as an RGB tensor [3,H,W]: uint8, or float in [0, 1]; files and PIL images upright
+    (EXIF) and 16-bit ones scaled to 8 bits. Raises the item when it is an exception, and `ValueError` naming `name`
+    for an unreadable file, an empty image, or a tensor of another shape, range or dtype."""
     if isinstance(item, Exception):
         raise item
     if isinstance(item, Path):
@@ -229,11 +244,12 @@ def load_image(name:str, # the item's name in messages (`expand_inputs` gives it
         except Exception as e:  # truncated, not an image, unreadable
             raise ValueError(f"{name}: cannot read the image ({type(e).__name__}: {e})") from None
     if isinstance(item, Image.Image):
-        return TF.pil_to_tensor(item.convert('RGB'))
+        item = TF.pil_to_tensor(upright_rgb(item))  # as a file is read: EXIF orientation, 16 bits scaled to 8
     t = item.detach().cpu()
     t = t[None] if t.dim() == 2 else t
-    if t.dim() != 3 or t.shape[0] not in (1, 3):
-        raise ValueError(f"{name}: a tensor of shape {tuple(item.shape)}; expected an RGB image [3,H,W] (or [B,3,H,W])")
+    if t.dim() != 3 or t.shape[0] not in (1, 3) or 0 in t.shape:
+        raise ValueError(f"{name}: an image of shape {tuple(t.shape)}; expected an RGB image [3,H,W] with H, W >= 1 "
+                         f"(or [B,3,H,W])")
     t = t.expand(3, -1, -1) if t.shape[0] == 1 else t
     if t.is_floating_point() and (t.min() < 0 or t.max() > 1):
         raise ValueError(f"{name}: float values in [{t.min():.3g}, {t.max():.3g}]; give the image as uint8 in "
@@ -311,12 +327,12 @@ def _check_int(name:str, value, least:int, none_ok:bool=True):
 def check_canvas(canvas:int|None, # the canvas side asked for, pixels (None: no canvas)
                  det:Detector,    # the detector whose validation transform resizes the images
                 ) -> int|None:
-    """`canvas` if it is None or a side that can hold the detector's resized images: a whole number from 1 to twice
-    the detector's longest input side (a larger canvas would only add padding and memory); else `ValueError`."""
+    """`canvas` if it is None or a whole number from the detector's `max_size` (the longest side its validation
+    transform gives, up to rounding) to twice that (more would only add padding and memory); else `ValueError`."""
     _check_int('canvas', canvas, 1)
-    if canvas is not None and canvas > 2 * max(det.max_size, det.val_size):
-        raise ValueError(f"canvas = {canvas} pixels is more than twice the longest side the detector resizes an image "
-                         f"to ({det.max_size}); a canvas needs to hold the resized images: give about {det.max_size}")
+    if canvas is not None and not det.max_size <= canvas <= 2 * det.max_size:
+        raise ValueError(f"canvas = {canvas}; give a side from the detector's max_size, {det.max_size} pixels (the "
+                         f"longest side it resizes an image to), to twice that, {2 * det.max_size}")
     return canvas
 
 def check_fits_canvas(name:str,            # the image's name, for the error
@@ -328,8 +344,9 @@ def check_fits_canvas(name:str,            # the image's name, for the error
     in pixels), so a canvas of exactly `max_size` does not hold every picture."""
     h, w = size
     if canvas is not None and max(h, w) > canvas:
-        raise ValueError(f"{name}: resized to {h}x{w} pixels, larger than the canvas of {canvas}; give a canvas of at "
-                         f"least {max(h, w)}")
+        alone = ", or without a canvas" if max(h, w) > 2 * canvas else ""
+        raise ValueError(f"{name}: resized to {h}x{w} pixels, larger than the canvas of {canvas}; predict it with a "
+                         f"canvas of at least {max(h, w)}{alone}")
 
 def pad_to_canvas(images:Tensor,   # [B,3,H,W] a padded batch (`nested_pad`)
                   mask:Tensor,     # [B,H,W] True on padding
@@ -465,6 +482,8 @@ def draw_detections(image,                 # path, PIL image or RGB tensor [3,H,
                          f"this image is {img.shape[1]}x{img.shape[2]}")
     if not len(det):
         return img.clone()
+    if font is not None and not Path(font).is_file():
+        raise ValueError(f"font = {font!r}: no such TrueType font file; give the path of a .ttf, or None for PIL's")
     text = [f'{n} {s:.2f}' for n, s in zip(det.names, det.scores.tolist())] if labels else None
     return draw_bounding_boxes(img, det.boxes.float(), text, [_PALETTE[k % len(_PALETTE)] for k in det.labels.tolist()],
                                width=width, font=font, font_size=font_size)
@@ -476,6 +495,8 @@ def draw_grid(images:list,                # what `draw_detections` takes, one pe
               **kwargs,                   # `draw_detections` options (width, font, ...)
              ) -> Tensor:                 # uint8 [3,H,W]
     "The drawn images side by side, `nrow` per row, each padded to the largest with white."
+    if not len(dets) or isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
+        raise ValueError(f"draw_grid needs at least one image and nrow >= 1 (got {len(dets)} images, nrow = {nrow!r})")
     drawn = [draw_detections(im, d, **kwargs) for im, d in zip(images, dets, strict=True)]
     h, w = max(d.shape[1] for d in drawn), max(d.shape[2] for d in drawn)
     drawn = [F.pad(d, (0, w - d.shape[2], 0, h - d.shape[1]), value=255) for d in drawn]
@@ -486,6 +507,10 @@ def save_image(image:Tensor, # uint8 [3,H,W], e.g. from `draw_detections`
                quality:int=90, # JPEG quality
               ) -> Path:
     "Write `image` to `path` (format from the suffix) through a temporary file; returns the path."
+    if not (isinstance(image, Tensor) and image.dtype == torch.uint8 and image.dim() == 3 and image.shape[0] in (1, 3)):
+        what = (f"a {image.dtype} tensor of shape {tuple(image.shape)}" if isinstance(image, Tensor)
+                else f"a {type(image).__name__}")
+        raise ValueError(f"save_image takes a uint8 tensor [3,H,W] (as draw_detections returns); got {what}")
     path = Path(path)
     fmt = {'.png': 'PNG', '.jpg': 'JPEG', '.jpeg': 'JPEG'}.get(path.suffix.lower())
     if fmt is None:
