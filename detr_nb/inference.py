@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from PIL import Image
+from PIL import Image, ImageFont
 from torchvision.ops import box_convert
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
@@ -338,15 +338,18 @@ def check_canvas(canvas:int|None, # the canvas side asked for, pixels (None: no 
 def check_fits_canvas(name:str,            # the image's name, for the error
                       size:tuple[int, int], # (h, w) of the image after the validation transform, pixels
                       canvas:int|None,      # the canvas side, pixels (None: no canvas, everything fits)
+                      largest:int|None=None, # the largest canvas allowed (`check_canvas`: 2 x max_size), for advice
                      ):
     """Raise `ValueError` naming the image and the canvas it needs when it is larger than the canvas. The official
     resize rule can round the longer side of a very elongated image past `max_size` (by up to half its aspect ratio,
     in pixels), so a canvas of exactly `max_size` does not hold every picture."""
     h, w = size
     if canvas is not None and max(h, w) > canvas:
-        alone = ", or without a canvas" if max(h, w) > 2 * canvas else ""
+        if largest is not None and max(h, w) > largest:  # so elongated that no allowed canvas holds it
+            raise ValueError(f"{name}: resized to {h}x{w} pixels, larger than any canvas allowed (at most {largest}); "
+                             f"predict it without a canvas")
         raise ValueError(f"{name}: resized to {h}x{w} pixels, larger than the canvas of {canvas}; predict it with a "
-                         f"canvas of at least {max(h, w)}{alone}")
+                         f"canvas of at least {max(h, w)}")
 
 def pad_to_canvas(images:Tensor,   # [B,3,H,W] a padded batch (`nested_pad`)
                   mask:Tensor,     # [B,H,W] True on padding
@@ -436,7 +439,7 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, `OnnxDETR`, check
             try:
                 image = load_image(name, item)
                 x = tf(image)
-                check_fits_canvas(name, tuple(x.shape[-2:]), canvas)
+                check_fits_canvas(name, tuple(x.shape[-2:]), canvas, 2 * det.max_size)
             except (ValueError, FileNotFoundError) as e:
                 if on_error == 'raise':
                     raise
@@ -456,7 +459,6 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, `OnnxDETR`, check
         bar.update(len(items[start:start + batch_size]))
     bar.close()
     return results
-
 
 # %% ../nbs/07_inference.ipynb #14bd7ead
 _PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
@@ -482,8 +484,12 @@ def draw_detections(image,                 # path, PIL image or RGB tensor [3,H,
                          f"this image is {img.shape[1]}x{img.shape[2]}")
     if not len(det):
         return img.clone()
-    if font is not None and not Path(font).is_file():
-        raise ValueError(f"font = {font!r}: no such TrueType font file; give the path of a .ttf, or None for PIL's")
+    if font is not None:  # PIL finds a font by path or in the system's font folders; say which one it cannot
+        try:
+            ImageFont.truetype(font, font_size or 10)
+        except OSError:
+            raise ValueError(f"font = {font!r}: PIL finds no TrueType font by that name or path; give a .ttf file, or "
+                             f"None for PIL's default") from None
     text = [f'{n} {s:.2f}' for n, s in zip(det.names, det.scores.tolist())] if labels else None
     return draw_bounding_boxes(img, det.boxes.float(), text, [_PALETTE[k % len(_PALETTE)] for k in det.labels.tolist()],
                                width=width, font=font, font_size=font_size)
