@@ -159,6 +159,8 @@ def test_voc_roboflow_split_folders(tmp_path):
             img(r / split / f'{name}.jpg')
             xml(r / split / f'{name}.xml', f'{name}.jpg', [('helmet', 1, 1, 20, 20)])
     txt(r / 'README.roboflow.txt', 'exported')
+    (r / 'train' / '._train0_jpg.rf.abc0.xml').write_bytes(b'\x00\x05\x16\x07')   # macOS metadata: hidden, skipped
+    (r / 'train' / '._train0_jpg.rf.abc0.jpg').write_bytes(b'\x00\x05\x16\x07')
     ds = load_dataset(r)
     assert len(ds.coco['train']['images']) == 3 and len(ds.coco['val']['images']) == 2
     assert ds.image_roots['val'] == r / 'valid' and 'test left out' in ds.split_source
