@@ -169,6 +169,18 @@ def test_voc_roboflow_split_folders(tmp_path):
     ds = load_dataset(r)
     assert names(ds.coco['val']) == ['test0_jpg.rf.abc0.jpg'] and 'test used as val' in ds.split_source
 
+def test_voc_split_folders_one_level_down(tmp_path):
+    "images/{train,val}/ + annotations/{train,val}/: split folders under the image and XML folders."
+    r = tmp_path / 'nested'
+    for split, n in (('train', 3), ('val', 2)):
+        for i in range(n):
+            img(r / 'images' / split / f'{i}.jpg')                      # the same stems in both splits
+            xml(r / 'annotations' / split / f'{i}.xml', f'{i}.jpg', [(split, 1, 1, 5 + i, 5)])
+    ds = load_dataset(r)
+    assert names(ds.coco['train']) == ['0.jpg', '1.jpg', '2.jpg'] and names(ds.coco['val']) == ['0.jpg', '1.jpg']
+    assert boxes(ds.coco['val'], '1.jpg') == [('val', [1.0, 1.0, 5.0, 4.0])] and ds.findings == []
+    assert ds.image_roots['val'] == r / 'images' / 'val' and 'annotations/val' in ds.split_source
+
 def test_voc_xml_filename_pairs_other_stems(tmp_path):
     "An XML named unlike its image is paired through its <filename> (CVAT writes frame names there)."
     r = tmp_path / 'cvat'
@@ -258,8 +270,8 @@ def test_yolo_side_by_side_and_txt_lists(tmp_path):
         txt(r / 'all' / f'{i}.txt', '0 0.25 0.25 0.5 0.5')
     txt(r / 'train.txt', './all/0.jpg', './all/1.jpg', './all/2.jpg')
     txt(r / 'val.txt', './all/3.jpg')
-    txt(r / 'data.yaml', 'path: .', 'train: train.txt', 'val: val.txt', 'names: [thing]')
-    ds = load_dataset(r)
+    txt(r / 'data.yaml', 'path: /home/someone/datasets/lists', 'train: train.txt', 'val: val.txt', 'names: [thing]')
+    ds = load_dataset(r)                                                  # a path: from another machine
     assert names(ds.coco['train']) == ['0.jpg', '1.jpg', '2.jpg'] and names(ds.coco['val']) == ['3.jpg']
     assert boxes(ds.coco['val'], '3.jpg') == [('thing', [0.0, 0.0, 10.0, 10.0])] and ds.findings == []
 
