@@ -257,6 +257,8 @@ def test_yolo_flat_classes_txt_and_no_class_list(tmp_path):
     assert detect_format(r) == 'yolo' and names(ds.coco['val']) == ['04.jpg'] and len(ds.coco['train']['images']) == 4
     assert [c['name'] for c in ds.coco['train']['categories']] == ['b-class', 'a-class']
     assert boxes(ds.coco['val'], '04.jpg') == [('b-class', [0.0, 0.0, 10.0, 10.0])]
+    ds = load_dataset(r, classes=['zero', 'one'], progress=True)       # a class list given instead
+    assert [c['name'] for c in ds.coco['train']['categories']] == ['zero', 'one']
     (r / 'classes.txt').unlink()
     ds = load_dataset(r, val_fraction=0.4)
     assert kinds(ds) == {'no class list': ['.']} and [c['name'] for c in ds.coco['val']['categories']] == ['0', '1']
