@@ -263,6 +263,10 @@ def test_yolo_flat_classes_txt_and_no_class_list(tmp_path):
     ds = load_dataset(r, val_fraction=0.4)
     assert kinds(ds) == {'no class list': ['.']} and [c['name'] for c in ds.coco['val']['categories']] == ['0', '1']
     assert names(ds.coco['val']) == ['02.jpg', '04.jpg']     # floor(3 * 0.4) > floor(2 * 0.4), floor(5 * 0.4) > ...
+    txt(r / 'data.yaml', 'names: [x, y]')                                  # a yaml with names only: folders split
+    ds = load_dataset(r)
+    assert [c['name'] for c in ds.coco['val']['categories']] == ['x', 'y'] and names(ds.coco['val']) == ['04.jpg']
+    assert ds.findings == [] and len(ds.coco['train']['images']) == 4
 
 def test_yolo_side_by_side_and_txt_lists(tmp_path):
     "data.yaml with a `path:` key and splits given as .txt lists of image paths; labels beside the images."
