@@ -20,7 +20,7 @@ __all__ = ['FormatDataset', 'load_dataset', 'coco_files', 'convert']
 # %% ../nbs/01f_formats.ipynb #e530b031
 def _write_json(d:dict, path:Path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
+    tmp = path.with_name(f'{path.name}.{os.getpid()}.tmp')   # per process: ranks of one run may write at once
     tmp.write_text(json.dumps(d))
     os.replace(tmp, path)
 

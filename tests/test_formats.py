@@ -304,6 +304,20 @@ def test_detect_format_errors(tmp_path):
         Finding('oops', 'f', 'm')
 
 
+def test_xml_without_defusedxml(tmp_path, monkeypatch):
+    "Without defusedxml a byte check refuses DTDs and entities before the standard parser reads the file."
+    import detr_nb.voc_yolo as V
+    monkeypatch.setattr(V, '_defused', None)
+    bomb = xml(tmp_path / 'bomb.xml', '', raw='<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+               '<!ENTITY lol2 "&lol;&lol;&lol;">]><annotation><filename>&lol2;</filename></annotation>')
+    with pytest.raises(ValueError, match='DTD or entities'):
+        V.parse_xml(bomb)
+    p, found = V.read_voc_xml(bomb, 'bomb.xml')
+    assert p is None and found[0].kind == 'unreadable label file' and 'refused' in found[0].message
+    p, found = V.read_voc_xml(xml(tmp_path / 'ok.xml', 'ok.jpg', [('a', 1, 2, 3, 4)]), 'ok.xml')
+    assert p['objects'] == [('a', (1.0, 2.0, 3.0, 4.0))] and found == []
+
+
 # ---------------------------------------------------------------- convert and coco_files
 
 def _voc_set(r, n=10):
