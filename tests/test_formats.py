@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from detr_nb.data import CocoDetection, validate_coco
-from detr_nb.formats import FormatDataset, coco_files, convert, detect_format, load_dataset
-from detr_nb.voc_yolo import FORMAT_PROBLEMS, Finding, fraction_split, read_split_list
+from detr_nb.formats import FormatDataset, coco_files, convert, detect_format, fraction_split, load_dataset
+from detr_nb.voc_yolo import FORMAT_PROBLEMS, Finding, read_split_list
 
 RACCOON = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'raccoon_voc'
 
