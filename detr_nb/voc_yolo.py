@@ -344,12 +344,32 @@ def _by_stem(paths):
         out.setdefault(p.stem, []).append(p)
     return out
 
+def _nearest(img:Path, cands:list[Path]) -> Path:
+    "The XML of `cands` beside `img`, else the one whose folders end like the image's (`xml/cam1/` for `img/cam1/`)."
+    def shared(x):
+        a, b, n = img.parent.parts[::-1], x.parent.parts[::-1], 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        return (x.parent == img.parent, n)
+    return max(cands, key=shared)
+
 def _voc_pairs(folders:list[Path]) -> list:
-    """(image, xml or None) pairs under `folders`: matched by file stem, else by the XML's <filename>
+    """(image, xml or None) pairs under `folders`: matched by file stem (the nearest XML when folders repeat a stem;
+    the image its <filename> names when `a.jpg` and `a.png` share one), else by the XML's <filename> alone
     (labelImg and CVAT name the image there)."""
     all_xml = [x for f in folders for x in _files(f, ('.xml',))]
     xmls, imgs = _by_stem(all_xml), [i for f in folders for i in _images(f)]
-    pairs = {img: (xmls.get(img.stem) or [None])[0] for img in imgs}
+    pairs = {img: _nearest(img, xmls[img.stem]) if img.stem in xmls else None for img in imgs}
+    claimed = {}
+    for img, x in pairs.items():
+        claimed.setdefault(x, []).append(img)
+    for x, ims in claimed.items():
+        if x is not None and len(ims) > 1:   # one XML, several images of its stem: the one it names keeps it
+            parsed, _ = read_voc_xml(x, x.name)
+            named = Path(parsed['filename']).name if parsed and parsed['filename'] else None
+            keep = next((i for i in ims if i.name == named), ims[0])
+            for i in ims:
+                pairs[i] = x if i == keep else None
     by_name = {img.name: img for img, x in pairs.items() if x is None}
     for x in sorted(set(all_xml) - set(pairs.values())):
         parsed, _ = read_voc_xml(x, x.name)

@@ -181,6 +181,24 @@ def test_voc_split_folders_one_level_down(tmp_path):
     assert boxes(ds.coco['val'], '1.jpg') == [('val', [1.0, 1.0, 5.0, 4.0])] and ds.findings == []
     assert ds.image_roots['val'] == r / 'images' / 'val' and 'annotations/val' in ds.split_source
 
+def test_voc_repeated_stems_pair_with_the_nearest_xml(tmp_path):
+    "Camera folders that repeat file names, and a.jpg + a.png sharing one XML: each image gets its own XML or none."
+    r = tmp_path / 'cams'
+    for cam, x0 in (('cam1', 1), ('cam2', 7)):
+        img(r / 'images' / cam / '001.jpg')
+        xml(r / 'annotations' / cam / '001.xml', '001.jpg', [('car', x0, 1, x0 + 4, 5)])
+    img(r / 'images' / 'a.jpg')
+    img(r / 'images' / 'a.png')
+    xml(r / 'annotations' / 'a.xml', 'a.png', [('car', 2, 2, 3, 3)])
+    ds = load_dataset(r, split_files={'train': ['001.jpg', 'a.jpg', 'a.png'], 'val': []})
+    d = ds.coco['train']
+    assert names(d) == ['a.jpg', 'a.png', 'cam1/001.jpg', 'cam2/001.jpg']
+    assert boxes(d, 'cam1/001.jpg') == [('car', [1.0, 1.0, 4.0, 4.0])]
+    assert boxes(d, 'cam2/001.jpg') == [('car', [7.0, 1.0, 4.0, 4.0])]
+    assert boxes(d, 'a.png') == [('car', [2.0, 2.0, 1.0, 1.0])] and boxes(d, 'a.jpg') == []
+    assert kinds(ds) == {'image without label file': ['images/a.jpg']}
+
+
 def test_voc_xml_filename_pairs_other_stems(tmp_path):
     "An XML named unlike its image is paired through its <filename> (CVAT writes frame names there)."
     r = tmp_path / 'cvat'
