@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from tqdm.auto import tqdm
+from . import __version__
 from .coco import read_coco_json
 from .voc_yolo import (IMAGE_SUFFIXES, Finding, problem_info, image_size, clip_box, read_voc_xml,
                               read_yolo_labels, read_class_list, detect_format, voc_parts, yolo_parts, rel_name,
@@ -304,7 +305,8 @@ def coco_files(root,                     # dataset folder in any format `detect_
     if (load_kw.get('format') or detect_format(root)) == 'coco':
         return {s: (root / f'{s}2017', root / 'annotations' / f'instances_{s}2017.json') for s in ('train', 'val')}
     cache = Path(cache_dir or os.environ.get('DETR_NB_CACHE') or Path.home() / '.cache' / 'detr_nb') / 'formats'
-    folder = cache / f"{root.resolve().name}-{_fingerprint(root, {'root': root.resolve(), **load_kw})}"
+    key = {'root': root.resolve(), 'detr_nb': __version__, **load_kw}   # new rules in a new version: new jsons
+    folder = cache / f"{root.resolve().name}-{_fingerprint(root, key)}"
     files = {s: folder / f'instances_{s}2017.json' for s in ('train', 'val')}
     roots_file = folder / 'image_roots.json'
     if not (roots_file.is_file() and all(f.is_file() for f in files.values())):
