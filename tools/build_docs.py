@@ -390,7 +390,8 @@ def build(out: Path, assets: bool = True) -> Path:
         processed[page] = nb_json
         pages.append((page.split('/')[0], page))
     parser = site_reference.cli_parser()
-    commands = {' '.join((parser.prog, *w)): site_reference.cli_page(w) for w, _, _ in site_reference.cli_commands(parser)}
+    commands = {' '.join((parser.prog, *w)): site_reference.cli_page(w)
+                for w, _, _ in site_reference.cli_commands(parser)}
     for page, nb_json in processed.items():
         if not page.startswith(site_reference.CLI_PAGE):
             link_commands(nb_json, commands)

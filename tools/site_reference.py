@@ -248,10 +248,11 @@ class _Captured(Exception):
         self.parser = parser
 
 
-def cli_parser() -> argparse.ArgumentParser:
-    """The `detr_nb` parser: from a public builder of `detr_nb.cli` (`make_parser`, `build_parser`, `get_parser`,
-    `parser`), else the one `main` builds (caught when it parses `--help`)."""
-    from detr_nb import cli
+def cli_parser(cli=None) -> argparse.ArgumentParser:
+    """The `detr_nb` parser: from a public builder of the module `cli` (default `detr_nb.cli`: `make_parser`,
+    `build_parser`, `get_parser`, `parser`), else the one its `main` builds (caught when it parses `--help`)."""
+    if cli is None:
+        from detr_nb import cli
     for name in ('make_parser', 'build_parser', 'get_parser', 'parser'):
         obj = getattr(cli, name, None)
         if isinstance(obj, argparse.ArgumentParser):
@@ -348,8 +349,8 @@ def cli_reference_pages() -> dict[str, list[str]]:
              f'`{parser.prog}` is the command line of detr_nb (installed with the package; `python -m detr_nb.cli` '
              'runs the same). Every command and option below is read from the program\'s own argument parser when '
              'this site is built. `detr_nb COMMAND --help` prints the same text in a terminal. The config keys that '
-             '`--set` and `--grid` take are in the [configuration reference](reference/config.ipynb); how the commands '
-             'work is explained in the [command-line chapter](cli.ipynb).',
+             '`--set` and `--grid` take are in the [configuration reference](reference/config.ipynb); how the '
+             'commands work is explained in the [command-line chapter](cli.ipynb).',
              _html_table(['command', 'what it does'],
                          [[f'code:{parser.prog} {" ".join(w)}', h] for w, _, h in commands])
              + '\n\n' + '\n'.join(f'- [`{parser.prog} {" ".join(w)}`]({cli_page(w)}.ipynb)'
@@ -369,8 +370,8 @@ def cli_reference_pages() -> dict[str, list[str]]:
                  f'## Usage\n\n```text\n{usage}\n```',
                  f'## Arguments\n\n{table}']
         if any(r['names'] in ('--set', '--config', '--preset') for r in rows):
-            cells.append('`--set SECTION.KEY=VALUE` takes any key of the [configuration reference](reference/config.ipynb), '
-                         'for example `--set train.epochs=3`.')
+            cells.append('`--set SECTION.KEY=VALUE` takes any key of the '
+                         '[configuration reference](reference/config.ipynb), for example `--set train.epochs=3`.')
         pages[cli_page(words)] = cells
     return pages
 
