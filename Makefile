@@ -62,6 +62,7 @@ docs: $(STAMP)
 	$(BIN)/python tools/build_docs.py --out docs
 	$(BIN)/python tools/build_docs.py --readme
 	$(BIN)/python tools/check_docs.py --site docs --readme README.md
+	DETR_NB_SITE=docs $(BIN)/pytest -q tests/test_site_browser.py
 
 # only the docs check, on the site as built
 check-docs: $(STAMP)
