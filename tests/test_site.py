@@ -212,6 +212,30 @@ def test_commands_in_prose_link_to_their_reference_page():
                                         '(cli.ipynb) and `ls`.')
 
 
+def test_config_keys_in_prose_link_to_their_row():
+    nb = {'cells': [{'cell_type': 'markdown', 'source': 'Set `train.precision=bf16` or `train.nope`; '
+                                                         '`model.backbone` too.\n```\ntrain.lr\n```'}]}
+    build_docs.link_config_keys(nb, 'tutorials/memory', {'train.precision', 'model.backbone'})
+    src = nb['cells'][0]['source']
+    assert '<a class="reference internal" href="../reference/config.html#cfg-train-precision"><code ' in src
+    assert 'train.precision=bf16</code></a>' in src and '`train.nope`' in src
+    assert 'href="../reference/config.html#cfg-model-backbone"' in src and src.endswith('```\ntrain.lr\n```')
+
+
+def test_links_to_missing_pages_or_anchors_fail(tmp_path):
+    site = tmp_path / 'site'
+    (site / 'reference').mkdir(parents=True)
+    (site / 'reference' / 'config.html').write_text('<main><article><table><tr id="cfg-train-lr"></tr></table>'
+                                                    '</article></main>')
+    page = site / 'index.html'
+    page.write_text('<main><article><a href="reference/config.html#cfg-train-lr">ok</a>'
+                    '<a href="reference/config.html#cfg-train-nope">bad</a><a href="gone.html">gone</a>'
+                    '<a href="https://arxiv.org/abs/2005.12872">out</a></article></main>')
+    fails = check_docs.check_links(site, page, check_docs._soup(page), {})
+    assert fails == ['broken-link: reference/config.html#cfg-train-nope (no such anchor)',
+                     'broken-link: gone.html (no such page)']
+
+
 def test_reading_order_starts_here_and_nests_the_command_pages(tmp_path):
     import yaml
     pages = [('', 'index'), ('', 'config'), ('', 'model'), ('jobs', 'jobs/train'), ('start', 'start/detr'),

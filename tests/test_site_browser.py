@@ -35,8 +35,9 @@ TABLES_JS = """() => {
   if (page.scrollWidth > page.clientWidth + 1) {  // something wider than the window and not in a scroll box
     const wide = [...article.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > page.clientWidth + 1);
     const e = wide[wide.length - 1];
-    bad.push(`the page scrolls sideways (${page.scrollWidth} px in a ${page.clientWidth} px window): ` +
-             (e ? `${e.tagName.toLowerCase()}.${e.className} is ${Math.round(e.getBoundingClientRect().width)} px wide` : ''));
+    const what = e ? `${e.tagName.toLowerCase()}.${e.className} is ` +
+                     `${Math.round(e.getBoundingClientRect().width)} px` : '';
+    bad.push(`the page scrolls sideways (${page.scrollWidth} px in a ${page.clientWidth} px window): ${what}`);
   }
   for (const t of article.querySelectorAll('table')) {
     const r = t.getBoundingClientRect();

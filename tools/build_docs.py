@@ -318,6 +318,32 @@ def write_book_config(stage: Path, title: str, local_assets: bool):
     (stage / '_config.yml').write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+_CONFIG_KEY = re.compile(r'^(model|data|train)\.(\w+)(\s*=.*)?$')
+
+
+def link_config_keys(nb: dict, page: str, keys: set[str]):
+    """Inline code naming a config key (`train.precision`, `train.precision=bf16`) links to the key's row of the
+    configuration reference. The rows are not headings, so the link is raw HTML, relative to `page`;
+    `tools/check_docs.py` checks that every such anchor exists."""
+    import html
+    up = '../' * page.count('/')
+    def fix(m):
+        k = _CONFIG_KEY.match(m.group(1).strip())
+        if not k or f'{k.group(1)}.{k.group(2)}' not in keys:
+            return m.group(0)
+        href = f'{up}{site_reference.CONFIG_PAGE}.html#{site_reference.anchor(k.group(1) + "." + k.group(2))}'
+        return (f'<a class="reference internal" href="{href}"><code class="docutils literal notranslate">'
+                f'{html.escape(m.group(1))}</code></a>')
+    for c in nb['cells']:
+        if c['cell_type'] != 'markdown':
+            continue
+        text, out, last = c['source'], [], 0
+        for f in _FENCE.finditer(text):
+            out += [_INLINE_CODE.sub(fix, text[last:f.start()]), f.group(0)]
+            last = f.end()
+        c['source'] = ''.join(out + [_INLINE_CODE.sub(fix, text[last:])])
+
+
 def write_toc(stage: Path, pages: list[tuple[str, str]]):
     """`pages`: (folder or '', page path without suffix) in reading order; one captioned part per folder, in the
     order of `PARTS` (other subfolders after them, by name). The command pages are sections of the command index."""
@@ -392,9 +418,12 @@ def build(out: Path, assets: bool = True) -> Path:
     parser = site_reference.cli_parser()
     commands = {' '.join((parser.prog, *w)): site_reference.cli_page(w)
                 for w, _, _ in site_reference.cli_commands(parser)}
+    keys = {r['key'] for sec in site_reference.config_sections() for r in sec['rows'] if sec['section']}
     for page, nb_json in processed.items():
         if not page.startswith(site_reference.CLI_PAGE):
             link_commands(nb_json, commands)
+        if page != site_reference.CONFIG_PAGE:
+            link_config_keys(nb_json, page, keys)
     # the architecture figure of the Start here page, drawn by the project (tools/site_reference.py)
     site_reference.draw_architecture(stage / 'start' / 'detr_architecture.png')
     drop_dead_anchor_links(processed)

@@ -14,7 +14,9 @@ after the build). The kinds:
   `FIGURES` below: figure -> result file and key -> pages that must quote it);
 - `config-reference`: a config field without a row or without a meaning on the configuration reference page;
 - `cli-reference`: a command without its page, or an option of the `detr_nb` parser missing from it;
-- `widget`: a widget view embedded in a page without its saved state (it renders as an empty box).
+- `widget`: a widget view embedded in a page without its saved state (it renders as an empty box);
+- `broken-link`: a link inside the site to a page or anchor that does not exist (raw HTML links, which Sphinx
+  does not check).
 
 Usage: `python tools/check_docs.py [--site docs] [--readme README.md] [--summary]`.
 """
@@ -249,6 +251,30 @@ def check_cli_reference(site: Path) -> list[str]:
     return out
 
 
+def check_links(site: Path, page: Path, soup, ids: dict) -> list[str]:
+    """Links inside the site to a missing page or anchor. Sphinx checks the links of Markdown; this catches the raw
+    HTML ones (the config-key links of the build, hand-written `<a href>`)."""
+    from urllib.parse import urldefrag, unquote
+    out = []
+    for a in _article(soup).select('a[href]'):
+        href = a['href']
+        if re.match(r'^[a-z]+:|^//|^#?$', href):
+            continue
+        target, frag = urldefrag(href)
+        path = (page.parent / unquote(target)).resolve() if target else page.resolve()
+        if not path.is_relative_to(site.resolve()) or path.suffix != '.html':
+            continue
+        if not path.exists():
+            out.append(f'broken-link: {href} (no such page)')
+            continue
+        if frag:
+            if path not in ids:
+                ids[path] = {e['id'] for e in _soup(path).select('[id]')}
+            if unquote(frag) not in ids[path]:
+                out.append(f'broken-link: {href} (no such anchor)')
+    return out
+
+
 # ---------------------------------------------------------------- driver
 def site_pages(site: Path) -> list[Path]:
     return sorted(p for p in site.rglob('*.html') if p.name not in SKIP_PAGES and
@@ -259,13 +285,13 @@ def check_site(site: Path, readme: Path | None = None) -> list[str]:
     "Every failure of the site in `site` (and of `readme`, for the figures), one line each."
     if not site.is_dir():
         return [f'{site}: the site is not built (run tools/build_docs.py)']
-    failures = []
+    failures, ids = [], {}
     for page in site_pages(site):
         soup = _soup(page)
         article = _article(soup)
         name = str(page.relative_to(site))
         for msg in check_truncated(article) + check_warnings(article) + check_internal(article) + \
-                check_widgets(soup):
+                check_widgets(soup) + check_links(site, page, soup, ids):
             failures.append(f'{name}: {msg}')
     failures += check_figures(site, readme)
     failures += check_config_reference(site)
