@@ -31,6 +31,7 @@ import site_reference  # noqa: E402
 
 RESULTS = ROOT / 'nbs' / 'bench_results'
 SKIP_PAGES = {'search.html', 'genindex.html', 'py-modindex.html'}
+LOCATED = {'truncated', 'warning', 'internal'}  # kinds whose lines name the notebook cell that holds the text
 
 
 # ---------------------------------------------------------------- the figures the prose quotes
@@ -275,6 +276,41 @@ def check_links(site: Path, page: Path, soup, ids: dict) -> list[str]:
     return out
 
 
+# ---------------------------------------------------------------- where a finding is in the notebooks
+def source_notebooks() -> dict[str, Path]:
+    "`{page path in the site: source notebook}`, named as the build names pages (`01_data.ipynb` -> `data.html`)."
+    import build_docs
+    nbs = {}
+    for nb in build_docs.find_notebooks():
+        rel = nb.relative_to(build_docs.NBS)
+        folder = '' if rel.parent == Path('.') else f'{rel.parent}/'
+        nbs[f'{folder}{build_docs.page_name(nb)}.html'] = nb
+    return nbs
+
+
+def locate(nb: Path, message: str) -> str:
+    """` [nbs/x.ipynb cell N]`: the cell (0-based index of the notebook's cells) whose source or outputs hold the
+    text the message quotes, or '' when it cannot be told."""
+    m = re.search(r"""(?:'|")(?:\.\.\.)?(.+?)(?:\.\.\.)?(?:'|")(?: \(|$)""", message)
+    if not m:
+        return ''
+    words = [w for w in re.split(r'\W+', m.group(1)) if w]
+    words = words[len(words) // 2 - 3:len(words) // 2 + 3] if len(words) > 6 else words
+    if not words:
+        return ''
+    pattern = re.compile(r'\W+'.join(map(re.escape, words)))
+    cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
+    for i, c in enumerate(cells):
+        text = ''.join(c.get('source', ''))
+        for o in c.get('outputs', []):
+            text += ''.join(o.get('text', ''))
+            for v in o.get('data', {}).values():
+                text += ''.join(v) if isinstance(v, (str, list)) else ''
+        if pattern.search(re.sub(r'<[^>]+>', ' ', text)):
+            return f' [{nb.relative_to(ROOT)} cell {i}]'
+    return ''
+
+
 # ---------------------------------------------------------------- driver
 def site_pages(site: Path) -> list[Path]:
     return sorted(p for p in site.rglob('*.html') if p.name not in SKIP_PAGES and
@@ -286,13 +322,15 @@ def check_site(site: Path, readme: Path | None = None) -> list[str]:
     if not site.is_dir():
         return [f'{site}: the site is not built (run tools/build_docs.py)']
     failures, ids = [], {}
+    sources = source_notebooks()
     for page in site_pages(site):
         soup = _soup(page)
         article = _article(soup)
         name = str(page.relative_to(site))
         for msg in check_truncated(article) + check_warnings(article) + check_internal(article) + \
                 check_widgets(soup) + check_links(site, page, soup, ids):
-            failures.append(f'{name}: {msg}')
+            where = locate(sources[name], msg) if name in sources and msg.split(':')[0] in LOCATED else ''
+            failures.append(f'{name}: {msg}{where}')
     failures += check_figures(site, readme)
     failures += check_config_reference(site)
     failures += check_cli_reference(site)
