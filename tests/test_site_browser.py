@@ -3,7 +3,8 @@ Playwright (the system's browser, through `executable_path`), on the pages with 
 images. Each page must have no table wider than its container unless that table scrolls (with a visible cue), the
 controls of every embedded widget shown, and every image loaded and not shrunk below a readable size.
 
-The site is `docs/` (or the folder in `DETR_NB_SITE`); `make docs` runs this test again on the site it just built."""
+The site is `docs/` (or the folder in `DETR_NB_SITE`, where a missing page fails; in `docs/` it skips the test, as
+a site built before these pages); `make docs` runs this test again on the site it just built."""
 import functools, http.server, os, shutil, threading
 from pathlib import Path
 
@@ -94,6 +95,9 @@ WIDGETS_JS = """() => {
 @pytest.fixture(scope='module')
 def site_url():
     missing = [p for p in PAGES if not (SITE / p).exists()]
+    if missing and not os.environ.get('DETR_NB_SITE'):  # the committed docs/ predates these pages: make docs tests
+        pytest.skip(f'{SITE} lacks {", ".join(missing)} (built before them); make docs builds the site and runs '
+                    f'this test on it')
     if missing:
         pytest.fail(f'the site in {SITE} lacks {", ".join(missing)}: build it first (make docs, or '
                     f'python tools/build_docs.py --out DIR and DETR_NB_SITE=DIR)')
