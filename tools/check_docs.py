@@ -100,6 +100,9 @@ def _short(s: str, n: int = 90) -> str:
 
 # ---------------------------------------------------------------- the checks (each: page soup -> failure messages)
 _ELLIPSIS = re.compile(r'\.\.\.|…')
+# a line of a pandas text table with rows or columns left out: `...` between values (`1  ...  2`), a row of
+# `..`/`...` marks, or pandas' own size footer
+_PANDAS_ELISION = re.compile(r'\S\s+(\.\.\.|…)\s+\S|^\s*(\.\.\.?|…)(\s+(\.\.\.?|…))+\s*$|^\[\d+ rows x \d+ columns\]$')
 
 
 def check_truncated(article) -> list[str]:
@@ -111,10 +114,9 @@ def check_truncated(article) -> list[str]:
                 out.append(f'truncated: a table cell reads {_short(t, 60)!r} (show the whole value: pandas '
                            f'display.max_colwidth / max_columns / max_rows)')
         for pre in o.select('div.output.text_plain pre, div.output.stream pre'):
-            lines = pre.get_text().splitlines()
-            if len(lines) >= 3 and any(re.search(r'(^|\s)(\.\.\.|…)(\s|$)', line) for line in lines[1:]):
-                bad = next(line for line in lines[1:] if re.search(r'(^|\s)(\.\.\.|…)(\s|$)', line))
-                out.append(f'truncated: a text table elides rows or columns: {_short(bad, 60)!r}')
+            bad = [line for line in pre.get_text().splitlines() if _PANDAS_ELISION.search(line)]
+            if bad:
+                out.append(f'truncated: a pandas text table elides rows or columns: {_short(bad[0], 60)!r}')
     return out
 
 
