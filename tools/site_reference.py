@@ -396,51 +396,52 @@ def draw_architecture(path) -> Path:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
-    fig, ax = plt.subplots(figsize=(16.5, 6.2), dpi=110)
-    ax.set_xlim(0, 18.5)
-    ax.set_ylim(0, 6.2)
+    # a column that reads top to bottom, so the figure stays legible at the width of a page's text (about 700 px)
+    fig, ax = plt.subplots(figsize=(9, 9.6), dpi=120)
+    ax.set_xlim(0, 9)
+    ax.set_ylim(0, 9.6)
     ax.axis('off')
     def box(x, y, w, h, title, sub, color):
-        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle='round,pad=0.04,rounding_size=0.12', fc=color,
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle='round,pad=0.03,rounding_size=0.1', fc=color,
                                     ec='#333333', lw=1.2))
-        ax.text(x + w / 2, y + h * 0.66, title, ha='center', va='center', fontsize=11, weight='bold')
-        ax.text(x + w / 2, y + h * 0.30, sub, ha='center', va='center', fontsize=8.5, color='#222222')
-    def arrow(x0, y0, x1, y1, text='', color='#333333'):
-        ax.annotate('', xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle='-|>', lw=1.4, color=color))
+        ax.text(x + w / 2, y + h * 0.68, title, ha='center', va='center', fontsize=12.5, weight='bold')
+        ax.text(x + w / 2, y + h * 0.30, sub, ha='center', va='center', fontsize=10, color='#222222')
+    def arrow(x0, y0, x1, y1, text='', side='right'):
+        ax.annotate('', xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle='-|>', lw=1.5, color='#333333'))
         if text:
-            ax.text((x0 + x1) / 2, min(y0, y1) - 0.12, text, ha='center', va='top', fontsize=8, color='#444444')
-    y, h, w, gap = 3.2, 1.2, 2.2, 1.0
-    xs = [0.1 + i * (w + gap) for i in range(6)]
-    box(xs[0], y, w, h, 'image', '3 x H x W\n(+ padding mask)', '#f2f2f2')
-    box(xs[1], y, w, h, 'CNN backbone', 'ResNet-50/101\nfrozen batch norm', '#cfe2f3')
-    box(xs[2], y, w, h, 'encoder', '6 layers of\nself-attention', '#d9ead3')
-    box(xs[3], y, w, h, 'decoder', '6 layers: self- and\ncross-attention', '#d9ead3')
-    box(xs[4], y, w, h, 'prediction heads', 'linear: class (C+1)\nMLP: box (cx,cy,w,h)', '#fce5cd')
-    box(xs[5], y, w, h, 'N predictions', 'class + box each\n(N = 100 queries)', '#f2f2f2')
-    labels = ['', 'features\n1x1 conv\nto d=256', 'memory\nHW/32² x d', 'N x d', '']
+            ax.text((x0 + x1) / 2 + (0.12 if side == 'right' else -0.12), (y0 + y1) / 2, text, fontsize=10,
+                    color='#444444', va='center', ha='left' if side == 'right' else 'right')
+    x, w, h, step = 0.1, 3.7, 0.95, 1.45
+    ys = [8.2 - i * step for i in range(6)]
+    box(x, ys[0], w, h, 'image', '3 x H x W (+ padding mask)', '#f2f2f2')
+    box(x, ys[1], w, h, 'CNN backbone', 'ResNet-50/101, frozen batch norm', '#cfe2f3')
+    box(x, ys[2], w, h, 'transformer encoder', '6 layers of self-attention', '#d9ead3')
+    box(x, ys[3], w, h, 'transformer decoder', '6 layers: self- and cross-attention', '#d9ead3')
+    box(x, ys[4], w, h, 'prediction heads', 'class: linear (C+1) · box: MLP', '#fce5cd')
+    box(x, ys[5], w, h, 'N predictions', 'a class and a box (cx, cy, w, h) each', '#f2f2f2')
+    labels = ['', 'features, 1x1 conv to d = 256', 'memory: (H/32 · W/32) x d', 'N x d', '']
     for i in range(5):
-        arrow(xs[i] + w, y + h / 2, xs[i + 1], y + h / 2, labels[i])
-    box(xs[1] + 0.9, 5.1, 2.6, 0.85, 'positional encoding', 'sine (x, y), added in attention', '#ead1dc')
-    arrow(xs[1] + 1.6, 5.1, xs[2] + w / 2, y + h)
-    arrow(xs[1] + 3.2, 5.1, xs[3] + w / 2, y + h)
-    box(xs[3], 1.5, w, 0.95, 'object queries', 'N learned embeddings', '#ead1dc')
-    arrow(xs[3] + w / 2, 2.45, xs[3] + w / 2, y)
-    # training only
-    x0, x1 = xs[4] - 0.25, xs[5] + w + 0.15
-    ax.plot([x0, x1, x1, x0, x0], [0.05, 0.05, 2.75, 2.75, 0.05], ls='--', lw=1, color='#999999')
-    ax.text(x0 + 0.1, 2.62, 'training only', fontsize=8.5, color='#666666', va='top', style='italic')
-    box(xs[4], 1.2, w, 1.0, 'Hungarian matcher', 'one prediction per\nobject (min. cost)', '#fff2cc')
-    box(xs[5], 1.2, w, 1.0, 'set loss', 'CE (no-object 0.1)\n+ L1 + GIoU', '#f4cccc')
-    box(xs[4], 0.2, w, 0.7, 'ground truth', 'classes + boxes', '#f2f2f2')
-    arrow(xs[5] + w / 2, y, xs[5] + w / 2, 2.2)
-    arrow(xs[5], 1.85, xs[4] + w, 1.85)
-    arrow(xs[4] + w, 1.5, xs[5], 1.5)
-    arrow(xs[4] + w / 2, 0.9, xs[4] + w / 2, 1.2)
-    ax.text(0.1, 2.5, 'Inference: keep the predictions whose best class is not "no object"\n'
-                      'and whose score passes a threshold: no anchors, no non-maximum\nsuppression.\n'
-                      'Training: every decoder layer predicts (auxiliary losses); the\nmatcher pairs predictions '
-                      'with objects, the others learn "no object".', fontsize=9.5, va='top', color='#222222')
-    ax.set_title('DETR: a CNN, a transformer and a set loss', fontsize=13, weight='bold', loc='left')
+        arrow(x + w / 2, ys[i], x + w / 2, ys[i + 1] + h, labels[i])
+    px = 4.6  # positional encoding and object queries, at the right of the column
+    box(px, (ys[2] + ys[3]) / 2 + 0.05, 2.9, h, 'positional encoding', 'sine (x, y), added in attention', '#ead1dc')
+    arrow(px, (ys[2] + ys[3]) / 2 + 0.05 + h * 0.75, x + w, ys[2] + h / 2)
+    arrow(px, (ys[2] + ys[3]) / 2 + 0.05 + h * 0.25, x + w, ys[3] + h * 0.7)
+    box(px, ys[3] - 0.75, 2.9, h * 0.9, 'object queries', 'N = 100 learned embeddings', '#ead1dc')
+    arrow(px, ys[3] - 0.75 + h * 0.45, x + w, ys[3] + h * 0.3)
+    # training only, at the right of the predictions
+    tx, ty = 4.2, 0.05
+    ax.plot([tx, 8.9, 8.9, tx, tx], [ty, ty, 2.75, 2.75, ty], ls='--', lw=1, color='#999999')
+    ax.text(tx + 0.1, 2.65, 'training only', fontsize=10, color='#666666', va='top', style='italic')
+    box(tx + 0.15, 1.35, 2.15, h, 'matcher', 'Hungarian: one predic-\ntion per object', '#fff2cc')
+    box(tx + 2.5, 1.35, 2.1, h, 'set loss', 'CE (no-object 0.1)\n+ L1 + GIoU', '#f4cccc')
+    box(tx + 0.15, 0.2, 2.15, 0.8, 'ground truth', 'classes + boxes', '#f2f2f2')
+    arrow(x + w, ys[5] + h / 2, tx + 0.15, 1.35 + h / 2)
+    arrow(tx + 2.3, 1.35 + h / 2, tx + 2.5, 1.35 + h / 2)
+    arrow(tx + 1.22, 1.0, tx + 1.22, 1.35)
+    ax.text(4.6, 9.0, 'Inference keeps the predictions whose best\nclass is not "no object" and whose score\n'
+                            'passes a threshold: no anchors, no non-\nmaximum suppression.',
+            fontsize=10, va='top', color='#222222')
+    ax.set_title('DETR: a CNN, a transformer and a set loss', fontsize=14, weight='bold', loc='left')
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, bbox_inches='tight', facecolor='white')
