@@ -397,7 +397,7 @@ def draw_architecture(path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
     # a column that reads top to bottom, so the figure stays legible at the width of a page's text (about 700 px)
-    fig, ax = plt.subplots(figsize=(9, 9.6), dpi=120)
+    fig, ax = plt.subplots(figsize=(9, 9.6), dpi=150)
     ax.set_xlim(0, 9)
     ax.set_ylim(0, 9.6)
     ax.axis('off')
