@@ -171,6 +171,17 @@ def test_headline_figure_must_match_its_result_file(tmp_path, monkeypatch):
     assert len(fails) == 1 and fails[0].startswith('index.html: figure: demo = 0.733') and '0.620' in fails[0]
 
 
+def test_findings_name_the_notebook_cell(tmp_path, monkeypatch):
+    nb = tmp_path / 'x.ipynb'
+    nb.write_text(json.dumps({'cells': [{'cell_type': 'markdown', 'source': 'intro'},
+                                        {'cell_type': 'code', 'source': 'df', 'outputs': [{'output_type': 'stream',
+                                         'text': ['written to /tmp/tmpab12cd34/run\n']}]}]}))
+    monkeypatch.setattr(check_docs, 'ROOT', tmp_path)
+    msg = 'internal: a temporary-folder path: "...written to /tmp/tmpab12cd34/run..."'
+    assert check_docs.locate(nb, msg) == ' [x.ipynb cell 1]'
+    assert check_docs.locate(nb, 'internal: "...nowhere to be found..."') == ''
+
+
 def test_registered_figures_can_be_read():
     for fid, (what, read, pages) in check_docs.FIGURES.items():
         assert read(), fid
