@@ -7,16 +7,16 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import torch
 from torch import nn, Tensor
-from .config import DETRConfig
+from .config import DETRConfig, ExperimentConfig
 from .backbone import (BACKBONE_NORMS, CachedFrozenBatchNorm2d, PlainBatchNorm2d, Backbone,
                               PositionEmbeddingSine, PositionEmbeddingLearned, Joiner, resnet_weights_url)
 from .transformer import Attention, EncoderLayer, DecoderLayer, Encoder, Decoder, Transformer, MLP
 
 # %% auto #0
-__all__ = ['nested_pad', 'DETR', 'LoadReport', 'infer_config', 'load_official', 'load_backbone_weights', 'DETRConfig',
-           'BACKBONE_NORMS', 'CachedFrozenBatchNorm2d', 'PlainBatchNorm2d', 'Backbone', 'PositionEmbeddingSine',
-           'PositionEmbeddingLearned', 'Joiner', 'resnet_weights_url', 'Attention', 'EncoderLayer', 'DecoderLayer',
-           'Encoder', 'Decoder', 'Transformer', 'MLP']
+__all__ = ['nested_pad', 'DETR', 'LoadReport', 'infer_config', 'load_official', 'load_backbone_weights', 'build_model',
+           'DETRConfig', 'BACKBONE_NORMS', 'CachedFrozenBatchNorm2d', 'PlainBatchNorm2d', 'Backbone',
+           'PositionEmbeddingSine', 'PositionEmbeddingLearned', 'Joiner', 'resnet_weights_url', 'Attention',
+           'EncoderLayer', 'DecoderLayer', 'Encoder', 'Decoder', 'Transformer', 'MLP']
 
 # %% ../nbs/02_model.ipynb #fa3dc78a
 _all_ = ['DETRConfig', 'BACKBONE_NORMS', 'CachedFrozenBatchNorm2d', 'PlainBatchNorm2d', 'Backbone',
@@ -247,3 +247,32 @@ def load_backbone_weights(model:DETR,      # the model whose backbone receives t
                          f"(e.g. {', '.join(bad[:5])}); the file for {name} is {url}")
     body.load_state_dict(sd)
     return LoadReport(str(path), [f'backbone.0.body.{k}' for k in own])
+
+# %% ../nbs/02_model.ipynb #1d5f016b
+def build_model(cfg:ExperimentConfig, # model settings, and train.pretrained
+               ) -> DETR:
+    """The DETR of `cfg.model`, starting from `cfg.train.pretrained` when set (a DETR checkpoint: what fits is
+    transferred, the rest initialized, with a warning naming each setting that differs; or an ImageNet ResNet file)."""
+    path = cfg.train.pretrained
+    if not path:
+        return DETR(cfg.model)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"train.pretrained = {path!r} does not exist; give a local official DETR checkpoint "
+                                f"(e.g. detr-r50-e632da11.pth) or torchvision ResNet weights "
+                                f"(e.g. resnet50-0676ba61.pth)")
+    sd = torch.load(path, map_location='cpu', weights_only=True)
+    if isinstance(sd, dict) and 'model' in sd:
+        m = cfg.model
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            model = load_official(sd, **{f.name: getattr(m, f.name) for f in fields(m)})  # the config decides
+        for w in caught:
+            if 'partial load' in str(w.message):
+                warnings.warn(f"train.pretrained = {path}: the model follows the config, not the checkpoint: "
+                              f"{w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return model
+    model = DETR(cfg.model)
+    load_backbone_weights(model, path)
+    return model
