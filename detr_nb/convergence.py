@@ -18,9 +18,9 @@ from .queries import (query_attention_mask, Denoising, noise_targets, box_sine_c
 
 # %% auto #0
 __all__ = ['resolve_backbone_norm', 'object_crops', 'pretrain_backbone', 'crop_pretrain', 'attention_weights', 'cells_inside',
-           'CrossAttentionGuide', 'ema_decay_at', 'make_ema', 'TrainingExtras', 'query_attention_mask', 'Denoising',
-           'noise_targets', 'box_sine_code', 'QueryPlan', 'TrainingQueries', 'training_queries', 'sync_gradients',
-           'stacked_outputs', 'denoising_losses', 'training_losses']
+           'CrossAttentionGuide', 'ema_decay_at', 'make_ema', 'TrainingExtras', 'training_extras',
+           'query_attention_mask', 'Denoising', 'noise_targets', 'box_sine_code', 'QueryPlan', 'TrainingQueries',
+           'training_queries', 'sync_gradients', 'stacked_outputs', 'denoising_losses', 'training_losses']
 
 # %% ../nbs/05b_convergence.ipynb #2b68af4b
 _all_ = ['query_attention_mask', 'Denoising', 'noise_targets', 'box_sine_code', 'QueryPlan', 'TrainingQueries', 'training_queries', 'sync_gradients', 'stacked_outputs', 'denoising_losses', 'training_losses']  # re-exported from `detr_nb.queries`
@@ -244,21 +244,6 @@ class TrainingExtras:
     ema: nn.Module|None = None              # `make_ema` of the model (train.ema_decay): evaluated and best.pth's
     head_start: dict|None = None            # `crop_pretrain`'s stats (None: no crop pretraining)
 
-    @classmethod
-    def from_config(cls,
-                    cfg:ExperimentConfig,       # train.group_queries, dn_*, attn_loss_coef, ema_decay
-                    model:nn.Module,            # the DETR about to be trained (not DDP-wrapped), on its device
-                    device:torch.device,        # where the queries go
-                    head_start:dict|None=None,  # what `crop_pretrain` returned
-                   ) -> TrainingExtras:
-        "The extras `cfg` asks for, built in the order the official step's random stream expects."
-        tc = cfg.train
-        queries = training_queries(cfg)  # None when both are off
-        queries = queries.to(device) if queries is not None else None
-        ema = make_ema(model, tc.ema_decay) if tc.ema_decay else None
-        guide = CrossAttentionGuide(model) if tc.attn_loss_coef else None  # hooks on the unwrapped model
-        return cls(queries, guide, tc.attn_loss_coef, ema, head_start)
-
     def plan(self, model:nn.Module, targets:list) -> QueryPlan|None:
         "The queries of this micro-batch (None: the model's own, the official step); call under autocast."
         return None if self.queries is None else self.queries(unwrap(model).query_embed.weight, targets)
@@ -317,3 +302,17 @@ class TrainingExtras:
             accuracy = 'n/a' if math.isnan(h['accuracy']) else f"{h['accuracy']:.1%}"
             print(f"backbone pretrained on {h['crops']} object crops in {h['seconds']:.0f} s: "
                   f"held-out crop accuracy {accuracy}")
+
+# %% ../nbs/05b_convergence.ipynb #49cdb770
+def training_extras(cfg:ExperimentConfig,       # train.group_queries, dn_*, attn_loss_coef, ema_decay
+                    model:nn.Module,            # the DETR about to be trained (not DDP-wrapped), on its device
+                    device:torch.device,        # where the queries go
+                    head_start:dict|None=None,  # what `crop_pretrain` returned (None: no crop pretraining)
+                   ) -> TrainingExtras:
+    "The `TrainingExtras` a run's config asks for, built in the order that fixes the random stream of a run."
+    tc = cfg.train
+    queries = training_queries(cfg)  # None when both are off
+    queries = queries.to(device) if queries is not None else None
+    ema = make_ema(model, tc.ema_decay) if tc.ema_decay else None
+    guide = CrossAttentionGuide(model) if tc.attn_loss_coef else None  # hooks on the unwrapped model
+    return TrainingExtras(queries, guide, tc.attn_loss_coef, ema, head_start)

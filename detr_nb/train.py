@@ -21,7 +21,7 @@ from .data import (dataset_from_config, check_labels, make_shapes, num_classes_o
 from .model import build_model
 from .loss import SetCriterion
 from .eval import evaluate, validation_loss
-from .convergence import resolve_backbone_norm, crop_pretrain, TrainingExtras
+from .convergence import resolve_backbone_norm, crop_pretrain, TrainingExtras, training_extras
 from .checkpoint import load_checkpoint  # noqa: F401 (reached as detr_nb.train.load_checkpoint)
 from .checkpoint import (save_checkpoint, StopOnSignal, MetricsLogger, read_metrics,
                                 plot_losses, categories_of, RunState, resume_path, refuse_to_overwrite, restore)
@@ -181,7 +181,7 @@ def _model_and_loss(cfg:ExperimentConfig, train_ds, resume, device:torch.device,
     head_start = None if resume else crop_pretrain(model, train_ds, cfg, verbose)  # None when off
     apply_memory_switches(model, cfg.train)
     criterion = SetCriterion.from_config(cfg.model, cfg.train).to(device)
-    extras = TrainingExtras.from_config(cfg, model, device, head_start)
+    extras = training_extras(cfg, model, device, head_start)
     return fit_batch_size(cfg, model, criterion, device), model, criterion, extras
 
 def _open_experiment(cfg:ExperimentConfig, exp:Path, state:RunState, resumed:bool) -> MetricsLogger:
