@@ -11,15 +11,17 @@ from typing import Any, get_type_hints
 import yaml
 
 # %% auto #0
-__all__ = ['BACKBONES', 'POSITION_EMBEDDINGS', 'BACKBONE_NORMS', 'PRECISIONS', 'MONITORS', 'PRESETS', 'DETRConfig', 'DataConfig',
-           'TrainConfig', 'ExperimentConfig', 'config_from_dict', 'config_to_dict', 'save_config', 'load_config',
-           'apply_overrides', 'get_preset']
+__all__ = ['BACKBONES', 'POSITION_EMBEDDINGS', 'BACKBONE_NORMS', 'PRECISIONS', 'DATA_FORMATS', 'MONITORS', 'PRESETS',
+           'SCRATCH_STEPS', 'SIZE_CAPS', 'DETRConfig', 'DataConfig', 'TrainConfig', 'ExperimentConfig',
+           'config_from_dict', 'config_to_dict', 'save_config', 'load_config', 'apply_overrides', 'get_preset',
+           'image_sizes', 'photo_sizes', 'fastest_precision', 'fit_to_dataset']
 
 # %% ../nbs/00_config.ipynb #04fdb2d6
 BACKBONES = ('resnet18', 'resnet34', 'resnet50', 'resnet101')
 POSITION_EMBEDDINGS = ('sine', 'learned')
 BACKBONE_NORMS = ('frozen', 'batch', 'group', 'auto')
 PRECISIONS = ('fp32', 'bf16', 'fp16')
+DATA_FORMATS = ('auto', 'coco', 'voc', 'yolo')
 MONITORS = ('auto', 'val_loss', 'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100', 'ARs', 'ARm', 'ARl')
 
 def _check_choice(section, key, value, allowed):
@@ -89,12 +91,15 @@ class DETRConfig:
 # %% ../nbs/00_config.ipynb #0a580daf
 @dataclass
 class DataConfig:
-    "Where the COCO-format data is, how it is augmented and how it is loaded."
+    "Where the data is (COCO, Pascal VOC or YOLO), how it is augmented and how it is loaded."
     root: str | None = None               # folder in the official COCO 2017 layout
     train_images: str | None = None       # image folder of the training split (default <root>/train2017)
     train_annotations: str | None = None  # training COCO json (default: <root>/annotations/instances_train2017.json)
     val_images: str | None = None         # image folder of the validation split (default <root>/val2017)
     val_annotations: str | None = None    # validation COCO json (default: <root>/annotations/instances_val2017.json)
+    format: str = 'auto'                  # format of root: 'auto' (detected from its files), 'coco', 'voc' or 'yolo'
+    val_fraction: float = 0.2             # VOC/YOLO root without a split of its own: share of the images held out for val
+    auto_size: bool = False               # size the images from the dataset and the device when train starts (scratch)
     scales: list[int] = field(default_factory=lambda: list(range(480, 801, 32)))  # training shorter sides
     max_size: int = 1333                  # cap of the longest side after resizing (the shorter side is lowered to fit)
     val_size: int = 800                   # validation shorter side (may exceed max_size: then max_size decides)
@@ -118,10 +123,32 @@ class DataConfig:
         _check_positive(s, 'num_workers', self.num_workers, allow_zero=True)
         if self.crop_min > self.crop_max:
             raise ValueError(f"data.crop_min = {self.crop_min} is larger than data.crop_max = {self.crop_max}")
+        _check_choice(s, 'format', self.format, DATA_FORMATS)
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"data.val_fraction = {self.val_fraction!r}; it must be in (0, 1)")
+
+    def root_format(self) -> str:
+        """'coco', 'voc' or 'yolo': `format`, or when 'auto' the format `detect_format` finds in `root`. A root with
+        the COCO json of either split, a missing root, or a folder of no known format is 'coco' (today's paths,
+        so the reader's own message names the missing file)."""
+        if self.format != 'auto':
+            return self.format
+        if self.root is None:
+            return 'coco'
+        root = Path(self.root)
+        if any((root / 'annotations' / f'instances_{s}2017.json').is_file() for s in ('train', 'val')) \
+           or not root.is_dir():
+            return 'coco'
+        from detr_nb.voc_yolo import detect_format
+        try:
+            return detect_format(root)
+        except ValueError:
+            return 'coco'
 
     def split_paths(self, split:str) -> tuple[Path, Path]:
-        """(image folder, annotation json) of `split` ('train' or 'val'): explicit paths first,
-        else the COCO layout under `root`."""
+        """(image folder, annotation json) of `split` ('train' or 'val'): explicit paths first, else the COCO layout
+        under `root`, else (a Pascal VOC or YOLO `root`, see `root_format`) the split's image folder and the COCO json
+        of `detr_nb.formats.coco_files` (written once into its cache, `$DETR_NB_CACHE` or ~/.cache/detr_nb)."""
         _check_choice('data', 'split', split, ('train', 'val'))
         images, ann = getattr(self, f'{split}_images'), getattr(self, f'{split}_annotations')
         if (images is None or ann is None) and self.root is None:
@@ -129,14 +156,23 @@ class DataConfig:
                              f"are not both given; "
                              f"set data.root to a folder in the COCO layout or give both paths")
         root = Path(self.root) if self.root is not None else None
-        return (Path(images) if images is not None else root / f'{split}2017',
-                Path(ann) if ann is not None else root / 'annotations' / f'instances_{split}2017.json')
+        if (images is None or ann is None) and self.root_format() in ('voc', 'yolo'):
+            from detr_nb.formats import coco_files
+            options = {'format': self.format} if self.format != 'auto' else {}
+            if self.val_fraction != 0.2:  # the default is coco_files' own: the same cache as `detr_nb convert`
+                options['val_fraction'] = self.val_fraction
+            default_images, default_ann = coco_files(root, **options)[split]
+        else:
+            default_images = root / f'{split}2017' if root is not None else None
+            default_ann = root / 'annotations' / f'instances_{split}2017.json' if root is not None else None
+        return (Path(images) if images is not None else default_images,
+                Path(ann) if ann is not None else default_ann)
 
 # %% ../nbs/00_config.ipynb #e8faa283
 @dataclass
 class TrainConfig:
     "Optimizer, schedule, loss weights and run mechanics (defaults = official DETR recipe)."
-    epochs: int = 300                 # passes over the training split
+    epochs: int = 300                 # passes over the training split (0: from the dataset's size, fit_to_dataset)
     lr: float = 1e-4                  # AdamW learning rate of the transformer and heads
     lr_backbone: float = 1e-5         # learning rate of the backbone (0 freezes it)
     weight_decay: float = 1e-4        # AdamW weight decay
@@ -164,7 +200,8 @@ class TrainConfig:
     lr_schedule: str = 'step'         # 'step' (lr / 10 at lr_drop, official) or 'cosine' (decay to min_lr_ratio * lr)
     warmup_epochs: float = 0.0        # linear warm-up from 0 over this many epochs (either schedule; 0 = none)
     min_lr_ratio: float = 0.0         # cosine: final lr as a fraction of the initial lr
-    eval_every: int = 1               # evaluate on the validation split every N epochs
+    eval_every: int = 1               # evaluate every N epochs (0: about 6 in a run); a budget plans its own
+    budget_evals: int = 6             # with max_minutes: evaluate at 1/N, 2/N, ... of the schedule, the last at its end
     eval_every_steps: int = 0         # also evaluate every N optimizer steps, besides the epoch ends (0 = only epochs)
     max_dets: int = 100               # detections COCOeval scores per image (COCO's 100; raise it for crowded images)
     patience: int = 0                 # early stopping: evaluations without improvement before stopping (0 = never)
@@ -178,7 +215,7 @@ class TrainConfig:
     log_every: int = 10               # optimizer steps between log lines (losses are read from the device only then)
     checkpoint_every: int = 0         # also write model/last.pth every N optimizer steps (0: only at each epoch's end)
     max_steps: int = 0                # stop after this many optimizer steps in all (0 = no limit)
-    max_minutes: float = 0.           # stop once the training time (evaluations excluded) passes this (0 = no budget)
+    max_minutes: float = 0.           # time budget: the lr schedule ends and the run stops at this training time (0 = none)
     pretrained: str | None = None     # local weights to start from (official DETR checkpoint or torchvision ResNet)
     resume: str | None = None         # checkpoint to resume from: a path, or 'auto' (this experiment's last.pth if any)
 
@@ -186,14 +223,14 @@ class TrainConfig:
         s = 'train'
         _check_choice(s, 'precision', self.precision, PRECISIONS)
         for k in ('epochs', 'accum_steps', 'group_queries', 'dn_groups', 'max_steps', 'crop_pretrain_steps',
-                  'eval_every_steps', 'eval_every', 'log_every', 'checkpoint_every', 'patience'):
+                  'eval_every_steps', 'eval_every', 'log_every', 'checkpoint_every', 'patience', 'budget_evals'):
             _check_int(s, k, getattr(self, k))
         _check_choice(s, 'lr_schedule', self.lr_schedule, ('step', 'cosine'))
         _check_choice(s, 'mode', self.mode, ('auto', 'min', 'max'))
-        for k in ('epochs', 'lr', 'accum_steps', 'eval_every', 'lr_drop', 'max_nonfinite_steps', 'log_every',
-                  'group_queries', 'query_lr_scale'):
+        for k in ('lr', 'accum_steps', 'lr_drop', 'max_nonfinite_steps', 'log_every', 'group_queries',
+                  'query_lr_scale', 'budget_evals'):
             _check_positive(s, k, getattr(self, k))
-        for k in ('lr_backbone', 'weight_decay', 'clip_max_norm', 'eos_coef', 'warmup_epochs', 'patience',
+        for k in ('epochs', 'eval_every', 'lr_backbone', 'weight_decay', 'clip_max_norm', 'eos_coef', 'warmup_epochs', 'patience',
                   'min_delta', 'checkpoint_every', 'max_steps', 'crop_pretrain_steps',
                   'attn_loss_coef'):
             _check_positive(s, k, getattr(self, k), allow_zero=True)
@@ -357,7 +394,114 @@ PRESETS = {
 }
 
 def get_preset(name:str) -> ExperimentConfig:
-    "A fresh `ExperimentConfig` for the preset `name` ('tiny', 'r50', 'r101' or 'r50_dc5')."
+    "A fresh `ExperimentConfig` for the preset `name` ('tiny', 'r50', 'r101', 'r50_dc5' or 'scratch')."
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; the presets are: {', '.join(PRESETS)}")
     return PRESETS[name]()
+
+# %% ../nbs/00_config.ipynb #609dbe09
+SCRATCH_STEPS = 2250  # optimizer steps of a scratch run without a budget: the demo's 18 epochs of 125 steps
+SIZE_CAPS = {'cpu': (224, 352), 'cuda': (800, 1333)}  # device type -> (largest validation shorter side, max_size)
+
+def _multiple(x:float, m:int) -> int:
+    "`x` rounded to the nearest multiple of `m`, at least `m`."
+    return max(m, m * round(x / m))
+
+def image_sizes(shorter:float,         # typical (median) shorter side of the photos, pixels
+                longer:float,          # typical (median) longer side of the photos, pixels
+                device_type:str='cpu', # 'cuda' (GPU caps) or anything else (CPU caps), see `SIZE_CAPS`
+               ) -> dict:
+    """The size fields of `DataConfig` (`scales`, `max_size`, `val_size`, `crop_resize`, `crop_min`, `crop_max`) for
+    photos of `shorter` x `longer` pixels on `device_type`, by the rule above. `ValueError` unless
+    0 < shorter <= longer."""
+    if not 0 < shorter <= longer:
+        raise ValueError(f"image_sizes: shorter = {shorter!r}, longer = {longer!r}; "
+                         f"need 0 < shorter <= longer (pixels)")
+    cap, cap_max = SIZE_CAPS['cuda' if device_type == 'cuda' else 'cpu']
+    val = min(cap, max(64, _multiple(shorter, 16)))
+    scales = [_multiple(val * 6 / 7, 16), val, _multiple(val * 8 / 7, 16)]
+    max_size = min(cap_max, 32 * math.ceil(scales[-1] * longer / shorter / 32))
+    return dict(scales=scales, max_size=max_size, val_size=val, crop_resize=[scales[0], val],
+                crop_min=_multiple(scales[0] * 3 / 4, 8), crop_max=val)
+
+# %% ../nbs/00_config.ipynb #9e8dc887
+def photo_sizes(ann_file, # a COCO json: its `images` records with `width` and `height`
+               ) -> dict:
+    """`{'shorter', 'longer', 'images'}`: the median shorter and longer side (pixels) of the image records of
+    `ann_file`, and their number. `ValueError` naming the file when no record has a positive width and height."""
+    import json, statistics
+    records = json.loads(Path(ann_file).read_text()).get('images') or []
+    sides = [sorted((r['width'], r['height'])) for r in records
+             if all(isinstance(r.get(k), (int, float)) and r[k] > 0 for k in ('width', 'height'))]
+    if not sides:
+        raise ValueError(f"{ann_file}: no image record has a positive width and height, so data.auto_size cannot "
+                         f"size the images; set data.auto_size=false and give data.scales, data.max_size and "
+                         f"data.val_size")
+    return {'shorter': statistics.median(s for s, _ in sides), 'longer': statistics.median(l for _, l in sides),
+            'images': len(records)}
+
+# %% ../nbs/00_config.ipynb #a30ea77e
+def _cpu_flags() -> set[str]:
+    "The CPU feature flags of `/proc/cpuinfo` (empty where there is no such file)."
+    try:
+        text = Path('/proc/cpuinfo').read_text()
+    except OSError:
+        return set()
+    return {f for line in text.splitlines() if line.startswith('flags') for f in line.split(':', 1)[1].split()}
+
+def fastest_precision(device_type:str|None=None, # 'cuda', 'cpu' or another torch device type; None: cuda if any
+                     ) -> str:
+    """'bf16' where it was measured faster than fp32: a CUDA GPU with native bf16 (compute capability >= 8), a CPU
+    with AMX (`amx_bf16`: 1.6x the images/s of fp32 for `tiny`, issue 23); else 'fp32' (an AMD EPYC: 1.19x)."""
+    import torch
+    device_type = device_type or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device_type == 'cuda':
+        ok = torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8
+        return 'bf16' if ok else 'fp32'
+    return 'bf16' if device_type == 'cpu' and 'amx_bf16' in _cpu_flags() else 'fp32'
+
+# %% ../nbs/00_config.ipynb #1425a3d3
+def fit_to_dataset(cfg:ExperimentConfig,  # a config whose data.root (or split paths) is set
+                   device_type:str='cpu', # the device type the run trains on ('cpu', 'cuda', ...)
+                   verbose:bool=False,    # print what was chosen
+                  ) -> ExperimentConfig:
+    """`cfg` with what depends on its training split resolved: with `data.auto_size`, the sizes of `image_sizes` for
+    its typical photo (`photo_sizes`) and the device, at least 4 loader workers on a GPU, and `auto_size` False; with
+    `train.epochs = 0`, the fewest epochs that make `SCRATCH_STEPS` steps at one process (at most 300); with
+    `train.eval_every = 0`, epochs / 6 (at least 1). Errors of `DataConfig.split_paths` and `photo_sizes`."""
+    d, t = cfg.data, cfg.train
+    if not (d.auto_size or t.epochs == 0 or t.eval_every == 0):
+        return cfg
+    photos = photo_sizes(d.split_paths('train')[1])
+    chosen = []
+    if d.auto_size:
+        workers = max(d.num_workers, 4) if device_type == 'cuda' else d.num_workers
+        d = dataclasses.replace(d, auto_size=False, num_workers=workers,
+                                **image_sizes(photos['shorter'], photos['longer'], device_type))
+        chosen.append(f"photos {photos['shorter']:.0f} x {photos['longer']:.0f} px (median of {photos['images']}) on "
+                      f"{device_type}: data.scales={d.scales} data.max_size={d.max_size} data.val_size={d.val_size} "
+                      f"data.crop_resize={d.crop_resize} data.crop_min={d.crop_min} data.crop_max={d.crop_max}")
+    if t.epochs == 0:
+        steps = max(1, photos['images'] // (d.batch_size * t.accum_steps))
+        t = dataclasses.replace(t, epochs=min(300, math.ceil(SCRATCH_STEPS / steps)))
+        chosen.append(f"train.epochs={t.epochs} ({steps} steps an epoch, {SCRATCH_STEPS} steps planned)")
+    if t.eval_every == 0:
+        t = dataclasses.replace(t, eval_every=max(1, round(t.epochs / 6)))
+        chosen.append(f"train.eval_every={t.eval_every}")
+    if verbose:
+        print('fit_to_dataset: ' + '; '.join(chosen))
+    return dataclasses.replace(cfg, data=d, train=t)
+
+# %% ../nbs/00_config.ipynb #a54be9eb
+def _scratch() -> ExperimentConfig:
+    tiny = _tiny()
+    return ExperimentConfig(
+        name='scratch',
+        model=dataclasses.replace(tiny.model, backbone_norm='batch'),
+        data=dataclasses.replace(tiny.data, auto_size=True),
+        train=dataclasses.replace(tiny.train, epochs=0, eval_every=0, lr=2e-4, lr_backbone=2e-4, lr_schedule='cosine',
+                                  warmup_epochs=0.5, min_lr_ratio=0.05, crop_pretrain_steps=150, attn_loss_coef=1.,
+                                  query_lr_scale=20., group_queries=3, dn_groups=3, ema_decay=0.99, eos_coef=0.3,
+                                  channels_last=True, precision=fastest_precision()))
+
+PRESETS['scratch'] = _scratch
