@@ -13,8 +13,8 @@ from .device import autocast, peak_memory_mb
 from .distributed import unwrap
 
 # %% auto #0
-__all__ = ['LOGGED_LOSSES', 'param_groups', 'make_optimizer', 'lr_factor', 'make_scheduler', 'fused_clip_step', 'clip_and_step',
-           'train_step', 'StepTotals', 'log_row']
+__all__ = ['LOGGED_LOSSES', 'param_groups', 'make_optimizer', 'schedule_progress', 'lr_factor', 'make_scheduler',
+           'fused_clip_step', 'clip_and_step', 'train_step', 'StepTotals', 'log_row']
 
 # %% ../nbs/05_step.ipynb #c7272734
 def param_groups(model:nn.Module,   # a DETR (or DDP-wrapped DETR)
@@ -57,12 +57,27 @@ def make_optimizer(model:nn.Module,          # the model to train
     return torch.optim.AdamW(groups, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, fused=fused)
 
 # %% ../nbs/05_step.ipynb #86590713
+def schedule_progress(step:int,              # optimizer steps done
+                      steps_per_epoch:int,   # optimizer steps per epoch
+                      train_cfg:TrainConfig, # its epochs and max_minutes
+                      minutes:float=0.,      # training minutes so far (evaluations excluded); read with a budget only
+                     ) -> float:
+    """The fraction of the schedule done (1 = its end; later steps go beyond): `step` over the planned
+    `epochs * steps_per_epoch` steps, or with `train.max_minutes` the larger of that and `minutes / max_minutes`."""
+    planned = step / (max(steps_per_epoch, 1) * train_cfg.epochs)
+    return max(planned, minutes / train_cfg.max_minutes) if train_cfg.max_minutes else planned
+
 def lr_factor(step:int,              # optimizer steps done
               steps_per_epoch:int,   # optimizer steps per epoch
-              train_cfg:TrainConfig, # its epochs, lr_drop, lr_schedule, warmup_epochs and min_lr_ratio
+              train_cfg:TrainConfig, # its epochs, lr_drop, lr_schedule, warmup_epochs, min_lr_ratio, max_minutes
+              minutes:float=0.,      # training minutes so far; with `train.max_minutes` the schedule follows them
              ) -> float:
-    "Multiplier of the base learning rates after `step` optimizer steps."
-    epoch = step / max(steps_per_epoch, 1)
+    """Multiplier of the base learning rates after `step` optimizer steps: at epoch `step / steps_per_epoch`, or with
+    a time budget at epoch `schedule_progress * epochs` (budgeted training)."""
+    if train_cfg.max_minutes:
+        epoch = schedule_progress(step, steps_per_epoch, train_cfg, minutes) * train_cfg.epochs
+    else:
+        epoch = step / max(steps_per_epoch, 1)
     warmup = train_cfg.warmup_epochs
     ramp = min(1., epoch / warmup) if warmup > 0 else 1.
     if train_cfg.lr_schedule == 'cosine':
@@ -74,11 +89,19 @@ def lr_factor(step:int,              # optimizer steps done
 def make_scheduler(optimizer:torch.optim.Optimizer, # the optimizer whose groups it scales
                    train_cfg:TrainConfig,            # its schedule settings (see `lr_factor`)
                    steps_per_epoch:int,              # optimizer steps per epoch
+                   minutes=None,                     # () -> training minutes so far: the clock of a time budget
                   ) -> torch.optim.lr_scheduler.LambdaLR:
-    "A per-step `LambdaLR` following `lr_factor`."
-    return torch.optim.lr_scheduler.LambdaLR(optimizer,
-                                             functools.partial(lr_factor, steps_per_epoch=steps_per_epoch,
-                                                               train_cfg=train_cfg))
+    """A per-step `LambdaLR` following `lr_factor`; with `train.max_minutes`, `minutes()` is read at each step (the
+    loop passes its own training clock, so the factor follows the budget; None: minutes count as 0)."""
+    if minutes is None or not train_cfg.max_minutes:
+        factor = functools.partial(lr_factor, steps_per_epoch=steps_per_epoch, train_cfg=train_cfg)
+    else:
+        factor = functools.partial(_budgeted_factor, steps_per_epoch=steps_per_epoch, train_cfg=train_cfg,
+                                   minutes=minutes)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+def _budgeted_factor(step:int, steps_per_epoch:int, train_cfg:TrainConfig, minutes) -> float:
+    return lr_factor(step, steps_per_epoch, train_cfg, minutes())
 
 # %% ../nbs/05_step.ipynb #76d86e64
 LOGGED_LOSSES = ('loss_ce', 'loss_bbox', 'loss_giou', 'class_error', 'cardinality_error')  # what a step logs
@@ -194,13 +217,16 @@ def train_step(model:nn.Module,               # DETR, or DETR wrapped in DDP
 # %% ../nbs/05_step.ipynb #021da198
 class StepTotals:
     "`train_step`'s outputs summed on the device between two log rows, and the current run of non-finite steps."
-    def __init__(self, device:torch.device): # where the steps' outputs are
+    def __init__(self, device:torch.device,    # where the steps' outputs are
+                 clock=time.perf_counter,   # () -> seconds: the time source of images/s (tests pass a fake one)
+                ):
         self.nonfinite_run = torch.zeros((), dtype=torch.int64, device=device)  # consecutive skipped steps
+        self.clock = clock
         self.reset()
 
     def reset(self):
         "Start the totals of a new log row (the time too)."
-        self.sums, self.steps, self.images, self.since = None, 0, 0, time.perf_counter()
+        self.sums, self.steps, self.images, self.since = None, 0, 0, self.clock()
 
     def add(self, out:dict, images:int):
         "Add one step's outputs (no host synchronization) and the images it trained on (all processes)."
@@ -224,6 +250,6 @@ def log_row(totals:StepTotals,                   # the steps since the last row
     row['train/lr'] = optimizer.param_groups[0]['lr']
     for g in optimizer.param_groups[1:]:  # 'backbone', and 'queries' with train.query_lr_scale
         row[f"train/lr_{g.get('name', 'backbone')}"] = g['lr']
-    row['train/img_per_s'] = totals.images / (time.perf_counter() - totals.since)
+    row['train/img_per_s'] = totals.images / max(totals.clock() - totals.since, 1e-9)
     row['train/peak_mem_mb'] = peak_memory_mb(device)
     return row
