@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from .config import ExperimentConfig, TrainConfig, save_config, get_preset
+from .config import ExperimentConfig, TrainConfig, save_config, get_preset, fit_to_dataset
 from .data import (dataset_from_config, check_labels, make_shapes, num_classes_of, ResumableSampler,
                           make_train_loader)
 from .model import build_model
@@ -25,8 +25,8 @@ from .convergence import resolve_backbone_norm, crop_pretrain, TrainingExtras, t
 from .checkpoint import load_checkpoint  # noqa: F401 (reached as detr_nb.train.load_checkpoint)
 from .checkpoint import (save_checkpoint, StopOnSignal, MetricsLogger, read_metrics,
                                 plot_losses, categories_of, RunState, resume_path, refuse_to_overwrite, restore)
-from .step import (param_groups, make_optimizer, lr_factor, make_scheduler, fused_clip_step, clip_and_step,
-                          train_step, StepTotals, log_row)
+from .step import (param_groups, make_optimizer, lr_factor, make_scheduler, schedule_progress, fused_clip_step,
+                          clip_and_step, train_step, StepTotals, log_row)
 from .memory import (checkpoint_activations, find_batch_size, step_fits_on_device, apply_memory_switches,
                             fit_batch_size)
 from .device import resolve_device
@@ -68,6 +68,7 @@ def _evaluate_and_keep_best(run:_Run, state:RunState) -> StopReason|None:
     """Validation metrics of the model at step `state.step` (an epoch end, or every `train.eval_every_steps`), logged;
     `best.pth` when the monitored one improved; early_stop after `train.patience` evaluations without improvement."""
     tc = run.cfg.train
+    run.evaluated_step = state.step  # a step is evaluated once, whichever plan asked for it
     net = run.extras.evaluated(run.model)  # the model that best.pth will hold (the moving average, when on)
     metrics = {'val_loss': validation_loss(net, run.criterion, run.val_loader, run.device, tc.precision)}
     if run.monitor != 'val_loss':  # the COCO metrics
@@ -152,6 +153,10 @@ class _Run:
     progress: bool            # tqdm bars
     extras: TrainingExtras    # training-only queries, guide and EMA (convergence chapter; all None: official)
     categories: list|None = None          # label -> dataset category id and name, stored in every checkpoint
+    steps_per_epoch: int = 1              # optimizer steps in a whole epoch (the schedule plans epochs x these)
+    clock: object = time.perf_counter     # () -> seconds: the time source of the training time and the budget
+    evals_done: int = 0                   # with a budget: evaluations of its plan done (1/N, 2/N, ... reached)
+    evaluated_step: int = -1              # the step of the last evaluation
 
     @property
     def micro_per_epoch(self) -> int: return len(self.loader)  # micro-batches in a whole epoch (of this process)
@@ -191,7 +196,7 @@ def _open_experiment(cfg:ExperimentConfig, exp:Path, state:RunState, resumed:boo
         (exp / sub).mkdir(parents=True, exist_ok=True)
     return MetricsLogger(exp, purge_step=state.step + 1 if resumed else None)
 
-def _set_up(cfg:ExperimentConfig, resume, progress:bool) -> tuple[_Run, RunState]:
+def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=time.perf_counter) -> tuple[_Run, RunState]:
     "Everything `train` builds before its first step: processes, data, model, optimizer, the resumed state, the folder."
     rank, world, local_rank = setup_distributed()
     device, main = resolve_device(cfg.train.device, local_rank, setting='train.device'), rank == 0
@@ -199,6 +204,7 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool) -> tuple[_Run, RunState
     resume = resume_path(exp, resume if resume is not None else cfg.train.resume)
     refuse_to_overwrite(exp, resume)  # before anything is read or written
     seed_everything(cfg.train.seed)  # the same initial weights on every process
+    cfg = fit_to_dataset(cfg, device.type, verbose=main)  # data.auto_size, epochs = 0, eval_every = 0 (the scratch preset)
     train_ds = dataset_from_config(cfg.data, 'train')
     cfg = resolve_backbone_norm(resolve_num_classes(cfg, train_ds))  # params.yaml records what was trained
     check_labels(train_ds, cfg.model.num_classes)
@@ -209,9 +215,12 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool) -> tuple[_Run, RunState
         raise ValueError(f"the training split has {len(train_ds)} images, fewer than data.batch_size = "
                          f"{data.batch_size} x {world} processes; lower data.batch_size")
     optimizer = make_optimizer(model, tc, queries=extras.queries)
-    scheduler = make_scheduler(optimizer, tc, steps_per_epoch=math.ceil(len(loader) / tc.accum_steps))
+    steps_per_epoch = math.ceil(len(loader) / tc.accum_steps)
+    now = [RunState()]  # the state whose training minutes a budgeted schedule reads (the restored one, on resume)
+    scheduler = make_scheduler(optimizer, tc, steps_per_epoch, minutes=lambda: now[0].train_seconds / 60)
     scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == 'fp16')
-    state = restore(resume, cfg, model, optimizer, scheduler, scaler, extras, main) if resume else RunState()
+    state = restore(resume, cfg, model, optimizer, scheduler, scaler, extras, main) if resume else now[0]
+    now[0] = state
     extras.count_head_start(state, verbose=main)  # the crop pretraining's time counts as training time
     if world > 1:  # different augmentations per process (and after a resume, per step)
         seed_everything(tc.seed + 1000 * rank + state.step if resume else tc.seed + rank)
@@ -221,7 +230,9 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool) -> tuple[_Run, RunState
     val_loader = make_train_loader(val_ds, data.batch_size, tc.seed, rank, world, data.num_workers, data.pin_memory,
                                    shuffle=False)
     run = _Run(cfg, exp, device, main, world, model, criterion, optimizer, scheduler, scaler, loader, val_loader,
-               logger, *_monitor(tc), progress=progress, extras=extras, categories=categories_of(train_ds))
+               logger, *_monitor(tc), progress=progress, extras=extras, categories=categories_of(train_ds),
+               steps_per_epoch=steps_per_epoch, clock=clock)
+    run.evals_done = _budget_evals_reached(run, state)  # a resumed run goes on with the rest of its plan
     return run, state
 
 # %% ../nbs/05_train.ipynb #6330b0de
@@ -256,25 +267,46 @@ def _step_evaluation_due(train_cfg:TrainConfig, # its eval_every_steps (0: evalu
     "Whether `train.eval_every_steps` asks for an evaluation after optimizer step `step`."
     return bool(train_cfg.eval_every_steps) and step % train_cfg.eval_every_steps == 0
 
+def _sync_train_seconds(run:_Run, state:RunState):
+    """With a budget under DDP: rank 0's training time for every process (one broadcast of one number a step), so all
+    follow the same schedule and stop after the same step."""
+    if run.world > 1 and run.cfg.train.max_minutes:
+        seconds = torch.tensor([state.train_seconds], dtype=torch.float64, device=run.device)
+        torch.distributed.broadcast(seconds, src=0)
+        state.train_seconds = float(seconds.item())
+
 def _over_budget(run:_Run, state:RunState) -> bool:
-    """Whether the training time has passed `train.max_minutes` (never when it is 0). Under DDP the clock of rank 0
-    decides for every process (one broadcast of one number a step), so all stop after the same step."""
+    "Whether the training time (rank 0's, see `_sync_train_seconds`) has passed `train.max_minutes` (never when 0)."
     minutes = run.cfg.train.max_minutes
-    if not minutes:
-        return False
-    over = state.train_seconds >= 60 * minutes
-    if run.world > 1:
-        flag = torch.tensor([int(over)], device=run.device)
-        torch.distributed.broadcast(flag, src=0)
-        over = bool(flag.item())
-    return over
+    return bool(minutes) and state.train_seconds >= 60 * minutes
+
+def _budget_planned(train_cfg:TrainConfig) -> bool:
+    "Whether the evaluations follow the budget's plan: a budget, and no `eval_every_steps` cadence of its own."
+    return bool(train_cfg.max_minutes) and not train_cfg.eval_every_steps
+
+def _budget_evals_reached(run:_Run, state:RunState) -> int:
+    "How many of the budget's planned evaluations (at 1/N, 2/N, ..., 1 of the schedule) `state` has reached (0: no plan)."
+    tc = run.cfg.train
+    if not _budget_planned(tc):
+        return 0
+    progress = schedule_progress(state.step, run.steps_per_epoch, tc, state.train_seconds / 60)
+    return min(tc.budget_evals, math.floor(progress * tc.budget_evals))
+
+def _budget_evaluation_due(run:_Run, state:RunState, ending:bool) -> bool:
+    """With a budget's plan: whether step `state.step` reached the next planned evaluation, or ends the run (`ending`,
+    the end is always evaluated); counts it."""
+    reached = _budget_evals_reached(run, state)
+    due = reached > run.evals_done or (ending and _budget_planned(run.cfg.train))
+    run.evals_done = max(run.evals_done, reached)
+    return due
 
 # %% ../nbs/05_train.ipynb #cf1b0ed4
 def _after_step(run:_Run, state:RunState, totals:StepTotals, signals:StopOnSignal,
                 bar) -> tuple[StopReason|None, float]:
     """What follows an optimizer step, in order: the NaN guard, the log row, a signal, the evaluation of
     `eval_every_steps`, the step limit, the time budget, the periodic checkpoint. The one place that decides whether
-    the run stops here; returns that reason (None: go on) and the seconds the evaluation paused training."""
+    the run stops here; returns that reason (None: go on) and the seconds the evaluation paused training. With a
+    budget, the evaluations of its plan are made here too."""
     tc = run.cfg.train
     end_of_epoch = state.micro_in_epoch >= run.micro_per_epoch
     over_budget = _over_budget(run, state)
@@ -288,10 +320,12 @@ def _after_step(run:_Run, state:RunState, totals:StepTotals, signals:StopOnSigna
         _log_step(run, state, totals, bar)
     if stop is None and stopping and signals.requested:  # a run that stops logs its last steps first
         stop = StopReason.interrupted
-    if stop is None and _step_evaluation_due(tc, state.step) and not end_of_epoch:  # at an epoch end, `train` does
-        started = time.perf_counter()
+    planned = _budget_evaluation_due(run, state, ending=at_limit or over_budget or (
+        end_of_epoch and state.epoch + 1 >= tc.epochs))
+    if stop is None and (planned or _step_evaluation_due(tc, state.step) and not end_of_epoch):
+        started = run.clock()  # (a step's own cadence at an epoch end: `train` evaluates it)
         stop = _evaluate_and_keep_best(run, state)
-        paused = time.perf_counter() - started  # not training time, nor in the next row's images/s
+        paused = run.clock() - started  # not training time, nor in the next row's images/s
         totals.since += paused
     if stop is None:
         stop = StopReason.max_steps if at_limit else StopReason.time_budget if over_budget else None
@@ -306,17 +340,19 @@ def _run_epoch(run:_Run, state:RunState, totals:StepTotals, signals:StopOnSignal
     batches = iter(run.loader)
     bar = tqdm(total=run.micro_per_epoch, initial=state.micro_in_epoch, desc=f'epoch {state.epoch}', leave=False,
                disable=not (run.progress and run.main), dynamic_ncols=True)
-    tick = time.perf_counter()
+    tick = run.clock()
     with bar:
         while micro_batches := list(itertools.islice(batches, tc.accum_steps)):
             out = train_step(run.model, run.criterion, run.optimizer, micro_batches, run.device,
                              precision=tc.precision, scaler=run.scaler, clip_max_norm=tc.clip_max_norm,
                              channels_last=tc.channels_last, extras=run.extras)
-            run.scheduler.step()
-            run.extras.after_step(run.model)  # the moving average, when on
             state.step += 1
             state.micro_in_epoch += len(micro_batches)
-            state.train_seconds, tick = state.train_seconds + time.perf_counter() - tick, time.perf_counter()
+            now = run.clock()
+            state.train_seconds, tick = state.train_seconds + now - tick, now
+            _sync_train_seconds(run, state)  # (a budget under DDP) before the schedule reads the minutes
+            run.scheduler.step()
+            run.extras.after_step(run.model)  # the moving average, when on
             totals.add(out, images=sum(len(targets) for _, _, targets in micro_batches) * run.world)
             bar.update(len(micro_batches))
             stop, paused = _after_step(run, state, totals, signals, bar)
@@ -326,13 +362,22 @@ def _run_epoch(run:_Run, state:RunState, totals:StepTotals, signals:StopOnSignal
     return None
 
 # %% ../nbs/05_train.ipynb #6f9187e2
+def _epoch_evaluation_due(run:_Run, state:RunState) -> bool:
+    """At the end of epoch `state.epoch`: every `eval_every` epochs and after the last (a budget's plan instead
+    evaluates in `_after_step`), or a step of `eval_every_steps`; never a step evaluated already."""
+    tc = run.cfg.train
+    epochs_due = not _budget_planned(tc) and (state.epoch % tc.eval_every == 0 or state.epoch == tc.epochs)
+    return (epochs_due or _step_evaluation_due(tc, state.step)) and run.evaluated_step != state.step
+
 def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, out_dir
           resume:str|None=None,     # checkpoint path, 'auto' (this experiment's last.pth if any) or None
           progress:bool=True,       # show a tqdm bar per epoch
+          clock=time.perf_counter,  # () -> seconds: the time source of the training time and budget (tests: a fake)
          ) -> TrainSummary:
-    "Train DETR as `cfg` says, in the experiment folder; returns a `TrainSummary` (`stopped`: why it returned)."
-    run, state = _set_up(cfg, resume, progress)  # processes, data, model, optimizer, resumed state, folder
-    tc, stopped, totals = run.cfg.train, None, StepTotals(run.device)
+    """Train DETR as `cfg` says, in the experiment folder; returns a `TrainSummary` (`stopped`: why it returned).
+    What depends on the data is resolved first (`fit_to_dataset`: the scratch preset's sizes and epochs)."""
+    run, state = _set_up(cfg, resume, progress, clock)  # processes, data, model, optimizer, resumed state, folder
+    tc, stopped, totals = run.cfg.train, None, StepTotals(run.device, clock=run.clock)
     run.model.train()
     with StopOnSignal() as signals:  # the epochs: steps, then the end-of-epoch evaluation and checkpoint
         while state.epoch < tc.epochs and stopped is None:
@@ -341,7 +386,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
                 break  # the checkpoints on disk stay those of the last good state
             if state.micro_in_epoch >= run.micro_per_epoch:  # the epoch is complete
                 state.epoch, state.micro_in_epoch = state.epoch + 1, 0
-                if state.epoch % tc.eval_every == 0 or state.epoch == tc.epochs or _step_evaluation_due(tc, state.step):
+                if _epoch_evaluation_due(run, state):
                     stopped = _evaluate_and_keep_best(run, state) or stopped
             _save(run, state, 'last.pth')
             if run.main:
@@ -364,22 +409,18 @@ def demo_config(out_dir='experiments', # parent of the experiment folder (the sh
                 n_train:int=1000,      # synthetic training images
                 n_val:int=100,         # synthetic validation images
                ) -> ExperimentConfig:
-    """The tiny preset on the synthetic shapes (written to `<out_dir>/shapes` if absent), trained from scratch with
-    the convergence switches of `detr_nb.convergence` (batch-norm backbone pretrained on object crops, cross-attention
-    loss, query lr x20, 3 query groups, 3 denoising groups, EMA), a no-object weight of 0.3 and a channels-last
-    backbone (faster on CPU too); each choice is measured in the convergence chapter."""
+    """The `scratch` preset (config chapter) on the synthetic shapes (written to `<out_dir>/shapes` if absent): the tiny
+    model trained from scratch with the convergence switches of `detr_nb.convergence`, each measured there. Its sizes
+    are those `image_sizes` gives the shapes' median sides (105 x 119 px), written out so that a set drawn with other
+    counts keeps them; 3 epochs between evaluations (18 / 6), and fp32, in which the demo's AP was measured."""
     root = Path(out_dir) / 'shapes'
     if not (root / 'annotations' / 'instances_val2017.json').is_file():
         make_shapes(root, n_train=n_train, n_val=n_val, seed=0, min_size=96, max_size=128)
-    cfg = get_preset('tiny')
+    cfg = get_preset('scratch')
+    sizes = dict(scales=[96, 112, 128], max_size=160, val_size=112, crop_resize=[96, 112], crop_min=72, crop_max=112)
     return replace(cfg, name=name, out_dir=str(out_dir),
-                   model=replace(cfg.model, backbone_norm='batch'),
-                   data=replace(cfg.data, root=str(root), scales=[96, 112, 128], max_size=160, val_size=112,
-                                crop_resize=[96, 112], crop_min=72, crop_max=112, batch_size=8),
-                   train=replace(cfg.train, epochs=epochs, lr=2e-4, lr_backbone=2e-4, lr_schedule='cosine',
-                                 warmup_epochs=0.5, min_lr_ratio=0.05, crop_pretrain_steps=150, attn_loss_coef=1.,
-                                 query_lr_scale=20., group_queries=3, dn_groups=3, ema_decay=0.99, eos_coef=0.3,
-                                 channels_last=True, eval_every=3))
+                   data=replace(cfg.data, root=str(root), auto_size=False, **sizes),
+                   train=replace(cfg.train, epochs=epochs, eval_every=3, precision='fp32'))
 
 def free_name(parent,         # the folder that will hold the new one
               base:str,       # the name wanted, e.g. 'demo'
