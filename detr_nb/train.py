@@ -196,7 +196,7 @@ def _open_experiment(cfg:ExperimentConfig, exp:Path, state:RunState, resumed:boo
         (exp / sub).mkdir(parents=True, exist_ok=True)
     return MetricsLogger(exp, purge_step=state.step + 1 if resumed else None)
 
-def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=time.perf_counter) -> tuple[_Run, RunState]:
+def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=None) -> tuple[_Run, RunState]:
     "Everything `train` builds before its first step: processes, data, model, optimizer, the resumed state, the folder."
     rank, world, local_rank = setup_distributed()
     device, main = resolve_device(cfg.train.device, local_rank, setting='train.device'), rank == 0
@@ -231,7 +231,7 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=time.perf_counter
                                    shuffle=False)
     run = _Run(cfg, exp, device, main, world, model, criterion, optimizer, scheduler, scaler, loader, val_loader,
                logger, *_monitor(tc), progress=progress, extras=extras, categories=categories_of(train_ds),
-               steps_per_epoch=steps_per_epoch, clock=clock)
+               steps_per_epoch=steps_per_epoch, clock=clock or time.perf_counter)
     run.evals_done = _budget_evals_reached(run, state)  # a resumed run goes on with the rest of its plan
     return run, state
 
@@ -372,7 +372,7 @@ def _epoch_evaluation_due(run:_Run, state:RunState) -> bool:
 def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, out_dir
           resume:str|None=None,     # checkpoint path, 'auto' (this experiment's last.pth if any) or None
           progress:bool=True,       # show a tqdm bar per epoch
-          clock=time.perf_counter,  # () -> seconds: the time source of the training time and budget (tests: a fake)
+          clock=None,               # () -> seconds: the time source of training time and budget (None: perf_counter)
          ) -> TrainSummary:
     """Train DETR as `cfg` says, in the experiment folder; returns a `TrainSummary` (`stopped`: why it returned).
     What depends on the data is resolved first (`fit_to_dataset`: the scratch preset's sizes and epochs)."""
