@@ -24,7 +24,8 @@ from .eval import evaluate, validation_loss
 from .convergence import resolve_backbone_norm, crop_pretrain, TrainingExtras, training_extras
 from .checkpoint import load_checkpoint  # noqa: F401 (reached as detr_nb.train.load_checkpoint)
 from .checkpoint import (save_checkpoint, StopOnSignal, MetricsLogger, read_metrics,
-                                plot_losses, categories_of, RunState, resume_path, refuse_to_overwrite, restore)
+                                plot_losses, categories_of, RunState, resume_path, refuse_to_overwrite, restore,
+                                set_learning_rates)
 from .step import (param_groups, make_optimizer, lr_factor, make_scheduler, schedule_progress, fused_clip_step,
                           clip_and_step, train_step, StepTotals, log_row)
 from .memory import (checkpoint_activations, find_batch_size, step_fits_on_device, apply_memory_switches,
@@ -221,6 +222,8 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=None) -> tuple[_R
     scaler = torch.amp.GradScaler(device.type, enabled=tc.precision == 'fp16')
     state = restore(resume, cfg, model, optimizer, scheduler, scaler, extras, main) if resume else now[0]
     now[0] = state
+    if resume and tc.max_minutes:  # the rates at the restored training time (restore read them at minute 0)
+        set_learning_rates(optimizer, scheduler, tc)
     extras.count_head_start(state, verbose=main)  # the crop pretraining's time counts as training time
     if world > 1:  # different augmentations per process (and after a resume, per step)
         seed_everything(tc.seed + 1000 * rank + state.step if resume else tc.seed + rank)

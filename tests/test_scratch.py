@@ -135,11 +135,12 @@ def test_demo_config_is_the_preset_and_unchanged(tmp_path):
 class FakeClock:
     "Training steps take `step_seconds` each and evaluations `eval_seconds`, of a clock that only they move."
     def __init__(self, monkeypatch, step_seconds=60., eval_seconds=1000.):
-        self.now = 0.
+        self.now, self.lrs = 0., []  # lrs: the learning rate each step trained with
         step, evaluate = T.train_step, T._evaluate_and_keep_best
-        def timed_step(*a, **k):
+        def timed_step(model, criterion, optimizer, *a, **k):
             self.now += step_seconds
-            return step(*a, **k)
+            self.lrs.append(optimizer.param_groups[0]['lr'])
+            return step(model, criterion, optimizer, *a, **k)
         def timed_eval(*a, **k):
             self.now += eval_seconds
             return evaluate(*a, **k)
@@ -168,11 +169,19 @@ def test_budget_schedule_ends_with_the_budget(shapes, tmp_path, monkeypatch):
 
 
 def test_budget_schedule_resumes(shapes, tmp_path, monkeypatch):
-    "Stopped at step 5 (evaluated: the end of a run) and resumed: the schedule and the plan go on as one run's."
+    """Stopped at step 5 (evaluated: the end of a run) and resumed: each step trains at the rate of an uninterrupted
+    run's step, and the evaluation plan goes on."""
     cfg = budget_cfg(shapes, tmp_path, 'r')
-    first = T.train(apply_overrides(cfg, ['train.max_steps=5']), progress=False, clock=FakeClock(monkeypatch))
+    with monkeypatch.context() as mp:  # one clock at a time
+        whole = FakeClock(mp)
+        T.train(budget_cfg(shapes, tmp_path, 'w'), progress=False, clock=whole)
+    with monkeypatch.context() as mp:
+        first = T.train(apply_overrides(cfg, ['train.max_steps=5']), progress=False, clock=FakeClock(mp))
     assert (first['stopped'], first['step']) == ('max_steps', 5)
-    r = T.train(cfg, resume='auto', progress=False, clock=FakeClock(monkeypatch))
+    with monkeypatch.context() as mp:
+        again = FakeClock(mp)
+        r = T.train(cfg, resume='auto', progress=False, clock=again)
+    assert len(whole.lrs) == 10 and again.lrs == pytest.approx(whole.lrs[5:], rel=1e-12)
     assert (r['stopped'], r['step']) == ('time_budget', 10)
     m = read_metrics(tmp_path / 'r')
     lr = m.dropna(subset=['train/lr']).set_index('step')['train/lr']
