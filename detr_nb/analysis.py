@@ -11,6 +11,7 @@ import torch
 from torchvision.ops import box_iou, box_convert
 from pycocotools.cocoeval import COCOeval
 from .eval import CocoStats, STAT_NAMES, load_coco
+from .files import atomic_write
 
 # %% auto #0
 __all__ = ['SIZES', 'ERROR_TYPES', 'FIGURES', 'simulate_detections', 'Analysis', 'analyze', 'plot_pr_curves', 'plot_per_class_ap',
@@ -426,14 +427,13 @@ def write_report(stats:CocoStats,           # what `evaluate` / `evaluate_result
     returns name -> path."""
     import matplotlib.pyplot as plt
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / f for k, f in (('coco_stats', 'coco_stats.json'), ('per_class', 'per_class.csv'),
                                      ('detections', 'detections.json'), ('summary', 'summary.txt'))}
-    paths['coco_stats'].write_text(json.dumps({k: stats[k] for k in STAT_NAMES}, indent=1))
-    stats.per_class.to_csv(paths['per_class'], index=False)
-    paths['detections'].write_text(json.dumps(stats.results))
+    atomic_write(paths['coco_stats'], lambda t: t.write_text(json.dumps({k: stats[k] for k in STAT_NAMES}, indent=1)))
+    atomic_write(paths['per_class'], lambda t: stats.per_class.to_csv(t, index=False))
+    atomic_write(paths['detections'], lambda t: t.write_text(json.dumps(stats.results)))
     an = analyze(stats)
-    paths['summary'].write_text(error_summary(an, score_threshold) + '\n')
+    atomic_write(paths['summary'], lambda t: t.write_text(error_summary(an, score_threshold) + '\n'))
     if figures:
         makers = {'pr_curves': lambda: plot_pr_curves(stats), 'per_class_ap': lambda: plot_per_class_ap(stats),
                   'iou_calibration': lambda: plot_iou_and_calibration(an),
@@ -443,7 +443,7 @@ def write_report(stats:CocoStats,           # what `evaluate` / `evaluate_result
         for name in FIGURES:
             fig = makers[name]()
             paths[name] = out / f'{name}.png'
-            fig.savefig(paths[name], dpi=110)
+            atomic_write(paths[name], lambda t: fig.savefig(t, dpi=110, format='png'))
             plt.close(fig)
     return paths
 

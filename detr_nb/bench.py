@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only; pandas is imported where it is used
     import pandas as pd
 from .config import get_preset, PRECISIONS
+from .files import atomic_write
 from .model import DETR
 from .loss import SetCriterion
 from .eval import PostProcess
@@ -193,9 +194,13 @@ def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50
           threads:int|None=None,           # torch CPU threads (None: leave as is)
           seed:int=0,                      # seed of weights and batch
           out=None,                        # JSON file to write (None: don't write)
+          overwrite:bool=False,            # replace a file already at `out` (False: FileExistsError before timing)
           **model_overrides,               # DETRConfig fields to change, e.g. num_queries=50
          ) -> dict:
-    "Time DETR's full training step and/or inference for one setting; returns (and writes to `out`) a JSON-ready dict."
+    """Time DETR's full training step and/or inference for one setting; returns (and writes to `out`, whole or not at
+    all) a JSON-ready dict. `FileExistsError` before anything runs when `out` exists and `overwrite` is False."""
+    if out is not None and Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; give another path, or overwrite=True (detr_nb bench --overwrite)")
     dtype = autocast_dtype(precision)  # ValueError for a name not in PRECISIONS
     if isinstance(modes, str):
         modes = tuple(m.strip() for m in modes.split(','))
@@ -256,9 +261,7 @@ def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50
             result['infer'] = _run_mode(lambda: fn(images), steps, warmup, device, batch_size, ops,
                                         (lambda: infer(images, model)) if flops else None, peak)
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1))
+        atomic_write(out, lambda tmp: tmp.write_text(json.dumps(result, indent=1)), overwrite=overwrite)
     return result
 
 def _run_mode(fn, steps, warmup, device, batch_size, ops, eager_fn=None, peak_tflops=None) -> dict:

@@ -55,7 +55,7 @@ def _config(args) -> int:
     import yaml
     cfg = _resolve_config(args)
     if args.out:
-        print(f"wrote {save_config(cfg, args.out)}")
+        print(f"wrote {save_config(cfg, args.out, overwrite=args.overwrite)}")
     else:
         print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end='')
     return 0
@@ -218,7 +218,7 @@ def _bench(args) -> int:
               channels_last=args.channels_last, compile=args.compile,
               checkpoint_activations=args.checkpoint_activations,
               fused_adamw=not args.no_fused_adamw, cuda_graphs=args.cuda_graphs, threads=args.threads, out=args.out,
-              flops=not args.no_flops)
+              overwrite=args.overwrite, flops=not args.no_flops)
     print(bench_table([r]).to_string(index=False))
     if args.out:
         print(f"wrote {args.out}")
@@ -376,11 +376,11 @@ def _predict(args) -> int:
     return 1 if failed else 0
 
 def _write_json(path:Path, obj):
-    "Write `obj` as JSON through a temporary file, so that `path` is always whole."
-    import json, os
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
+    "Write `obj` as JSON whole or not at all (`detr_nb.files.atomic_write`)."
+    import json
+    from detr_nb.files import atomic_write
+    text = json.dumps(obj)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 def _export(args) -> int:
     from detr_nb.export import export_onnx, OnnxDETR
@@ -458,6 +458,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('config', help='print or write the fully resolved config')
     _add_config_options(p)
     p.add_argument('--out', help='write the YAML here instead of printing it')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing file at --out')
     p.set_defaults(func=_config)
 
     p = sub.add_parser('train', help='train DETR into experiments/<name>/')
@@ -518,6 +519,7 @@ def make_parser() -> argparse.ArgumentParser:
                        ('--no-flops', "skip counting the step's arithmetic and measuring the matrix-product peak")):
         p.add_argument(flag, action='store_true', help=what)
     p.add_argument('--out', help='write the JSON result here (--time-to-ap: the parent folder of its experiment)')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing --out JSON')
     p.add_argument('--data', nargs='?', const='', default=None, metavar='ROOT',
                    help='time the data loader instead (ROOT: a COCO-layout dataset; none: the synthetic shapes)')
     p.add_argument('--workers', type=int, nargs='+', default=[0, 1, 2], help='loader worker counts for --data')

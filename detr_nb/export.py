@@ -17,6 +17,7 @@ import detr_nb
 from .data import IMAGENET_MEAN, IMAGENET_STD
 from .inference import Detector, load_detector, expand_inputs, val_transform, load_image
 from .model import DETR, Attention, nested_pad
+from .files import atomic_write
 
 # %% auto #0
 __all__ = ['OPSET', 'OPSETS', 'RUNTIMES', 'fold_frozen_batchnorm', 'onnx_friendly', 'onnx_metadata', 'onnx_bytes', 'OnnxDETR',
@@ -308,8 +309,9 @@ def export_onnx(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint pa
                 **load_kwargs,           # `load_detector` options (weights='ema', categories, val_size, ...)
                ) -> Path:
     """Export to ONNX (dynamic batch and size, mask input, class names in the metadata) through a temporary file
-    moved into place only when the parity check passes. Raises `ValueError` for a bad option, a failed check or a
-    place it cannot write, `FileExistsError` for an existing file without `overwrite`."""
+    moved into place only when the parity check passes (`detr_nb.files.atomic_write`). Raises `ValueError` for a bad
+    option or a failed check, `WriteError` (an `OSError`, one line) for a place it cannot write, `FileExistsError`
+    for an existing file without `overwrite`; an earlier file stays as it was on any failure."""
     path = Path(path)
     if path.suffix.lower() != '.onnx':
         raise ValueError(f"{path}: give the exported model the suffix .onnx")
@@ -319,9 +321,8 @@ def export_onnx(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint pa
         raise FileExistsError(f"{path} exists; give another path, or overwrite=True (detr_nb export --overwrite)")
     det = load_detector(model_or_checkpoint, **load_kwargs)
     graph = onnx_bytes(det, opset)
-    tmp = path.with_name(path.name + '.tmp')
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write_checked(tmp:Path):
         tmp.write_bytes(graph)
         if check:
             worst = max(check_onnx(tmp, det, sizes=((det.val_size, det.val_size + 32),), batches=(1, 2)),
@@ -330,14 +331,7 @@ def export_onnx(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint pa
                 raise ValueError(f"{path}: the exported graph differs from the model by "
                                  f"{max(worst['max_abs_logits'], worst['max_abs_boxes']):.2e} > {tolerance} "
                                  f"(batch {worst['batch']}, {worst['size']}); not written")
-        os.replace(tmp, path)
-    except OSError as e:  # no such folder, a file in the way, no permission, disk full
-        raise ValueError(f"{path}: cannot write the model there ({e.strerror or type(e).__name__})") from None
-    finally:
-        if tmp.parent.is_dir():
-            tmp.unlink(missing_ok=True)
-    return path
-
+    return atomic_write(path, write_checked, overwrite=overwrite)
 
 # %% ../nbs/07b_export.ipynb #1661cc9a
 def quantize_int8(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint path (torch backend)

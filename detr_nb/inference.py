@@ -22,6 +22,7 @@ from .transforms import make_transforms
 from .eval import PostProcess
 from .device import autocast, resolve_device
 from .model import DETR, load_official, nested_pad
+from .files import atomic_write
 
 # %% auto #0
 __all__ = ['COCO_CATEGORIES', 'IMAGE_SUFFIXES', 'BACKENDS', 'EXPORTED_PRECISIONS', 'resolve_categories', 'label_tables',
@@ -511,8 +512,10 @@ def draw_grid(images:list,                # what `draw_detections` takes, one pe
 def save_image(image:Tensor, # uint8 [3,H,W], e.g. from `draw_detections`
                path,         # .png, .jpg or .jpeg
                quality:int=90, # JPEG quality
+               overwrite:bool=True, # replace a file already at `path` (False: `FileExistsError`)
               ) -> Path:
-    "Write `image` to `path` (format from the suffix) through a temporary file; returns the path."
+    """Write `image` to `path` (format from the suffix) whole or not at all (`detr_nb.files.atomic_write`);
+    returns the path."""
     if not (isinstance(image, Tensor) and image.dtype == torch.uint8 and image.dim() == 3 and image.shape[0] in (1, 3)):
         what = (f"a {image.dtype} tensor of shape {tuple(image.shape)}" if isinstance(image, Tensor)
                 else f"a {type(image).__name__}")
@@ -522,8 +525,5 @@ def save_image(image:Tensor, # uint8 [3,H,W], e.g. from `draw_detections`
     if fmt is None:
         raise ValueError(f"{path}: cannot tell the image format from the suffix {path.suffix!r}; "
                          f"use .png, .jpg or .jpeg")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    TF.to_pil_image(image).save(tmp, format=fmt, **({'quality': quality} if fmt == 'JPEG' else {}))
-    os.replace(tmp, path)
-    return path
+    pil, options = TF.to_pil_image(image), {'quality': quality} if fmt == 'JPEG' else {}
+    return atomic_write(path, lambda tmp: pil.save(tmp, format=fmt, **options), overwrite=overwrite)

@@ -4,12 +4,13 @@
 
 # %% ../nbs/08a_sweep.ipynb #14da4ddc
 from __future__ import annotations
-import itertools, math, os, re
+import itertools, math, re
 from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 from .config import MONITORS, ExperimentConfig, apply_overrides, config_to_dict, get_preset, load_config
 from .checkpoint import read_metrics
+from .files import atomic_write
 
 # %% auto #0
 __all__ = ['parse_grid', 'expand_grid', 'run_name', 'run_results', 'sweep', 'plot_sweep']
@@ -110,15 +111,13 @@ def run_results(exp_dir,            # one run's experiment folder (its log/metri
 
 # %% ../nbs/08a_sweep.ipynb #94a54f9c
 def _write_csv(table:pd.DataFrame, path:Path):
-    """Write `table` to `path` through a temporary file, so a crash never leaves half a CSV; the rows of an earlier
-    sweep.csv there whose runs `table` does not have are kept after it."""
+    """Write `table` to `path` whole or not at all (`detr_nb.files.atomic_write`), so a crash never leaves half a
+    CSV; the rows of an earlier sweep.csv there whose runs `table` does not have are kept after it."""
     if path.is_file():
         earlier = pd.read_csv(path)
         if 'run' in earlier:
             table = pd.concat([table, earlier[~earlier['run'].isin(table['run'])]], ignore_index=True)
-    tmp = path.with_suffix('.csv.tmp')
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 def _check_points(points:list[dict], base:list[str], params:dict):
     """`ValueError` naming the grid point when the train job's starting config (`params`' config file or preset)
@@ -238,7 +237,4 @@ def plot_sweep(table:pd.DataFrame, # the sweep table (`sweep`'s result, or sweep
         ax.legend(fontsize=8)
     ax.grid(alpha=.3)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    return out
+    return atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=100, format='png'))
