@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from PIL import Image
 from .model import DETR, nested_pad
-from .inference import (Detector, Detections, load_detector, expand_inputs, val_transform, draw_detections,
-                               load_image, image_uint8, select_detections, label_tables, pad_to_canvas,
-                               check_canvas, _check_options)
+from .detector import Detector, Detections, load_detector, label_tables
+from .inputs import expand_inputs, val_transform, load_image
+from .drawing import draw_detections, image_uint8
+from .inference import select_detections, pad_to_canvas, check_canvas, check_predict_options
 from .device import resolve_device
 from .convergence import attention_weights
 
@@ -105,7 +106,7 @@ def attention_maps(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint
         raise ValueError(f"{det.source}: attention maps need the torch model (an exported ONNX graph has no hooks); "
                          f"give the checkpoint it was exported from")
     check_canvas(canvas, det)
-    _check_options(threshold, top_k, 1, 'raise', 'torch')  # a score in [0, 1], a positive top_k or None
+    check_predict_options(threshold, top_k, 1, 'raise', 'torch')  # a score in [0, 1], a positive top_k or None
     items = expand_inputs(image)
     if len(items) != 1:
         raise ValueError(f"attention_maps takes one image, got {len(items)}; use predict for many")
@@ -255,7 +256,7 @@ def explore(model_or_checkpoint,   # a `DETR`, `Detector` or checkpoint path (to
         raise ValueError(f"{det.source}: the explorer shows attention maps, which need the torch model (an exported "
                          f"graph has no hooks); give the checkpoint it was exported from")
     check_canvas(canvas, det)
-    _check_options(threshold, None, 1, 'raise', 'torch')
+    check_predict_options(threshold, None, 1, 'raise', 'torch')
     items = [(n, x) for n, x in expand_inputs(inputs) if not isinstance(x, Exception)]
     if not items:
         raise ValueError(f"no image among the inputs {inputs!r}")

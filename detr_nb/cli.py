@@ -102,25 +102,6 @@ def _eval(args) -> int:
     return 0
 
 # %% ../nbs/08_cli.ipynb #2ec9c919
-def _jobs_dir() -> Path:
-    "The folder of the papermill job notebooks (`nbs/jobs` of the source checkout)."
-    d = Path(__file__).resolve().parent.parent / 'nbs' / 'jobs'
-    if not d.is_dir():
-        raise FileNotFoundError(f"{d} does not exist: the job notebooks come with the source checkout of detr_nb "
-                                f"(git clone, then pip install -e .)")
-    return d
-
-def _job_output(job:str, params:dict) -> Path:
-    "Where the executed job notebook goes: the experiment's `result/` folder."
-    if job == 'train':
-        return Path(params.get('out_dir') or 'experiments') / str(params.get('name',
-                                                                             'train_job')) / 'result' / 'train.ipynb'
-    if params.get('out_dir'):
-        return Path(params['out_dir']) / f'{job}.ipynb'
-    if params.get('checkpoint'):
-        return Path(params['checkpoint']).resolve().parent.parent / 'result' / f'{job}.ipynb'
-    return Path('experiments') / f'{job}_job' / 'result' / f'{job}.ipynb'
-
 def _sweep(args) -> int:
     "`job sweep`: the train job over `--grid`; the table printed, exit status 1 when a run failed."
     import yaml
@@ -138,30 +119,27 @@ def _sweep(args) -> int:
     return 1 if n.get('failed', 0) else 0
 
 def _job(args) -> int:
-    import papermill as pm, yaml
+    import yaml
+    from detr_nb.jobs import JobError, job_names, job_output, run_job
     if args.job == 'sweep':
         return _sweep(args)
     given = [f for f, v in (('--grid', args.grid), ('--out', args.out), ('--metric', args.metric)) if v]
     if given:
         raise ValueError(f"{', '.join(given)}: option(s) of `job sweep`; `job {args.job}` takes -p NAME VALUE")
-    src = _jobs_dir() / f'{args.job}.ipynb'
-    if not src.is_file():
-        known = ', '.join(sorted(p.stem for p in _jobs_dir().glob('*.ipynb')))
-        raise ValueError(f"unknown job {args.job!r}; the jobs are: {known}, and sweep (train over a --grid)")
+    if args.job not in job_names():
+        raise ValueError(f"unknown job {args.job!r}; the jobs are: {', '.join(job_names())}, and sweep (train over a "
+                         f"--grid)")
     params = {k: yaml.safe_load(v) for k, v in args.p or []}
     # the notebook's defaults suit its test (a temp folder, 64-pixel images); a user's run doesn't
     if args.job == 'train':
         params.setdefault('out_dir', 'experiments')
         params.setdefault('overrides', [])
-    out = _job_output(args.job, params)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    print(f"running {src.name} with {params or 'its default parameters'} -> {out}")
+    out = job_output(args.job, params)
+    print(f"running {args.job}.ipynb with {params or 'its default parameters'} -> {out}")
     try:
-        pm.execute_notebook(str(src), str(out), parameters=params, kernel_name='python3', cwd=str(Path.cwd()),
-                            progress_bar=not args.no_progress)
-    except pm.PapermillExecutionError as e:
-        print(f"detr_nb job {args.job}: the job failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
-              f"the executed notebook with the error is {out}", file=sys.stderr)
+        run_job(args.job, out, params, progress=not args.no_progress)
+    except JobError as e:
+        print(f"detr_nb job {args.job}: {e}", file=sys.stderr)
         return 1
     print(f"executed notebook: {out}")
     return 0

@@ -10,8 +10,9 @@ from typing import Callable
 import numpy as np
 import torch
 from .model import DETR
-from .inference import load_detector
-from .export import fold_frozen_batchnorm, onnx_bytes, OnnxDETR, quantize_int8
+from .detector import load_detector
+from .runtime import OnnxDETR
+from .export import fold_frozen_batchnorm, onnx_bytes, quantize_int8
 
 # %% auto #0
 __all__ = ['compare_latency', 'latency_table']

@@ -147,8 +147,7 @@ def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_g
     which continues every run from its `model/last.pth`. `ValueError` for a bad grid, metric or parameter, or a
     grid value the config refuses (wrong type or out of range, checked on the job's starting config), before any
     run."""
-    import papermill as pm
-    from detr_nb.cli import _jobs_dir
+    from detr_nb.jobs import JobError, job_notebook, run_job
     grid = parse_grid(grid) if isinstance(grid, (list, tuple)) else {k: [str(v) for v in vs] for k, vs in grid.items()}
     for key in grid:
         _check_key(f'{key}=...', key)
@@ -165,12 +164,11 @@ def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_g
     _check_points(points, base, params)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    src, rows = _jobs_dir() / 'train.ipynb', []
+    src, rows = job_notebook('train'), []
     names = [run_name(p) for p in points]
     names = [n if names.count(n) == 1 else f'{n}__{i}' for i, n in enumerate(names)]  # values that read alike
     for point, name in tqdm(list(zip(points, names)), desc='sweep', disable=not progress):
         notebook = out / name / 'result' / 'train.ipynb'
-        notebook.parent.mkdir(parents=True, exist_ok=True)
         job = {**params, 'name': name, 'out_dir': str(out.resolve()),
                'overrides': [*base, *(f'{k}={v}' for k, v in point.items())]}
         earlier = [p.name for p in (out / name / 'model' / 'last.pth', out / name / 'model' / 'best.pth')
@@ -180,10 +178,9 @@ def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_g
                                         f"({', '.join(earlier)}); resume='auto' continues it")
         else:
             try:
-                pm.execute_notebook(str(src), str(notebook), parameters=job, kernel_name='python3',
-                                    cwd=str(Path.cwd()), progress_bar=False)
+                run_job(src, notebook, job)
                 status, error = 'ok', ''
-            except pm.PapermillExecutionError as e:
+            except JobError as e:
                 status, error = 'failed', f'{e.ename}: {e.evalue}'.strip()
             except Exception as e:  # the kernel died or could not start: this run failed, the next may not
                 status, error = 'failed', f'{type(e).__name__}: {e}'.strip()

@@ -20,10 +20,23 @@ def resolve(node:ast.ImportFrom, here:str) -> str|None:
     base = here.split('.')[:-node.level]
     return '.'.join(base + ([node.module] if node.module else []))
 
+def _runtime_nodes(tree:ast.AST):
+    "Every node except those under `if TYPE_CHECKING:` (annotations only: no import at run time)."
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and getattr(child.test, 'id', None) == 'TYPE_CHECKING':
+                stack.extend(child.orelse)
+            else:
+                stack.append(child)
+
 def imports(tree:ast.AST, here:str) -> list[tuple[str, str, int]]:
-    "(module, name or '', line) of every import anywhere in the file, function bodies included."
+    """(module, name or '', line) of every import anywhere in the file, function bodies included (those under
+    `if TYPE_CHECKING:` left out)."""
     out = []
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             out += [(a.name, '', node.lineno) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
