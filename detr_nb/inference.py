@@ -4,13 +4,17 @@
 
 # %% ../nbs/07_inference.ipynb #5f942208
 from __future__ import annotations
-import contextlib
+import contextlib, json, os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 from .eval import PostProcess
 from .device import autocast, resolve_device
 from .model import nested_pad
+from .files import atomic_write
 # what this chapter defines in modules of their own stays importable from here (detr_nb.inference.load_detector, ...)
 from .detector import COCO_CATEGORIES, resolve_categories, label_tables, Detector, load_detector, Detections
 from .inputs import IMAGE_SUFFIXES, expand_inputs, load_image, val_transform
@@ -18,9 +22,9 @@ from .drawing import image_uint8, draw_detections, draw_grid, save_image
 
 # %% auto #0
 __all__ = ['BACKENDS', 'EXPORTED_PRECISIONS', 'select_detections', 'check_canvas', 'check_fits_canvas', 'pad_to_canvas',
-           'check_predict_options', 'predict', 'COCO_CATEGORIES', 'resolve_categories', 'label_tables', 'Detector',
-           'load_detector', 'Detections', 'IMAGE_SUFFIXES', 'expand_inputs', 'load_image', 'val_transform',
-           'image_uint8', 'draw_detections', 'draw_grid', 'save_image']
+           'check_predict_options', 'predict', 'FolderPrediction', 'predict_to_folder', 'COCO_CATEGORIES',
+           'resolve_categories', 'label_tables', 'Detector', 'load_detector', 'Detections', 'IMAGE_SUFFIXES',
+           'expand_inputs', 'load_image', 'val_transform', 'image_uint8', 'draw_detections', 'draw_grid', 'save_image']
 
 # %% ../nbs/07_inference.ipynb #70ae8c78
 _all_ = ['COCO_CATEGORIES', 'resolve_categories', 'label_tables', 'Detector', 'load_detector', 'Detections',
@@ -139,6 +143,34 @@ def _runner(det:Detector, backend:str, precision:str|None, threads) -> tuple[Det
     return to_onnxruntime(det, threads=threads, runtime=runs_in, precision=precision), precision
 
 # %% ../nbs/07_inference.ipynb #41106db9
+def _one_backend(backend:str, load_kwargs:dict) -> str:
+    """`backend`, or `load_kwargs`' 'runtime' (removed from it), the name `load_detector` and the exported models use
+    for the same thing: where the model runs. `ValueError` when both are given and differ."""
+    runtime = load_kwargs.pop('runtime', None)
+    if runtime is None or runtime == backend:
+        return backend
+    if backend != 'torch':
+        raise ValueError(f"backend = {backend!r}, runtime = {runtime!r}: both name where the model runs; give one")
+    return runtime
+
+def _read_batch(items:list, tf, canvas:int|None, largest:int, on_error:str, results:list) -> list[tuple]:
+    """`(index in results, name, (h, w), transformed image)` of each readable item, a `None` placeholder appended to
+    `results` for it; an unusable item raises, or with on_error='skip' appends its failed `Detections`."""
+    batch = []
+    for name, item in items:
+        try:
+            image = load_image(name, item)
+            x = tf(image)
+            check_fits_canvas(name, tuple(x.shape[-2:]), canvas, largest)
+        except (ValueError, FileNotFoundError) as e:
+            if on_error == 'raise':
+                raise
+            results.append(Detections.failed(name, str(e)))
+            continue
+        results.append(None)
+        batch.append((len(results) - 1, name, tuple(image.shape[-2:]), x))
+    return batch
+
 @torch.no_grad()
 def predict(model_or_checkpoint,       # a `DETR`, `Detector`, `OnnxDETR`, checkpoint or .onnx path (`load_detector`)
             inputs,                    # image path(s), folder(s), PIL image(s), tensor(s) [3,H,W] or [B,3,H,W]
@@ -147,7 +179,8 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, `OnnxDETR`, check
             batch_size:int=4,          # images per forward pass
             device='auto',             # 'auto' (cuda when there is one), 'cpu', 'cuda', ... (torch backend only)
             precision:str|None=None,   # torch: 'fp32' (default), 'bf16' or 'fp16' autocast; openvino: 'fp32' or 'bf16'
-            backend:str='torch',       # 'torch', 'onnxruntime' or 'openvino' (a .onnx file, or exported on the fly)
+            backend:str='torch',       # 'torch', 'onnxruntime' or 'openvino' (a .onnx file, or exported on the fly);
+                                       # `runtime=`, load_detector's name for it, is taken as the same
             on_error:str='raise',      # 'raise', or 'skip': an unusable input gives a `Detections` with `error`
             progress:bool=False,       # a tqdm bar over the images
             canvas:int|None=None,      # pad every image (masked) to canvas x canvas pixels: batch-independent results
@@ -156,6 +189,7 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, `OnnxDETR`, check
     """Detect objects in every input: one `Detections` per image, in input order (a `DETR` given goes to `device`,
     eval). Raises `ValueError` for a bad option; an input that cannot be read or does not fit the canvas raises, or
     with on_error='skip' gets its `error` set while the others run."""
+    backend = _one_backend(backend, load_kwargs)
     check_predict_options(threshold, top_k, batch_size, on_error, backend)
     if backend != 'torch':  # a .onnx file opens in the runtime asked for
         load_kwargs.setdefault('runtime', backend)
@@ -173,19 +207,7 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, `OnnxDETR`, check
     items, results = expand_inputs(inputs), []
     bar = tqdm(total=len(items), disable=not progress, unit='image', desc='predict')
     for start in range(0, len(items), batch_size):
-        batch = []
-        for name, item in items[start:start + batch_size]:
-            try:
-                image = load_image(name, item)
-                x = tf(image)
-                check_fits_canvas(name, tuple(x.shape[-2:]), canvas, 2 * det.max_size)
-            except (ValueError, FileNotFoundError) as e:
-                if on_error == 'raise':
-                    raise
-                results.append(Detections.failed(name, str(e)))
-                continue
-            results.append(None)
-            batch.append((len(results) - 1, name, tuple(image.shape[-2:]), x))
+        batch = _read_batch(items[start:start + batch_size], tf, canvas, 2 * det.max_size, on_error, results)
         if batch:
             images, mask = nested_pad([x for *_, x in batch])
             if canvas is not None:
@@ -198,3 +220,138 @@ def predict(model_or_checkpoint,       # a `DETR`, `Detector`, `OnnxDETR`, check
         bar.update(len(items[start:start + batch_size]))
     bar.close()
     return results
+
+# %% ../nbs/07_inference.ipynb #3ac89ddb
+def _image_ids(sources:list[str]) -> list[int]:
+    """COCO image ids for the input files: a file named by a number (as COCO's `000000139.jpg`) gets that number, the
+    others the numbers after the largest, in order; when two files share a number, all are numbered 1, 2, ..."""
+    numbers = [int(Path(s).stem) if Path(s).stem.isdigit() else None for s in sources]
+    named = [n for n in numbers if n is not None]
+    if len(set(named)) < len(named):
+        return list(range(1, len(sources) + 1))
+    after = iter(range(max(named, default=0) + 1, max(named, default=0) + len(sources) + 1))
+    return [n if n is not None else next(after) for n in numbers]
+
+def _unique_inputs(inputs:list, report:Callable[[str], None]) -> list:
+    "The image files of `inputs` (folders expanded), each file once; what is not an image file stays as given."
+    seen, out = set(), []
+    for name, item in expand_inputs(inputs):
+        if isinstance(item, Path):
+            key = item.resolve()
+            if key in seen:
+                report(f"{name} is given more than once; predicted once")
+                continue
+            seen.add(key)
+        out.append(item if isinstance(item, Path) else name)
+    return out
+
+def _check_out_dir(out, inputs:list, overwrite:bool) -> Path:
+    """`out` as a `Path` when predictions may be written there (made when they are ready); `ValueError` before
+    anything runs when it is a file, holds an input (the drawings would replace the pictures), is not empty (without
+    `overwrite`), or cannot be written."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; give a folder for the annotated images and detections.json")
+    root = out.resolve()
+    for x in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs):
+        x = Path(x).resolve()
+        if x == root or root in x.parents:
+            raise ValueError(f"{out} holds the input {x}: the annotated images would replace the pictures; "
+                             f"give another folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(f"{out} is not empty; give a new or empty folder, or overwrite (detr_nb predict --overwrite) "
+                         f"to replace its detections.json and same-named annotated images (other files are kept)")
+    parent = next(p for p in (root, *root.parents) if p.exists())  # the folder it is (or will be) made in
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{out}: cannot write there ({parent} is not a writable folder)")
+    return out
+
+# %% ../nbs/07_inference.ipynb #0677e1b2
+@dataclass
+class FolderPrediction:
+    "What `predict_to_folder` wrote into `out`."
+    out: Path                                      # the folder
+    drawn: list[str] = field(default_factory=list) # file names of the annotated pictures in `out`
+    detections: list[dict] = field(default_factory=list) # what detections.json holds (COCO results + file_name, drawn)
+    errors: list[str] = field(default_factory=list) # one line per input that could not be used
+    interrupted: bool = False                      # Ctrl-C stopped it (detections.json holds what was done)
+
+def _drawing_name(source:str, taken:list[str]) -> str:
+    "`<stem>.jpg` for a JPEG input, `<stem>.png` otherwise, `<stem>-2...` when that name is taken."
+    src = Path(source)
+    suffix = '.jpg' if src.suffix.lower() in ('.jpg', '.jpeg') else '.png'
+    name, k = src.stem + suffix, 1
+    while name in taken:
+        k += 1
+        name = f'{src.stem}-{k}{suffix}'
+    return name
+
+def _write_results(results:list[Detections], ids:dict, done:FolderPrediction, report:Callable[[str], None]):
+    "Draw and save each result of a batch into `done.out`, adding its detections; an unusable input is reported."
+    for r in results:
+        if r.error is None:
+            try:
+                drawn = draw_detections(r.source, r)
+            except (ValueError, FileNotFoundError) as e:  # the file changed since it was read
+                r.error = str(e)
+        if r.error is not None:
+            report(r.error)
+            done.errors.append(r.error)
+            continue
+        name = _drawing_name(r.source, done.drawn)
+        save_image(drawn, done.out / name)
+        done.drawn.append(name)
+        done.detections += [{**d, 'file_name': r.source, 'drawn': name} for d in r.to_coco(ids[r.source])]
+
+# %% ../nbs/07_inference.ipynb #af756827
+def predict_to_folder(model_or_checkpoint,  # a `DETR`, `Detector`, checkpoint or .onnx path (`load_detector`)
+                      inputs,               # image file(s) and folder(s) of images
+                      out,                  # a new or empty folder for the drawings and detections.json
+                      overwrite:bool=False, # write into a folder that holds files (replaces same-named ones)
+                      threshold:float=0.7,  # keep detections scoring at least this
+                      top_k:int|None=None,  # then at most this many per image (None: all)
+                      batch_size:int=4,     # images per forward pass
+                      device='auto',        # torch backend: 'auto', 'cpu', 'cuda', ...
+                      precision:str|None=None, # as `predict`: torch autocast; openvino fp32 or bf16
+                      backend:str='torch',  # 'torch', 'onnxruntime' or 'openvino' (a .pth is exported once)
+                      canvas:int|None=None, # pad every image to canvas x canvas pixels (`predict`)
+                      threads:int|None=None, # CPU threads of whichever backend runs the model (None: its default)
+                      progress:bool=False,  # a tqdm bar over the images
+                      report:Callable[[str], None]|None=None, # called with one line per notice or unusable input
+                      **load_kwargs,        # `load_detector` options: weights='ema', categories, val_size, ...
+                     ) -> FolderPrediction:
+    """Predict image files and folders into `out`: a drawing per input and `detections.json` (COCO results with
+    `file_name` and `drawn`). Raises `ValueError` (one line, nothing written) for a bad `out`, option or checkpoint;
+    an unusable input is reported and listed in `errors` while the others run; Ctrl-C ends it cleanly."""
+    report, backend = report or (lambda line: None), _one_backend(backend, load_kwargs)
+    out = _check_out_dir(out, inputs, overwrite)
+    det = load_detector(model_or_checkpoint, threads=threads, **load_kwargs,
+                        runtime='onnxruntime' if backend == 'torch' else backend,
+                        precision=(precision or 'fp32') if backend == 'openvino' else 'fp32')
+    if det.backend == 'torch' and backend == 'torch' and threads:
+        torch.set_num_threads(threads)
+    if det.backend == 'torch' and backend != 'torch':  # export once, not once per batch
+        from detr_nb.export import to_onnxruntime
+        det = to_onnxruntime(det, threads=threads, runtime=backend, precision=precision or 'fp32')
+    options = dict(threshold=threshold, top_k=top_k, batch_size=batch_size, device=device, precision=precision,
+                   backend=backend, on_error='skip', threads=threads, canvas=canvas)
+    predict(det, [], **options)  # every option checked before anything is written
+    items = _unique_inputs(inputs, report)
+    paths = [str(x) for x in items if isinstance(x, Path)]
+    ids, done = dict(zip(paths, _image_ids(paths))), FolderPrediction(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{out}: cannot create the folder ({e.strerror or type(e).__name__})") from None
+    bar = tqdm(total=len(items), unit='image', desc='predict', disable=not progress)
+    try:
+        for start in range(0, len(items), batch_size):
+            _write_results(predict(det, items[start:start + batch_size], **options), ids, done, report)
+            bar.update(len(items[start:start + batch_size]))
+    except KeyboardInterrupt:
+        done.interrupted = True
+    finally:
+        bar.close()
+        text = json.dumps(done.detections)
+        atomic_write(out / 'detections.json', lambda tmp: tmp.write_text(text))
+    return done
