@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from .config import MONITORS, ExperimentConfig, apply_overrides, config_to_dict, get_preset, load_config
 from .checkpoint import read_metrics
 from .files import atomic_write
+from .jobs import JobError, job_notebook, run_job
 
 # %% auto #0
 __all__ = ['parse_grid', 'expand_grid', 'run_name', 'run_results', 'sweep', 'plot_sweep']
@@ -130,6 +131,21 @@ def _check_points(points:list[dict], base:list[str], params:dict):
         except ValueError as e:
             raise ValueError(f"grid point {point}: {e}") from None
 
+def _run_point(src:Path, notebook:Path, job:dict, exp:Path, resume:bool) -> tuple[str, str]:
+    """(status, error) of one grid point's run of the train job: 'skipped' when `exp` holds an earlier run's
+    checkpoints and `resume` is off (the job would refuse; the earlier run stays as it is), else 'ok' or 'failed'."""
+    earlier = [p.name for p in (exp / 'model' / 'last.pth', exp / 'model' / 'best.pth') if p.is_file()]
+    if earlier and not resume:
+        return 'skipped', (f"not run again: {exp} holds the checkpoints of an earlier run ({', '.join(earlier)}); "
+                           f"resume='auto' continues it")
+    try:
+        run_job(src, notebook, job)
+        return 'ok', ''
+    except JobError as e:
+        return 'failed', f'{e.ename}: {e.evalue}'.strip()
+    except Exception as e:  # the kernel died or could not start: this run failed, the next may not
+        return 'failed', f'{type(e).__name__}: {e}'.strip()
+
 def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_grid` reads them ('train.lr=1e-4,2e-4')
           out_dir,                  # the sweep's folder: one experiment per grid point, sweep.csv and sweep.png
           params:dict|None=None,    # other parameters of the train job (preset, epochs, data_root, overrides, ...)
@@ -147,7 +163,6 @@ def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_g
     which continues every run from its `model/last.pth`. `ValueError` for a bad grid, metric or parameter, or a
     grid value the config refuses (wrong type or out of range, checked on the job's starting config), before any
     run."""
-    from detr_nb.jobs import JobError, job_notebook, run_job
     grid = parse_grid(grid) if isinstance(grid, (list, tuple)) else {k: [str(v) for v in vs] for k, vs in grid.items()}
     for key in grid:
         _check_key(f'{key}=...', key)
@@ -171,19 +186,7 @@ def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_g
         notebook = out / name / 'result' / 'train.ipynb'
         job = {**params, 'name': name, 'out_dir': str(out.resolve()),
                'overrides': [*base, *(f'{k}={v}' for k, v in point.items())]}
-        earlier = [p.name for p in (out / name / 'model' / 'last.pth', out / name / 'model' / 'best.pth')
-                   if p.is_file()]
-        if earlier and not params.get('resume'):  # the job would refuse; the earlier run stays as it is
-            status, error = 'skipped', (f"not run again: {out / name} holds the checkpoints of an earlier run "
-                                        f"({', '.join(earlier)}); resume='auto' continues it")
-        else:
-            try:
-                run_job(src, notebook, job)
-                status, error = 'ok', ''
-            except JobError as e:
-                status, error = 'failed', f'{e.ename}: {e.evalue}'.strip()
-            except Exception as e:  # the kernel died or could not start: this run failed, the next may not
-                status, error = 'failed', f'{type(e).__name__}: {e}'.strip()
+        status, error = _run_point(src, notebook, job, out / name, resume=bool(params.get('resume')))
         res = run_results(out / name, metric)
         rows.append({**{k: _as_number(v) for k, v in point.items()}, 'run': name, 'status': status, **res,
                      'error': error, 'notebook': str(notebook)})
