@@ -171,7 +171,7 @@ def plot_confusion(cm:pd.DataFrame, # what `confusion_matrix` returned
     fig.tight_layout()
     return fig
 
-# %% ../nbs/06a_analysis.ipynb #2e343c56
+# %% ../nbs/06a_analysis.ipynb #0de15c90
 def image_errors(an:Analysis, score_threshold:float=0.5) -> pd.DataFrame:
     "Per image: objects, misses, confident false positives (score >= threshold) and their sum `errors`, worst first."
     g = an.gts[~an.gts.crowd].groupby('image_id').agg(objects=('id', 'size'),
@@ -182,6 +182,7 @@ def image_errors(an:Analysis, score_threshold:float=0.5) -> pd.DataFrame:
     t['errors'] = t.missed + t.false_pos
     return t.sort_values(['errors', 'objects'], ascending=False)
 
+# %% ../nbs/06a_analysis.ipynb #ef836194
 def _show(ax, img_folder, an, img_id):
     from detr_nb.coco import read_image  # upright by its EXIF orientation, as the boxes were drawn
     rec = an.coco_eval.cocoGt.imgs[img_id]
@@ -232,6 +233,7 @@ def draw_image(an:Analysis,                # what `analyze` returned
             ax.set_title(f"{len(d)} detections with score >= {score_threshold}", fontsize=9)
     return axes[0].figure
 
+# %% ../nbs/06a_analysis.ipynb #51dcaf08
 def _jpeg(fig, dpi:int=80):
     "A figure as an IPython JPEG image, closed: photos are 5-10x smaller than as PNG in a notebook."
     import io, matplotlib.pyplot as plt

@@ -10,7 +10,7 @@ from .config import PRECISIONS, PRESETS
 # %% auto #0
 __all__ = ['make_parser']
 
-# %% ../nbs/08c_arguments.ipynb #fff45099
+# %% ../nbs/08c_arguments.ipynb #7e9bb88b
 def _add_set_option(p, example:str='train.epochs=3', what:str='one config value'):
     "`--set SECTION.KEY=VALUE`, the one override syntax of every command that takes a config (repeatable)."
     p.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE',
@@ -27,6 +27,7 @@ def _add_time_to_ap_options(p):
     p.add_argument('--minutes', type=float, help='training minutes, evaluations excluded (default 10)')
     p.add_argument('--eval-every-steps', type=int, help='optimizer steps between evaluations (default 50)')
 
+# %% ../nbs/08c_arguments.ipynb #737594bb
 def make_parser() -> argparse.ArgumentParser:
     "The `detr_nb` argument parser with all its sub-commands."
     parser = argparse.ArgumentParser(prog='detr_nb', description='DETR: train, evaluate and understand it.')
@@ -129,6 +130,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_inference_parsers(sub)
     return parser
 
+# %% ../nbs/08c_arguments.ipynb #190d43ae
 def _add_inference_parsers(sub):
     "The `predict` and `export` sub-commands."
     p = sub.add_parser('predict', help='detect objects in images: annotated pictures + COCO results JSON')

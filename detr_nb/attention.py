@@ -62,7 +62,7 @@ class AttentionRecorder:
             h.remove()
         self.handles = []
 
-# %% ../nbs/07a_attention.ipynb #b2d61ec5
+# %% ../nbs/07a_attention.ipynb #89a3e179
 @dataclass
 class AttentionMaps:
     "One image's detections and the attention behind them, on the backbone's feature grid of h x w cells."
@@ -89,6 +89,7 @@ class AttentionMaps:
         return F.interpolate(up[..., :h_in, :w_in], size=tuple(self.image.shape[-2:]), mode='bilinear',
                              align_corners=False)[:, 0]
 
+# %% ../nbs/07a_attention.ipynb #7f9d1522
 @torch.no_grad()
 def attention_maps(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint path (torch backend)
                    image,                   # one image: path, PIL image or RGB tensor [3,H,W]
@@ -168,7 +169,7 @@ def plot_attention(maps:AttentionMaps, # what `attention_maps` returned
     fig.tight_layout()
     return fig
 
-# %% ../nbs/07a_attention.ipynb #6ccdf587
+# %% ../nbs/07a_attention.ipynb #e31753d4
 def _png(image) -> bytes:
     "PNG bytes of a uint8 [3,H,W] tensor or an HxWx3 uint8 array."
     a = image.permute(1, 2, 0).numpy() if isinstance(image, Tensor) else image
@@ -176,6 +177,7 @@ def _png(image) -> bytes:
     Image.fromarray(a).save(buf, format='PNG')
     return buf.getvalue()
 
+# %% ../nbs/07a_attention.ipynb #b5791b2d
 class Explorer:
     "The ipywidgets explorer of `explore`: `.widget` (a VBox), `.image`, `.threshold`, `.detection`, `.n_drawn`."
     def __init__(self, det:Detector, items:list, threshold:float, device, width:int, canvas:int|None=None):
@@ -242,6 +244,7 @@ class Explorer:
 
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
 
+# %% ../nbs/07a_attention.ipynb #7909327a
 def explore(model_or_checkpoint,   # a `DETR`, `Detector` or checkpoint path (torch backend)
             inputs,                # images: paths, a folder, PIL images or tensors (missing ones are left out)
             threshold:float=0.7,   # initial score threshold

@@ -180,7 +180,7 @@ def _graphed(fn, example:Tensor):
         return static_out
     return run
 
-# %% ../nbs/09_bench.ipynb #747b83ae
+# %% ../nbs/09_bench.ipynb #efa33591
 def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50_dc5
           batch_size:int=2,                # images per step
           image_size=(64, 64),             # (height, width) or 'HxW'
@@ -231,6 +231,7 @@ def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50
         atomic_write(out, lambda tmp: tmp.write_text(json.dumps(result, indent=1)), overwrite=overwrite)
     return result
 
+# %% ../nbs/09_bench.ipynb #d1bc4135
 def _bench_checks(out, overwrite, precision, modes, steps, warmup, device, cuda_graphs):
     """(autocast dtype or None, modes as a tuple, torch.device) of `bench`'s arguments; `FileExistsError` or
     `ValueError` naming the argument, before anything is built."""
@@ -249,6 +250,7 @@ def _bench_checks(out, overwrite, precision, modes, steps, warmup, device, cuda_
         raise ValueError("cuda_graphs needs a CUDA device; it is a GPU-only switch")
     return dtype, modes, device
 
+# %% ../nbs/09_bench.ipynb #14c016a0
 def _bench_model(cfg, device, seed, channels_last, checkpoint_activations, compile, model_overrides):
     "(model, the model to run: compiled or itself, criterion) of the preset, random weights seeded, on `device`."
     torch.manual_seed(seed)
@@ -268,6 +270,7 @@ def _bench_batch(batch_size, size, boxes, num_classes, seed, device, channels_la
     images = images.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     return images, mask.to(device), [{k: v.to(device) for k, v in t.items()} for t in targets]
 
+# %% ../nbs/09_bench.ipynb #54577a29
 def _time_train(model, net, criterion, cfg, batch, precision, fused_adamw, flops, run:dict) -> dict:
     "The training step of `detr_nb.train.train_step` timed by `_run_mode` (`run`: its settings)."
     model.train()

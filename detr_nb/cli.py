@@ -201,7 +201,7 @@ def _draw_demo_predictions(ckpt:Path, images:Path, out:Path, n:int=8, threshold:
     found = sum(len(d) for d in detections)
     print(f"demo: {found} detections scoring >= {threshold} on {len(files)} validation images drawn in {out}")
 
-# %% ../nbs/08_cli.ipynb #d5b804c2
+# %% ../nbs/08_cli.ipynb #3766b6ab
 def _bench(args) -> int:
     from detr_nb.bench import bench, bench_table, bench_data
     import pandas as pd
@@ -229,6 +229,7 @@ def _bench(args) -> int:
         print(f"wrote {args.out}")
     return 0
 
+# %% ../nbs/08_cli.ipynb #ee1ba7dc
 def _time_to_ap_config(args):
     """The config `time-to-ap` (or `bench --time-to-ap`) measures: `--config` or `--preset` when given, else the demo's
     (`detr_nb.train.demo_config`), with every `--set`; one that names no data trains on the demo's synthetic shapes

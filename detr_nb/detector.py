@@ -35,7 +35,7 @@ class Detector:
     def num_classes(self) -> int:
         return self.model.config.num_classes if self.backend == 'torch' else self.model.num_classes
 
-# %% ../nbs/06e_detector.ipynb #5cb036a6
+# %% ../nbs/06e_detector.ipynb #899e3254
 _KINDS = ("a detr_nb training checkpoint (experiments/<name>/model/best.pth or last.pth), an official "
           "facebookresearch/detr checkpoint ({'model': state_dict}), or an .onnx file written by `detr_nb export`")
 
@@ -71,6 +71,7 @@ def _from_training_checkpoint(path:Path, ck:dict, weights:str) -> tuple[DETR, Da
                          f"({cfg.model.backbone}, {cfg.model.num_classes} classes): {str(e).splitlines()[0]}") from None
     return model, cfg.data
 
+# %% ../nbs/06e_detector.ipynb #ef51bf1f
 def _exported(m) -> Detector:
     "The `Detector` of an `OnnxDETR`: its categories and input size come from the file's metadata."
     return Detector(m, resolve_categories(m.categories, m.num_classes), m.val_size, m.max_size, m.source)
@@ -102,6 +103,7 @@ def _from_file(path:Path, weights:str, threads, runtime:str, precision:str, over
     return Detector(model, resolve_categories(ck.get('categories'), model.config.num_classes), data.val_size,
                     data.max_size, str(path))
 
+# %% ../nbs/06e_detector.ipynb #c2b8f46b
 def load_detector(src,                     # a `DETR`, `Detector`, `OnnxDETR`, or the path of a checkpoint or .onnx file
                   weights:str='model',     # 'model', or 'ema': a training checkpoint's EMA weights
                   categories:list[dict]|None=None, # override the label -> id/name list (default: the checkpoint's)

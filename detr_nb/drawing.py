@@ -19,7 +19,7 @@ from .files import atomic_write
 # %% auto #0
 __all__ = ['image_uint8', 'draw_detections', 'draw_grid', 'save_image']
 
-# %% ../nbs/06g_drawing.ipynb #2b141473
+# %% ../nbs/06g_drawing.ipynb #51fe4f6b
 _PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
             '#17becf']  # matplotlib's tab10
 
@@ -53,6 +53,7 @@ def draw_detections(image,                 # path, PIL image or RGB tensor [3,H,
     return draw_bounding_boxes(img, det.boxes.float(), text, [_PALETTE[k % len(_PALETTE)] for k in det.labels.tolist()],
                                width=width, font=font, font_size=font_size)
 
+# %% ../nbs/06g_drawing.ipynb #d0661bb2
 def draw_grid(images:list,                # what `draw_detections` takes, one per result
               dets:list[Detections],      # `predict`'s results for them
               nrow:int=4,                 # images per row

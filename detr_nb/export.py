@@ -75,7 +75,7 @@ def onnx_friendly(model:DETR) -> DETR:
                 setattr(parent, name, _PlainAttention(child))
     return m
 
-# %% ../nbs/07b_export.ipynb #6d6a4ba7
+# %% ../nbs/07b_export.ipynb #70c15e71
 OPSET = 17
 OPSETS = range(13, 24)  # exported and run in both runtimes (torch 2.14: `unflatten` needs 13, the exporter stops at 23)
 
@@ -108,6 +108,7 @@ def onnx_metadata(det:Detector) -> dict[str, str]:
             'detr_nb_std': json.dumps(list(IMAGENET_STD)), 'detr_nb_config': json.dumps(asdict(det.model.config)),
             'detr_nb_version': detr_nb.__version__, 'detr_nb_source': str(det.source)}
 
+# %% ../nbs/07b_export.ipynb #47da70a4
 def onnx_bytes(det:Detector,      # a detector with a torch `DETR` (see `load_detector`)
                opset:int=OPSET,   # ONNX opset, one of `OPSETS` (ValueError otherwise)
                rewrite:bool=True, # export `onnx_friendly(model)` (False: the model as it is, without aux outputs)

@@ -142,7 +142,7 @@ def _runner(det:Detector, backend:str, precision:str|None, threads) -> tuple[Det
     from detr_nb.export import to_onnxruntime
     return to_onnxruntime(det, threads=threads, runtime=runs_in, precision=precision), precision
 
-# %% ../nbs/07_inference.ipynb #41106db9
+# %% ../nbs/07_inference.ipynb #3c6cc772
 def _one_backend(backend:str, load_kwargs:dict) -> str:
     """`backend`, or `load_kwargs`' 'runtime' (removed from it), the name `load_detector` and the exported models use
     for the same thing: where the model runs. `ValueError` when both are given and differ."""
@@ -153,6 +153,7 @@ def _one_backend(backend:str, load_kwargs:dict) -> str:
         raise ValueError(f"backend = {backend!r}, runtime = {runtime!r}: both name where the model runs; give one")
     return runtime
 
+# %% ../nbs/07_inference.ipynb #d615eec4
 def _read_batch(items:list, tf, canvas:int|None, largest:int, on_error:str, results:list) -> list[tuple]:
     """`(index in results, name, (h, w), transformed image)` of each readable item, a `None` placeholder appended to
     `results` for it; an unusable item raises, or with on_error='skip' appends its failed `Detections`."""
@@ -171,6 +172,7 @@ def _read_batch(items:list, tf, canvas:int|None, largest:int, on_error:str, resu
         batch.append((len(results) - 1, name, tuple(image.shape[-2:]), x))
     return batch
 
+# %% ../nbs/07_inference.ipynb #cb64adf7
 @torch.no_grad()
 def predict(model_or_checkpoint,       # a `DETR`, `Detector`, `OnnxDETR`, checkpoint or .onnx path (`load_detector`)
             inputs,                    # image path(s), folder(s), PIL image(s), tensor(s) [3,H,W] or [B,3,H,W]

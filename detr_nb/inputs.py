@@ -17,7 +17,7 @@ from .transforms import make_transforms
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'expand_inputs', 'load_image', 'val_transform']
 
-# %% ../nbs/06f_inputs.ipynb #758cce00
+# %% ../nbs/06f_inputs.ipynb #c17485d2
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 
 def expand_inputs(inputs, # a path (file or folder), PIL image, tensor [3,H,W] / [B,3,H,W], or a list of them
@@ -51,6 +51,7 @@ def expand_inputs(inputs, # a path (file or folder), PIL image, tensor [3,H,W] /
                                                  f"PIL images or RGB tensors")))
     return out
 
+# %% ../nbs/06f_inputs.ipynb #7b753bd2
 def load_image(name:str, # the item's name in messages (`expand_inputs` gives it)
                item,     # a `Path` (read upright by `read_image`), PIL image, RGB tensor [3,H,W], or an exception
               ) -> Tensor:

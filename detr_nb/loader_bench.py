@@ -11,7 +11,7 @@ import torch
 # %% auto #0
 __all__ = ['bench_data']
 
-# %% ../nbs/09_loader_bench.ipynb #1f65a928
+# %% ../nbs/09_loader_bench.ipynb #430ddb3d
 def _decode_rate(files:list[Path], device:str) -> float:
     "Images/s of torchvision.io.decode_jpeg over `files` (batched on a GPU)."
     from torchvision.io import decode_jpeg, read_file, ImageReadMode
@@ -28,6 +28,7 @@ def _decode_rate(files:list[Path], device:str) -> float:
             decode_jpeg(d, mode=ImageReadMode.RGB)
     return len(data) / (time.perf_counter() - t0)
 
+# %% ../nbs/09_loader_bench.ipynb #78174c81
 def bench_data(root=None,                 # COCO-layout folder (None: write the synthetic shapes to a temporary folder)
                split:str='train',         # 'train' (augmented) or 'val'
                workers=(0, 1, 2),         # numbers of loader worker processes to try

@@ -49,7 +49,7 @@ def simulate_detections(coco_gt,                 # ground truth: `COCO`, dict or
             add(img['id'], rng.choice(cats), (rng.uniform(0, W - w), rng.uniform(0, H - h), w, h), rng.beta(1.5, 5))
     return res
 
-# %% ../nbs/06_matching.ipynb #7fced159
+# %% ../nbs/06_matching.ipynb #7fb6e667
 SIZES = (('small', 0, 32 ** 2), ('medium', 32 ** 2, 96 ** 2), ('large', 96 ** 2, float('inf')))  # COCO area ranges
 ERROR_TYPES = ('localization', 'duplicate', 'wrong class', 'background')
 
@@ -60,6 +60,7 @@ def boxes_xyxy(boxes, # COCO [x, y, w, h] boxes in pixels: a list of lists or an
     "COCO boxes as corners, as `torchvision.ops.box_iou` takes them."
     return box_convert(torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)), 'xywh', 'xyxy')
 
+# %% ../nbs/06_matching.ipynb #a16fe58e
 @dataclass
 class Analysis:
     "Per-detection and per-object tables of an evaluated split, from COCOeval's matching at IoU 0.5."
@@ -71,6 +72,7 @@ class Analysis:
     @property
     def coco_eval(self) -> COCOeval: return self.stats.coco_eval
 
+# %% ../nbs/06_matching.ipynb #48e940f5
 def _fp_type(same_iou, same_taken, other_iou):
     if same_taken >= .5:
         return 'duplicate'

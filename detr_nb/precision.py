@@ -14,7 +14,7 @@ from .config import PRECISIONS
 # %% auto #0
 __all__ = ['precision_runs', 'precision_summary']
 
-# %% ../nbs/09_precision.ipynb #f7a24113
+# %% ../nbs/09_precision.ipynb #57803ec4
 def _image_scales(size:int) -> dict:
     "DataConfig fields for training on images about `size` pixels on the short side (min 48)."
     if size < 48:
@@ -59,6 +59,7 @@ def precision_runs(precisions=('fp32', 'bf16'), # precisions to train with (fp32
             tmp.cleanup()
     return runs
 
+# %% ../nbs/09_precision.ipynb #42d33811
 def precision_summary(runs:list[dict],     # from `precision_runs`
                       last:int=16,         # steps averaged at the end of each run
                       reference:str='fp32', # the precision the others are compared with

@@ -19,7 +19,7 @@ def describe_error(e:Exception) -> str:
     text = ' '.join(ln for ln in lines if ln and not re.search(r'\.(cpp|hpp|cc|h):\d+:$', ln))
     return f"{type(e).__name__}: {text or str(e).strip()}"[:300]
 
-# %% ../nbs/06d_runtime.ipynb #6aa6a438
+# %% ../nbs/06d_runtime.ipynb #80edf5de
 RUNTIMES = ('onnxruntime', 'openvino')
 def check_runtime_settings(threads:int|None, # intra-op threads: a whole number >= 1, or None (the runtime's default)
                            runtime:str,      # one of `RUNTIMES`
@@ -33,6 +33,7 @@ def check_runtime_settings(threads:int|None, # intra-op threads: a whole number 
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads = {threads!r}; give a positive number of intra-op threads or None")
 
+# %% ../nbs/06d_runtime.ipynb #b509eedd
 def _is_detr_export(inputs:list, outputs:list, # (name, shape, dtype) each; shape: a tuple (None: a dynamic dim) or None
                    ) -> bool:
     if [n for n, *_ in inputs] != ['images', 'mask'] or [n for n, *_ in outputs] != ['pred_logits', 'pred_boxes']:
@@ -47,6 +48,7 @@ def _ports(ports:list) -> str:
     dims = lambda s: '?' if s is None else ','.join('?' if d is None else str(d) for d in s)
     return ', '.join(f"{n} [{dims(s)}] {t}" for n, s, t in ports) or 'none'
 
+# %% ../nbs/06d_runtime.ipynb #5314a0bb
 class OnnxDETR:
     """An exported DETR in onnxruntime or OpenVINO (CPU), called like the torch model:
     (images [B,3,H,W], mask [B,H,W] or None) -> {'pred_logits' [B,Q,C+1], 'pred_boxes' [B,Q,4]} (CPU tensors).

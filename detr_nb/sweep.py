@@ -110,7 +110,7 @@ def run_results(exp_dir,            # one run's experiment folder (its log/metri
             out['minutes'] = float(vals['val/train_seconds'].iloc[-1]) / 60
     return out
 
-# %% ../nbs/08a_sweep.ipynb #94a54f9c
+# %% ../nbs/08a_sweep.ipynb #873451e1
 def _write_csv(table:pd.DataFrame, path:Path):
     """Write `table` to `path` whole or not at all (`detr_nb.files.atomic_write`), so a crash never leaves half a
     CSV; the rows of an earlier sweep.csv there whose runs `table` does not have are kept after it."""
@@ -120,6 +120,7 @@ def _write_csv(table:pd.DataFrame, path:Path):
             table = pd.concat([table, earlier[~earlier['run'].isin(table['run'])]], ignore_index=True)
     atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
+# %% ../nbs/08a_sweep.ipynb #df52f79d
 def _check_points(points:list[dict], base:list[str], params:dict):
     """`ValueError` naming the grid point when the train job's starting config (`params`' config file or preset)
     with `base` and the point's overrides is not a valid config: a value of the wrong type or out of range is
@@ -131,6 +132,7 @@ def _check_points(points:list[dict], base:list[str], params:dict):
         except ValueError as e:
             raise ValueError(f"grid point {point}: {e}") from None
 
+# %% ../nbs/08a_sweep.ipynb #0d3ffb19
 def _run_point(src:Path, notebook:Path, job:dict, exp:Path, resume:bool) -> tuple[str, str]:
     """(status, error) of one grid point's run of the train job: 'skipped' when `exp` holds an earlier run's
     checkpoints and `resume` is off (the job would refuse; the earlier run stays as it is), else 'ok' or 'failed'."""
@@ -146,6 +148,7 @@ def _run_point(src:Path, notebook:Path, job:dict, exp:Path, resume:bool) -> tupl
     except Exception as e:  # the kernel died or could not start: this run failed, the next may not
         return 'failed', f'{type(e).__name__}: {e}'.strip()
 
+# %% ../nbs/08a_sweep.ipynb #18144754
 def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_grid` reads them ('train.lr=1e-4,2e-4')
           out_dir,                  # the sweep's folder: one experiment per grid point, sweep.csv and sweep.png
           params:dict|None=None,    # other parameters of the train job (preset, epochs, data_root, overrides, ...)
