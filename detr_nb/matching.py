@@ -72,7 +72,7 @@ class Analysis:
     @property
     def coco_eval(self) -> COCOeval: return self.stats.coco_eval
 
-# %% ../nbs/06_matching.ipynb #48e940f5
+# %% ../nbs/06_matching.ipynb #107d4685
 def _fp_type(same_iou, same_taken, other_iou):
     if same_taken >= .5:
         return 'duplicate'
@@ -84,6 +84,7 @@ def _fp_type(same_iou, same_taken, other_iou):
         return 'wrong class'
     return 'background'
 
+# %% ../nbs/06_matching.ipynb #7b5eac60
 def analyze(stats:CocoStats,     # what `evaluate` / `evaluate_results` returned
             iou_thr:float=0.5,   # IoU at which COCOeval's matches are read (one of its thresholds)
            ) -> Analysis:
