@@ -48,6 +48,57 @@ def _ports(ports:list) -> str:
     dims = lambda s: '?' if s is None else ','.join('?' if d is None else str(d) for d in s)
     return ', '.join(f"{n} [{dims(s)}] {t}" for n, s, t in ports) or 'none'
 
+# %% ../nbs/06d_runtime.ipynb #43ad95a0
+def _open_onnxruntime(model, threads, optimization, precision) -> tuple:
+    """(session, run(images, mask) -> [logits, boxes], inputs, outputs, metadata) of a graph in onnxruntime; inputs and
+    outputs as (name, shape, dtype)."""
+    import onnxruntime as ort
+    levels = {'all': ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+              'extended': ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+              'basic': ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              'none': ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
+    if optimization not in levels:
+        raise ValueError(f"optimization = {optimization!r}; choose one of {', '.join(levels)}")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = levels[optimization]
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.inter_op_num_threads = 1
+    if threads:
+        so.intra_op_num_threads = threads
+    session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), so,
+                                   providers=['CPUExecutionProvider'])
+    def run(images, mask): return session.run(None, {'images': images, 'mask': mask})
+    port = lambda a: (a.name, tuple(d if isinstance(d, int) else None for d in a.shape),
+                      {'tensor(float)': 'float32', 'tensor(bool)': 'bool'}.get(a.type, a.type))
+    return (session, run, [port(a) for a in session.get_inputs()], [port(a) for a in session.get_outputs()],
+            session.get_modelmeta().custom_metadata_map)
+
+def _open_openvino(model, threads, optimization, precision) -> tuple:
+    "What `_open_onnxruntime` returns, of a graph compiled by OpenVINO for the CPU in `precision`."
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ImportError("runtime='openvino' needs the openvino package: pip install openvino") from None
+    if optimization != 'all':
+        raise ValueError(f"optimization = {optimization!r} is an onnxruntime setting; OpenVINO has none")
+    import onnx
+    proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
+    # f32 stated: on CPUs with AVX-512 bf16 or AMX, OpenVINO's default inference precision is bf16
+    config = {'INFERENCE_PRECISION_HINT': {'fp32': 'f32', 'bf16': 'bf16'}[precision],
+              'PERFORMANCE_HINT': 'LATENCY'}
+    if threads:
+        config['INFERENCE_NUM_THREADS'] = threads
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(proto.SerializeToString()), 'CPU', config)
+    request = compiled.create_infer_request()
+    def run(images, mask):
+        out = request.infer({'images': images, 'mask': mask})
+        return [np.array(out[o]) for o in compiled.outputs]  # copies: the request reuses its buffers
+    shape = lambda s: None if s.rank.is_dynamic else tuple(d.get_length() if d.is_static else None for d in s)
+    port = lambda p: (p.get_any_name(), shape(p.get_partial_shape()), str(p.get_element_type().to_dtype()))
+    return (compiled, run, [port(p) for p in compiled.inputs], [port(p) for p in compiled.outputs],
+            {p.key: p.value for p in proto.metadata_props})
+
 # %% ../nbs/06d_runtime.ipynb #5314a0bb
 class OnnxDETR:
     """An exported DETR in onnxruntime or OpenVINO (CPU), called like the torch model:
@@ -65,8 +116,8 @@ class OnnxDETR:
         self.precision = precision
         self.backend, self.source = runtime, 'ONNX bytes' if isinstance(model, bytes) else str(model)
         try:
-            load = self._onnxruntime if runtime == 'onnxruntime' else self._openvino
-            inputs, outputs, meta = load(model, threads, optimization)
+            load = _open_onnxruntime if runtime == 'onnxruntime' else _open_openvino
+            self.session, self._run, inputs, outputs, meta = load(model, threads, optimization, precision)
         except (ValueError, ImportError):
             raise
         except Exception as e:
@@ -79,55 +130,6 @@ class OnnxDETR:
         self.metadata, self.num_classes = meta, outputs[0][1][2] - 1
         self.categories = json.loads(meta['detr_nb_categories']) if 'detr_nb_categories' in meta else None
         self.val_size, self.max_size = int(meta.get('detr_nb_val_size', 800)), int(meta.get('detr_nb_max_size', 1333))
-
-    def _onnxruntime(self, model, threads, optimization):
-        import onnxruntime as ort
-        levels = {'all': ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-                  'extended': ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                  'basic': ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                  'none': ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
-        if optimization not in levels:
-            raise ValueError(f"optimization = {optimization!r}; choose one of {', '.join(levels)}")
-        so = ort.SessionOptions()
-        so.graph_optimization_level = levels[optimization]
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.inter_op_num_threads = 1
-        if threads:
-            so.intra_op_num_threads = threads
-        session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), so,
-                                       providers=['CPUExecutionProvider'])
-        def run(images, mask): return session.run(None, {'images': images, 'mask': mask})
-        self.session, self._run = session, run
-        port = lambda a: (a.name, tuple(d if isinstance(d, int) else None for d in a.shape),
-                          {'tensor(float)': 'float32', 'tensor(bool)': 'bool'}.get(a.type, a.type))
-        return ([port(a) for a in session.get_inputs()], [port(a) for a in session.get_outputs()],
-                session.get_modelmeta().custom_metadata_map)
-
-    def _openvino(self, model, threads, optimization):
-        try:
-            import openvino as ov
-        except ImportError:
-            raise ImportError("runtime='openvino' needs the openvino package: pip install openvino") from None
-        if optimization != 'all':
-            raise ValueError(f"optimization = {optimization!r} is an onnxruntime setting; OpenVINO has none")
-        import onnx
-        proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
-        # f32 stated: on CPUs with AVX-512 bf16 or AMX, OpenVINO's default inference precision is bf16
-        config = {'INFERENCE_PRECISION_HINT': {'fp32': 'f32', 'bf16': 'bf16'}[self.precision],
-                  'PERFORMANCE_HINT': 'LATENCY'}
-        if threads:
-            config['INFERENCE_NUM_THREADS'] = threads
-        core = ov.Core()
-        compiled = core.compile_model(core.read_model(proto.SerializeToString()), 'CPU', config)
-        request = compiled.create_infer_request()
-        def run(images, mask):
-            out = request.infer({'images': images, 'mask': mask})
-            return [np.array(out[o]) for o in compiled.outputs]  # copies: the request reuses its buffers
-        self.session, self._run = compiled, run
-        shape = lambda s: None if s.rank.is_dynamic else tuple(d.get_length() if d.is_static else None for d in s)
-        port = lambda p: (p.get_any_name(), shape(p.get_partial_shape()), str(p.get_element_type().to_dtype()))
-        return ([port(p) for p in compiled.inputs], [port(p) for p in compiled.outputs],
-                {p.key: p.value for p in proto.metadata_props})
 
     def __call__(self, images:Tensor, mask:Tensor|None=None) -> dict:
         images = torch.as_tensor(images)  # NumPy arrays are welcome too
