@@ -564,4 +564,5 @@ d = { 'settings': { 'branch': 'main',
                                   'detr_nb.validate.CocoReport.ok': ('validate.html#cocoreport.ok', 'detr_nb/validate.py'),
                                   'detr_nb.validate.CocoReport.summary': ('validate.html#cocoreport.summary', 'detr_nb/validate.py'),
                                   'detr_nb.validate._check_image': ('validate.html#_check_image', 'detr_nb/validate.py'),
+                                  'detr_nb.validate._decoded_problems': ('validate.html#_decoded_problems', 'detr_nb/validate.py'),
                                   'detr_nb.validate.validate_coco': ('validate.html#validate_coco', 'detr_nb/validate.py')}}}

@@ -65,13 +65,14 @@ PROBLEMS = {  # kind -> (severity, what loading and evaluation do about it)
     'missing iscrowd': ('info', 'taken as 0'),
     'more objects than max_dets': ('warning', 'COCOeval scores max_dets detections per image'),
     'more objects than num_queries': ('warning', 'at most num_queries objects per image can be matched'),
+    'split without objects': ('warning', 'COCO metrics undefined (NaN, see metric_defined)'),
     'EXIF orientation': ('info', 'rotated upright, as annotation tools show it'),
     'image without annotations': ('info', 'kept (background only)'),
     'grayscale image': ('info', 'converted to RGB'),
     'RGBA or palette image': ('info', 'converted to RGB'),
     'CMYK image': ('info', 'converted to RGB'),
     '16-bit image': ('info', 'scaled to 8-bit RGB (divided by 257)'),
-    '32-bit image': ('info', 'scaled to 8-bit RGB by its value range (see `eight_bit_scale`)'),
+    '32-bit image': ('info', 'scaled to 8 bits by its range (eight_bit_scale)'),
 }
 
 # %% ../nbs/01a_coco.ipynb #94cd0a70
