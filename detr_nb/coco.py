@@ -47,7 +47,7 @@ PROBLEMS = {  # kind -> (severity, what loading and evaluation do about it)
     'malformed record': ('error', 'record ignored'),
     'duplicate id': ('error', 'first record kept'),
     'duplicate annotation id': ('warning', 'renumbered, both objects kept'),
-    'duplicate annotation': ('warning', 'the identical copy dropped'),
+    'repeated annotation': ('warning', 'the identical copy dropped'),
     'annotation id 0': ('warning', 'renumbered (COCOeval reads id 0 as "unmatched")'),
     'missing file': ('error', 'image skipped; evaluation leaves it out of the score'),
     'unreadable image': ('error', 'image skipped (training: next one used; evaluation: not scored)'),
@@ -256,7 +256,7 @@ def normalize_coco(d:dict,          # a parsed COCO instances json (as `read_coc
         key = a.get('id')
         if _is_int(key) and key in seen:
             if _same_object(a, seen[key]):
-                add('duplicate annotation', f"annotation id {key}: the same object twice")
+                add('repeated annotation', f"annotation id {key}: the same object twice")
                 continue
             add('duplicate annotation id', f"annotation id {key} -> {next_id}")
             a, next_id = {**a, 'id': next_id}, next_id + 1

@@ -208,6 +208,18 @@ def _string_image_ids(d, f):
         a['image_id'] = f"img_{a['image_id']}"
 
 
+def _windows_names(d, f):
+    "File names as a Windows tool writes them, relative to the dataset root (train2017\\x.jpg)."
+    for i in d['images']:
+        i['file_name'] = 'train2017\\' + i['file_name']
+
+
+def _as_tiff(p, dtype, scale):
+    "Image `p` rewritten as a single-band 32-bit TIFF (under its .jpg name) holding its gray values times `scale`."
+    gray = np.asarray(Image.open(p).convert('L')).astype(np.float64)
+    Image.fromarray((gray * scale).astype(dtype)).save(p, format='TIFF')
+
+
 def _crowded(d, f, n=101):
     img = d['images'][0]
     d['annotations'] += [{'id': 10_000 + k, 'image_id': img['id'], 'category_id': 1,
@@ -227,8 +239,23 @@ CASES = {
     'box entirely outside': ('box outside image', lambda d, f: _first_ann_of(d, 0)['bbox'].__setitem__(0, 5_000)),
     'unknown category': ('unknown category', lambda d, f: _first_ann_of(d, 0).__setitem__('category_id', 42)),
     'duplicate image id': ('duplicate id', lambda d, f: d['images'][1].__setitem__('id', d['images'][0]['id'])),
-    'duplicate annotation id': ('duplicate id',
+    'duplicate annotation id': ('duplicate annotation id',
                                 lambda d, f: d['annotations'][1].__setitem__('id', d['annotations'][0]['id'])),
+    'the same annotation twice': ('repeated annotation', lambda d, f: d['annotations'].append(dict(d['annotations'][0]))),
+    'annotation ids from 0': ('annotation id 0', lambda d, f: [a.__setitem__('id', k) for k, a in enumerate(d['annotations'])]),
+    'category id as text': ('number as text', lambda d, f: d['annotations'][0].__setitem__('category_id', '1')),
+    'image id as text in an annotation': ('number as text', lambda d, f: d['annotations'][0].__setitem__(
+        'image_id', str(d['annotations'][0]['image_id']))),
+    # file names written elsewhere (issue 26, kind 3)
+    'Windows separators': ('file name rewritten', _windows_names),
+    'leading ./': ('file name rewritten', lambda d, f: d['images'][0].__setitem__('file_name', './' + f[0].name)),
+    'absolute path of another machine': ('file found by another name', lambda d, f: d['images'][0].__setitem__(
+        'file_name', f'/home/alice/data/train2017/{f[0].name}')),
+    'file name in another case': ('file found by another name', lambda d, f: f[0].rename(f[0].with_name(f[0].name.upper()))),
+    'float TIFF in 0..1': ('32-bit image', lambda d, f: _as_tiff(f[0], np.float32, 1 / 255)),
+    'int32 TIFF in 0..255': ('32-bit image', lambda d, f: _as_tiff(f[0], np.int32, 1)),
+    'float TIFF with negative values': ('unsupported image mode', lambda d, f: _as_tiff(f[0], np.float32, -1 / 255)),
+    'split without objects': ('split without objects', lambda d, f: d.__setitem__('annotations', [])),
     'duplicate category id': ('duplicate id', lambda d, f: d['categories'].append({'id': 1, 'name': 'disc'})),
     'annotation of unknown image': ('annotation of unknown image',
                                     lambda d, f: d['annotations'][0].__setitem__('image_id', 777)),
@@ -267,6 +294,7 @@ def test_bad_data_is_reported_and_loading_survives(case, broken):
     root, ann, img, d, files = broken
     breakage(d, files)
     ann.write_text(json.dumps(d))
+    img = root if case == 'Windows separators' else img  # its names start with train2017\\
     report = validate_coco(ann, img)
     assert report.counts[kind] >= 1, (case, report.counts)
     text = str(report)
@@ -288,10 +316,13 @@ def test_bad_data_is_reported_and_loading_survives(case, broken):
         for t in targets:
             assert t['boxes'].shape == (len(t['labels']), 4) and ((t['boxes'] >= 0) & (t['boxes'] <= 1)).all()
             assert set(t['labels'].tolist()) <= {1, 2, 3}
-    if kind == 'unreadable image':
+    if kind in ('unreadable image', 'unsupported image mode'):
         assert any(files[0].name in m and 'cannot read image' in m for m in messages), messages
         assert ds.skipped[files[0].name] == 1
-    if PROBLEMS[kind][0] != 'info' and kind not in ('unreadable image', 'size mismatch', 'more objects than max_dets'):
+    if kind in ('file name rewritten', 'file found by another name'):
+        assert len(ds) == len(d['images'])  # every file found, none substituted
+    if PROBLEMS[kind][0] != 'info' and kind not in ('unreadable image', 'size mismatch', 'more objects than max_dets',
+                                                    'unsupported image mode', 'split without objects'):
         assert any(kind in m for m in messages), messages  # the construction warning counts it
     if kind == 'EXIF orientation':
         assert report.counts['size mismatch'] == 0  # compared upright
@@ -449,15 +480,15 @@ def test_real_subset(split):
     assert sum(int(crowd[k][1]['iscrowd'].sum()) for k in range(len(crowd))) == report.n_crowd
 
 
-def test_duplicate_ids_keep_the_first_record(broken):
+def test_duplicate_ids_keep_the_first_image_and_both_objects(broken):
     root, ann, img, d, files = broken
     d['annotations'][1]['id'] = d['annotations'][0]['id']
     d['images'].append({**d['images'][0], 'file_name': files[1].name})  # same id, other file
     ann.write_text(json.dumps(d))
-    with pytest.warns(UserWarning, match='2 duplicate id .first record kept.'):
+    with pytest.warns(UserWarning, match=r'1 duplicate id .first record kept., 1 duplicate annotation id .renumbered'):
         ds = CocoDetection(img, ann)
     assert len(ds) == 6 and ds.coco.imgs[d['images'][0]['id']]['file_name'] == files[0].name
-    assert len(ds.coco.anns) == len(d['annotations']) - 1
+    assert len(ds.coco.anns) == len(d['annotations']) and 0 not in ds.coco.anns  # two objects, two ids
 
 
 # ---------------------------------------------------------------- issue 12: string ids, EXIF, sparse category ids
