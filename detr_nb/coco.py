@@ -339,7 +339,7 @@ def crowded_images(coco:COCO,         # a ground-truth index (e.g. from `load_co
     crowded = [(str(coco.imgs[i].get('file_name', i)), k) for i, k in n.items() if k > max_dets]
     return sorted(crowded, key=lambda t: -t[1])
 
-def check_objects_per_image(source,          # a `CocoDetection` (its `.coco`), a pycocotools `COCO`, a json dict or path
+def check_objects_per_image(source,          # a `CocoDetection` (its `.coco`), a `COCO`, a json dict or path
                             num_queries:int, # the model's object queries (`model.num_queries`)
                             warn:bool=True,  # warn naming the worst images
                            ) -> list[tuple[str, int]]:
@@ -470,7 +470,8 @@ def upright_rgb(im:Image.Image, # a decoded PIL image of any mode
     try:
         return im.convert('RGB')
     except ValueError:  # e.g. 'La' (premultiplied alpha): PIL has no conversion to RGB
-        raise ValueError(f"image mode {im.mode} cannot be converted to RGB; save it as RGB, RGBA or grayscale") from None
+        raise ValueError(f"image mode {im.mode} cannot be converted to RGB; "
+                         f"save it as RGB, RGBA or grayscale") from None
 
 def read_image(path, # image file: JPEG, PNG, TIFF, ... of any mode
               ) -> Image.Image:

@@ -111,6 +111,8 @@ class CocoDetection(torchvision.datasets.CocoDetection):
                 'iscrowd': pick([int(a['iscrowd']) for a in anns], torch.int64)}
 
     def __getitem__(self, index:int):
+        if not -len(self.ids) <= index < len(self.ids):  # also ends `for image, target in dataset`
+            raise IndexError(f"index {index} out of range for {len(self.ids)} images of {self.ann_file}")
         for k in range(len(self.ids)):
             id = self.ids[(index + k) % len(self.ids)]
             name = str(self.coco.imgs[id]['file_name'])

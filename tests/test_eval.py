@@ -51,7 +51,8 @@ def _as_pycocotools(stats):
 
 def _nan_equal(a: dict, b: dict) -> bool:
     "Equal dicts of numbers, NaN (undefined) equal to NaN."
-    return list(a) == list(b) and all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a.values(), b.values()))
+    same = lambda x, y: x == y or (math.isnan(x) and math.isnan(y))
+    return list(a) == list(b) and all(same(x, y) for x, y in zip(a.values(), b.values()))
 
 
 def _noisy(coco, seed, p_drop=.2, p_wrong=.1, sigma=3.):
@@ -293,8 +294,8 @@ def test_evaluate_job_writes_report(tmp_path):
                  'worst_images.png', 'evaluate.ipynb'):
         assert (result / name).stat().st_size > 0, name
     # the detections written are scoreable again, with the same numbers
-    assert _nan_equal(dict(evaluate_results(result / 'detections.json',
-                                            tmp_path / 'exp' / 'shapes' / 'annotations' / 'instances_val2017.json')), stats)
+    gt = tmp_path / 'exp' / 'shapes' / 'annotations' / 'instances_val2017.json'
+    assert _nan_equal(dict(evaluate_results(result / 'detections.json', gt)), stats)
 
 
 # ---- ground truths COCOeval was not written for (issue 12) --------------------------------------------------------
@@ -422,7 +423,8 @@ def _rectangles(root, n=4, names=None):
         name = f'img_{i:03d}.png'
         Image.fromarray(a).save(img / name)
         images.append({'id': i + 1, 'file_name': name, 'width': 64, 'height': 48})
-        anns.append({'id': i + 1, 'image_id': i + 1, 'category_id': 1, 'bbox': [x, y, w, h], 'area': w * h, 'iscrowd': 0})
+        anns.append({'id': i + 1, 'image_id': i + 1, 'category_id': 1, 'bbox': [x, y, w, h], 'area': w * h,
+                     'iscrowd': 0})
     cats = [{'id': k + 1, 'name': n} for k, n in enumerate(names or ('circle', 'square', 'triangle'))]
     ann = root / 'instances.json'
     ann.write_text(json.dumps({'images': images, 'annotations': anns, 'categories': cats}))
@@ -469,7 +471,8 @@ def test_unreadable_images_are_left_out_and_named(batch_size, loader, tmp_path):
             'they are left out of the score') in said, said
     assert 'img_002.png: cannot read image' in said
     missed = evaluate(_Exact(), ds, unpredicted='missed')
-    assert math.isclose(missed['AP'], 51 / 101, abs_tol=1e-9) and math.isclose(missed['AR100'], .5)  # as counted as misses
+    # counted as misses, they give issue 26's number
+    assert math.isclose(missed['AP'], 51 / 101, abs_tol=1e-9) and math.isclose(missed['AR100'], .5)
     with pytest.raises(ValueError, match="unpredicted = 'skip'; expected 'exclude'"):
         evaluate(_Exact(), ds, unpredicted='skip')
 
