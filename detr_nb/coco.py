@@ -8,6 +8,7 @@ import contextlib, io, json, math, os, unicodedata, warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 import numpy as np
 from PIL import Image, ImageOps
 from pycocotools.coco import COCO
@@ -55,6 +56,7 @@ PROBLEMS = {  # kind -> (severity, what loading and evaluation do about it)
     'file name rewritten': ('warning', "path separators made '/', leading './' dropped"),
     'file found by another name': ('warning', 'that file used'),
     'size mismatch': ('warning', 'actual size used'),
+    'boxes in fractions of the image': ('error', 'read as pixels: every box under 1 pixel'),
     'non-positive box': ('error', 'box dropped'),
     'box outside image': ('warning', 'box clipped to the image'),
     'unknown category': ('error', 'box dropped'),
@@ -128,8 +130,8 @@ def _norm_categories(cats:list, add) -> list:
     return out
 
 def _clean_file_name(name):
-    "`name` with Windows separators made '/', repeated '/' merged and leading './' dropped (non-text left as it is)."
-    if not isinstance(name, str):
+    "`name` with Windows separators made '/', repeated '/' merged, leading './' dropped (URLs, non-text: unchanged)."
+    if not isinstance(name, str) or '://' in name:
         return name
     clean = name.replace('\\', '/')
     lead = '/' if clean.startswith('/') else ''
@@ -234,6 +236,16 @@ def _as_int_key(v, known):
 def _same_object(a:dict, b:dict) -> bool:
     return all(a.get(k) == b.get(k) for k in ('image_id', 'category_id', 'bbox', 'iscrowd'))
 
+def _check_fractions(anns:list, img_by_id:dict, add):
+    "One finding when every box lies within [0, 1] on images larger than that: fractions (YOLO-style), not pixels."
+    sizes = {r['id']: (_number(r.get('width')) or 0, _number(r.get('height')) or 0) for r in img_by_id.values()}
+    if anns and all(max(a['bbox']) <= 1 for a in anns) and all(min(sizes.get(a['image_id'], (0, 0))) > 2 for a in anns):
+        a = anns[0]
+        add('boxes in fractions of the image',
+            f"all {len(anns)} boxes lie within [0, 1] (e.g. annotation {a['id']}: {a['bbox']} in a "
+            f"{sizes[a['image_id']][0]:g}x{sizes[a['image_id']][1]:g} image); COCO boxes are pixels: multiply x and "
+            f"width by the image width, y and height by its height")
+
 def normalize_coco(d:dict,          # a parsed COCO instances json (as `read_coco_json` returns it)
                    tol:float=0.01,  # pixels a box may run past the border before it is clipped (and reported)
                    files:bool=True, # images must name their file and size (training, validation); False: scoring only
@@ -290,6 +302,7 @@ def normalize_coco(d:dict,          # a parsed COCO instances json (as `read_coc
     for r in images:
         if r['id'] not in annotated:
             add('image without annotations', str(r.get('file_name', r['id'])))
+    _check_fractions(anns, img_by_id, add)
     data = {**d, 'info': d.get('info') or {}, 'licenses': d.get('licenses') or [], 'images': images,
             'annotations': anns, 'categories': cats}
     return NormalizedCoco(data, findings, mapped)
@@ -404,6 +417,9 @@ def find_image_files(img_folder,   # the folder holding the images
             continue
         index = _file_index(root) if index is None else index
         found, seen = _lookup(root, name, index)
+        plain = unquote(name.removeprefix('file://'))  # a URL (Label Studio and web tools write these)
+        if found is None and not seen and plain != name:
+            found, seen = _lookup(root, plain, index)
         if found is not None:
             paths[r['id']] = root / found
             findings.append(('file found by another name', f"{name!r} -> {found}"))

@@ -250,6 +250,7 @@ def coco_stats(coco_gt,               # ground truth: `COCO`, dict or path of th
 def evaluate_results(results_json,       # path of a COCO results file (JSON list of detections), or the list
                      annotations_json,   # path of the COCO instances json it is scored against (or a `COCO`)
                      max_dets:int=100,   # detections scored per image
+                     img_ids=None,       # score only these images (e.g. those the detector could read; None: all)
                     ) -> CocoStats:
     "Score an existing COCO results file with pycocotools: the 12 standard numbers by name and the per-class AP table."
     where = 'results'
@@ -261,7 +262,8 @@ def evaluate_results(results_json,       # path of a COCO results file (JSON lis
             results_json = json.loads(p.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{p} is not valid JSON: {e}") from None
-    return coco_stats(annotations_json, results_json, where, max_dets)
+    return coco_stats(annotations_json, results_json, where, max_dets, img_ids=img_ids,
+                      split=str(annotations_json) if isinstance(annotations_json, (str, os.PathLike)) else None)
 
 # %% ../nbs/06_eval.ipynb #3d128265
 def _cat_set(cats:dict) -> str:
@@ -419,7 +421,7 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
             listed = set(getattr(dataset, 'ids', None) or [])
             missing = sum(1 for i in unread if i not in listed)
             warnings.warn(f"{where}: {len(unread)} of {len(gt.getImgIds())} images were not predicted "
-                          f"({missing} missing, {len(unread) - missing} unreadable: {', '.join(names[:5])}"
+                          f"({missing} missing, {len(unread) - missing} unreadable or not in the loader: {', '.join(names[:5])}"
                           f"{' ...' if len(names) > 5 else ''}); "
                           + ("they are left out of the score (unpredicted='missed' counts their objects as missed)"
                              if unpredicted == 'exclude' else "their objects count as missed (unpredicted='missed')"))

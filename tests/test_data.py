@@ -259,6 +259,10 @@ CASES = {
     'int32 TIFF in 0..255': ('32-bit image', lambda d, f: _as_tiff(f[0], np.int32, 1)),
     'float TIFF with negative values': ('unsupported image mode', lambda d, f: _as_tiff(f[0], np.float32, -1 / 255)),
     'split without objects': ('split without objects', lambda d, f: d.__setitem__('annotations', [])),
+    'file name as a URL': ('file found by another name', lambda d, f: d['images'][0].__setitem__(
+        'file_name', f'http://labels.example/data/upload/1/{f[0].name}')),
+    'boxes as fractions (YOLO)': ('boxes in fractions of the image', lambda d, f: [a.__setitem__(
+        'bbox', [v / 1000 for v in a['bbox']]) for a in d['annotations']]),
     'duplicate category id': ('duplicate id', lambda d, f: d['categories'].append({'id': 1, 'name': 'disc'})),
     'annotation of unknown image': ('annotation of unknown image',
                                     lambda d, f: d['annotations'][0].__setitem__('image_id', 777)),

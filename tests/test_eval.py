@@ -467,7 +467,8 @@ def test_unreadable_images_are_left_out_and_named(batch_size, loader, tmp_path):
     assert math.isclose(s['AP'], 1.0, abs_tol=1e-9), dict(s)
     assert model.seen == 2                                                      # each readable image once
     assert s.img_ids == [1, 4] and s.not_predicted == ['img_001.png', 'img_002.png']
-    assert ('2 of 4 images were not predicted (1 missing, 1 unreadable: img_001.png, img_002.png); '
+    assert ('2 of 4 images were not predicted (1 missing, 1 unreadable or not in the loader: '
+            'img_001.png, img_002.png); '
             'they are left out of the score') in said, said
     assert 'img_002.png: cannot read image' in said
     missed = evaluate(_Exact(), ds, unpredicted='missed')
@@ -477,12 +478,12 @@ def test_unreadable_images_are_left_out_and_named(batch_size, loader, tmp_path):
         evaluate(_Exact(), ds, unpredicted='skip')
 
 
-@pytest.mark.parametrize('what', ['background only', 'no images'])
+@pytest.mark.parametrize('what', ['background only', 'no images', 'crowd regions only'])
 def test_split_without_objects_is_undefined(what, tmp_path):
     from detr_nb.data import CocoDetection
     img, ann = _rectangles(tmp_path)
     d = json.loads(ann.read_text())
-    d['annotations'] = []
+    d['annotations'] = [{**a, 'iscrowd': 1} for a in d['annotations']] if what == 'crowd regions only' else []
     if what == 'no images':
         d['images'] = []
     ann.write_text(json.dumps(d))
