@@ -262,8 +262,19 @@ def evaluate_results(results_json,       # path of a COCO results file (JSON lis
             results_json = json.loads(p.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{p} is not valid JSON: {e}") from None
-    return coco_stats(annotations_json, results_json, where, max_dets, img_ids=img_ids,
-                      split=str(annotations_json) if isinstance(annotations_json, (str, os.PathLike)) else None)
+    split = str(annotations_json) if isinstance(annotations_json, (str, os.PathLike)) else None
+    if img_ids is None and isinstance(results_json, list) and results_json:
+        gt = load_coco(annotations_json)
+        seen = {r['image_id'] for r in _original_image_ids(results_json, gt)
+                if isinstance(r, dict) and isinstance(r.get('image_id'), (int, float, str))}
+        bare = [i for i in gt.getImgIds() if i not in seen]
+        if bare:
+            names = ', '.join(str(gt.imgs[i].get('file_name', i)) for i in bare[:3])
+            warnings.warn(f"{where}: {len(bare)} of {len(gt.getImgIds())} images have no detection ({names}"
+                          f"{' ...' if len(bare) > 3 else ''}); they are scored, their objects as missed "
+                          f"(pass img_ids= to score only the images the detector ran on)")
+        annotations_json = gt
+    return coco_stats(annotations_json, results_json, where, max_dets, img_ids=img_ids, split=split)
 
 # %% ../nbs/06_eval.ipynb #3d128265
 def _cat_set(cats:dict) -> str:
@@ -324,6 +335,18 @@ def _gather(predictions:dict) -> dict:
     for p in parts:
         merged.update(p)
     return merged
+
+def _same_images(dataset, gt:COCO, where:str):
+    "Raise a `ValueError` when `gt` gives an image id of `dataset` another file (a ground truth of another split)."
+    own = getattr(getattr(dataset, 'coco', None), 'imgs', None)
+    if not own or own is gt.imgs:
+        return
+    for i, rec in own.items():
+        theirs = gt.imgs.get(i)
+        if theirs is None or str(theirs.get('file_name')) != str(rec.get('file_name')):
+            raise ValueError(f"{where}: image {i} is {rec.get('file_name')} in the data but "
+                             f"{'absent' if theirs is None else theirs.get('file_name')} in coco_gt; the ground truth "
+                             f"is of another split: pass the data's own annotation json (or leave coco_gt out)")
 
 @torch.no_grad()
 def predict_dataset(model:nn.Module,                 # DETR-like: model(list of [3,H,W]) -> {'pred_logits', ...}
@@ -405,6 +428,7 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
     where = str(getattr(dataset, 'ann_file', None) or (coco_gt if isinstance(coco_gt, (str, os.PathLike))
                                                          else 'the ground truth'))
     gt = load_coco(coco_gt)
+    _same_images(dataset, gt, where)
     cats = categories if categories is not None else getattr(dataset, 'categories', None)
     cat_ids = check_categories(cats, gt, allow_category_mismatch, where)  # every rank: all stop on a mismatch
     predictions = predict_dataset(model, data, postprocess, device, precision, batch_size, num_workers)

@@ -524,3 +524,31 @@ def test_annotation_ids_from_0_score_1(shapes, tmp_path):
     with pytest.warns(UserWarning, match=r'1 annotation id 0 \(renumbered'):
         s = evaluate_results(res, ann)
     assert math.isclose(s['AP'], 1.0, abs_tol=1e-12), dict(s)
+
+
+def test_ground_truth_of_another_split_is_refused(tmp_path):
+    from detr_nb.data import CocoDetection
+    img, ann = _rectangles(tmp_path / 'val')
+    other = json.loads(ann.read_text())
+    for r in other['images']:
+        r['file_name'] = 'train_' + r['file_name']  # same ids, other files: another split's json
+    (tmp_path / 'train.json').write_text(json.dumps(other))
+    model = _Exact()
+    with pytest.raises(ValueError, match=r'image 1 is img_000.png in the data but train_img_000.png in coco_gt; '
+                                         r'the ground truth is of another split'):
+        evaluate(model, CocoDetection(img, ann), coco_gt=tmp_path / 'train.json')
+    assert model.seen == 0
+    assert math.isclose(evaluate(model, CocoDetection(img, ann), coco_gt=ann)['AP'], 1.0, abs_tol=1e-9)
+
+
+def test_results_file_without_some_images_is_said(tmp_path):
+    _, ann = _rectangles(tmp_path)
+    d = json.loads(ann.read_text())
+    res = tmp_path / 'dets.json'
+    res.write_text(json.dumps([{'image_id': a['image_id'], 'category_id': 1, 'bbox': a['bbox'], 'score': 1.0}
+                               for a in d['annotations'][:2]]))
+    with pytest.warns(UserWarning, match=r'2 of 4 images have no detection \(img_002.png, img_003.png\); they are '
+                                         r'scored, their objects as missed \(pass img_ids='):
+        s = evaluate_results(res, ann)
+    assert math.isclose(s['AP'], 51 / 101, abs_tol=1e-9)
+    assert math.isclose(evaluate_results(res, ann, img_ids=[1, 2])['AP'], 1.0, abs_tol=1e-9)
