@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.detr_nb-installed
 DEMO_DIR ?= experiments
 
-.PHONY: install demo test lint check-export check-clean nbtest pytest docs readme clean-docs
+.PHONY: install demo test lint check-export check-clean nbtest pytest docs check-docs readme clean-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,10 +56,17 @@ nbtest: $(STAMP)
 pytest: $(STAMP)
 	@tmp=$$(mktemp -d -t detr_nb_pytest.XXXXXX); TMPDIR=$$tmp $(BIN)/pytest -q tests/; rc=$$?; rm -rf $$tmp; exit $$rc
 
-# the site into docs/ (fails on a broken page), and README.md from nbs/index.ipynb
+# the site into docs/ (fails on a broken page), README.md from nbs/index.ipynb, then the docs check of the result
+# (truncated cells, warnings, internal phrases, stale headline figures, reference gaps, widgets without state)
 docs: $(STAMP)
 	$(BIN)/python tools/build_docs.py --out docs
 	$(BIN)/python tools/build_docs.py --readme
+	$(BIN)/python tools/check_docs.py --site docs --readme README.md
+	DETR_NB_SITE=docs $(BIN)/pytest -q tests/test_site_browser.py
+
+# only the docs check, on the site as built
+check-docs: $(STAMP)
+	$(BIN)/python tools/check_docs.py --site docs --readme README.md --summary
 
 readme: $(STAMP)
 	$(BIN)/python tools/build_docs.py --readme

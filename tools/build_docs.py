@@ -22,9 +22,14 @@ import argparse, json, os, re, shutil, subprocess, sys, tarfile, tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import site_reference  # noqa: E402  (tools/site_reference.py: the generated reference pages and the DETR figure)
 NBS = ROOT / 'nbs'
 CACHE = ROOT / '.cache' / 'docs'
-PARTS = {'tutorials': 'Tutorials', 'jobs': 'Batch jobs (papermill)'}  # subfolder -> caption, in this order
+# subfolder -> caption, in reading order ('' = the chapters): first what DETR is and the tutorials, then the chapters,
+# then the generated reference (tools/site_reference.py) and the batch jobs
+PARTS = {'start': 'Start here', 'tutorials': 'Tutorials', '': 'User guide', 'reference': 'Reference',
+         'jobs': 'Batch jobs (papermill)'}
 NPM_ASSETS = {  # npm package -> files (glob, relative to the package folder) the site serves itself
     'mathjax@3.2.2': ['es5/tex-chtml.js', 'es5/output/chtml/fonts/woff-v2/*.woff'],
     'requirejs@2.3.8': ['require.js'],
@@ -95,10 +100,9 @@ _CALLOUT = re.compile(r'^:::\s*\{\.callout-(\w+)[^}]*\}\s*$', re.M)
 _SOURCE_LINK = re.compile(r'\[source\]\(([^)]*)\)\{[^}]*\}')
 _FENCE = re.compile(r'^(`{3,})([^\n]*\n)(.*?)^\1[ \t]*$', re.S | re.M)
 _CODE_LINK = re.compile(r'\[(`[^`\n]+`)\]\([^)\s]*\)')
-# long lines wrap at the page edge instead of being cut (code cells, outputs, `show_doc` signatures)
-SITE_CSS = """\
-div.cell_input pre, div.cell_output pre, div.highlight pre { white-space: pre-wrap; overflow-wrap: anywhere; }
-"""
+# the site's CSS: nbs/styles.css (shared with Quarto) holds the rules of this build too (wide tables and code scroll
+# with a visible cue, images at their natural size)
+SITE_CSS_FILE = NBS / 'styles.css'
 
 
 def _front_matter(text: str) -> dict:
@@ -190,9 +194,12 @@ def to_myst(nb, doc_url: str) -> dict:
                           'execution_count': None})
     for i, c in enumerate(cells):
         c['id'] = f'cell-{i}'
-    return {'cells': cells, 'nbformat': 4, 'nbformat_minor': 5,
-            'metadata': {'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'},
-                         'language_info': {'name': 'python'}}}
+    metadata = {'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'},
+                'language_info': {'name': 'python'}}
+    widgets = nb.get('metadata', {}).get('widgets')
+    if widgets:  # the saved widget state: myst-nb embeds it, so the widgets render on the page
+        metadata['widgets'] = json.loads(json.dumps(widgets))
+    return {'cells': cells, 'nbformat': 4, 'nbformat_minor': 5, 'metadata': metadata}
 
 
 _ANCHOR_LINK = re.compile(r'\[([^\]]*)\]\(([\w/-]+)\.ipynb#([\w.-]+)\)')
@@ -293,14 +300,15 @@ def write_book_config(stage: Path, title: str, local_assets: bool):
         'html': {'home_page_in_navbar': True, 'use_search_button': True},
         'sphinx': {'config': {'nb_render_markdown_format': 'myst', 'html_show_copyright': False,
                               'suppress_warnings': ['mystnb.unknown_mime_type', 'myst.header'],
-                              'myst_heading_anchors': 3}},
+                              'myst_heading_anchors': 3,
+                              'html_use_index': False}},  # no entries are indexed: no empty genindex page
         'parse': {'myst_enable_extensions': ['dollarmath', 'amsmath', 'colon_fence', 'html_image', 'html_admonition']},
     }
     cfg = config['sphinx']['config']
     cfg['html_static_path'] = ['_assets']  # a folder other than _static, or the widget script is loaded twice
     cfg['html_css_files'] = ['detr_nb.css']
     (stage / '_assets').mkdir(exist_ok=True)
-    (stage / '_assets' / 'detr_nb.css').write_text(SITE_CSS)
+    shutil.copy2(SITE_CSS_FILE, stage / '_assets' / 'detr_nb.css')
     if local_assets:
         cfg['mathjax_path'] = 'mathjax/es5/tex-chtml.js'
         cfg['nb_ipywidgets_js'] = {
@@ -310,18 +318,73 @@ def write_book_config(stage: Path, title: str, local_assets: bool):
     (stage / '_config.yml').write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+_CONFIG_KEY = re.compile(r'^(model|data|train)\.(\w+)(\s*=.*)?$')
+
+
+def link_config_keys(nb: dict, page: str, keys: set[str]):
+    """Inline code naming a config key (`train.precision`, `train.precision=bf16`) links to the key's row of the
+    configuration reference. The rows are not headings, so the link is raw HTML, relative to `page`;
+    `tools/check_docs.py` checks that every such anchor exists."""
+    import html
+    up = '../' * page.count('/')
+    def fix(m):
+        k = _CONFIG_KEY.match(m.group(1).strip())
+        if not k or f'{k.group(1)}.{k.group(2)}' not in keys:
+            return m.group(0)
+        href = f'{up}{site_reference.CONFIG_PAGE}.html#{site_reference.anchor(k.group(1) + "." + k.group(2))}'
+        return (f'<a class="reference internal" href="{href}"><code class="docutils literal notranslate">'
+                f'{html.escape(m.group(1))}</code></a>')
+    for c in nb['cells']:
+        if c['cell_type'] != 'markdown':
+            continue
+        text, out, last = c['source'], [], 0
+        for f in _FENCE.finditer(text):
+            out += [_INLINE_CODE.sub(fix, text[last:f.start()]), f.group(0)]
+            last = f.end()
+        c['source'] = ''.join(out + [_INLINE_CODE.sub(fix, text[last:])])
+
+
 def write_toc(stage: Path, pages: list[tuple[str, str]]):
-    "`pages`: (folder or '', page path without suffix) in reading order; one captioned part per subfolder."
+    """`pages`: (folder or '', page path without suffix) in reading order; one captioned part per folder, in the
+    order of `PARTS` (other subfolders after them, by name). The command pages are sections of the command index."""
     import yaml
-    top = [p for folder, p in pages if not folder and p != 'index']
-    parts = [{'caption': 'User guide', 'chapters': [{'file': p} for p in top]}] if top else []
-    for folder, caption in list(PARTS.items()) + [(f, f.title())
-                                                  for f in sorted({f for f, _ in pages} - set(PARTS) - {''})]:
-        files = [p for f, p in pages if f == folder]
+    cli_pages = [p for _, p in pages if p.startswith(site_reference.CLI_PAGE + '-')]
+    def chapter(p):
+        if p == site_reference.CLI_PAGE and cli_pages:
+            return {'file': p, 'sections': [{'file': c} for c in cli_pages]}
+        return {'file': p}
+    parts = []
+    for folder, caption in list(PARTS.items()) + [(f, f.replace('_', ' ').title())
+                                                  for f in sorted({f for f, _ in pages} - set(PARTS))]:
+        files = [p for f, p in pages if f == folder and p != 'index' and p not in cli_pages]
         if files:
-            parts.append({'caption': caption, 'chapters': [{'file': p} for p in files]})
+            parts.append({'caption': caption, 'chapters': [chapter(p) for p in files]})
     (stage / '_toc.yml').write_text(yaml.safe_dump({'format': 'jb-book', 'root': 'index', 'parts': parts},
                                                    sort_keys=False))
+
+
+_INLINE_CODE = re.compile(r'(?<![\[`])`([^`\n]+)`(?![`\]])')
+
+
+def link_commands(nb: dict, commands: dict[str, str]):
+    """Inline code that runs a command (`detr_nb train --preset r50`) links to the command's reference page, written
+    from the site's root like nbdev's links (fenced blocks and code already inside a link are left alone)."""
+    def fix_text(text):
+        def fix(m):
+            words = m.group(1).split()
+            for n in range(min(3, len(words)), 1, -1):
+                page = commands.get(' '.join(words[:n]))
+                if page:
+                    return f'[`{m.group(1)}`]({page}.ipynb)'
+            return m.group(0)
+        out, last = [], 0
+        for f in _FENCE.finditer(text):
+            out += [_INLINE_CODE.sub(fix, text[last:f.start()]), f.group(0)]
+            last = f.end()
+        return ''.join(out + [_INLINE_CODE.sub(fix, text[last:])])
+    for c in nb['cells']:
+        if c['cell_type'] == 'markdown':
+            c['source'] = fix_text(c['source'])
 
 
 def build(out: Path, assets: bool = True) -> Path:
@@ -347,6 +410,22 @@ def build(out: Path, assets: bool = True) -> Path:
         for extra in nb.parent.glob('*.png'):  # images referenced from markdown cells
             shutil.copy2(extra, (stage / page).parent / extra.name)
         pages.append((folder, page))
+    for page, nb_json in site_reference.reference_notebooks().items():  # generated from the code, never stored
+        print(f'docs: generating {page}', flush=True)
+        (stage / page).parent.mkdir(parents=True, exist_ok=True)
+        processed[page] = nb_json
+        pages.append((page.split('/')[0], page))
+    parser = site_reference.cli_parser()
+    commands = {' '.join((parser.prog, *w)): site_reference.cli_page(w)
+                for w, _, _ in site_reference.cli_commands(parser)}
+    keys = {r['key'] for sec in site_reference.config_sections() for r in sec['rows'] if sec['section']}
+    for page, nb_json in processed.items():
+        if not page.startswith(site_reference.CLI_PAGE):
+            link_commands(nb_json, commands)
+        if page != site_reference.CONFIG_PAGE:
+            link_config_keys(nb_json, page, keys)
+    # the architecture figure of the Start here page, drawn by the project (tools/site_reference.py)
+    site_reference.draw_architecture(stage / 'start' / 'detr_architecture.png')
     drop_dead_anchor_links(processed)
     for page, nb_json in processed.items():
         relink_subfolder_page(nb_json, page, set(processed))
