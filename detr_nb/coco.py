@@ -55,6 +55,7 @@ PROBLEMS = {  # kind -> (severity, what loading and evaluation do about it)
     'unsupported image mode': ('error', 'image skipped (training: next one used; evaluation: not scored)'),
     'file name rewritten': ('warning', "path separators made '/', leading './' dropped"),
     'file found by another name': ('warning', 'that file used'),
+    'duplicate file name': ('warning', 'both kept: one picture, two images'),
     'size mismatch': ('warning', 'actual size used'),
     'boxes in fractions of the image': ('error', 'read as pixels: every box under 1 pixel'),
     'non-positive box': ('error', 'box dropped'),
@@ -140,7 +141,7 @@ def _clean_file_name(name):
 
 def _norm_images(images:list, add, files:bool) -> tuple[list, dict, dict]:
     "Images with integer ids; `by_id` maps each original id to its record, `mapped` the non-integer ids to new ones."
-    out, by_id, mapped = [], {}, {}
+    out, by_id, mapped, names = [], {}, {}, {}
     next_id = max((r['id'] for r in images if isinstance(r, dict) and _is_int(r.get('id'))), default=0) + 1
     usable, wanted = ({'id', 'file_name'}, {'id', 'file_name', 'width', 'height'}) if files else ({'id'}, {'id'})
     for r in images:
@@ -167,6 +168,9 @@ def _norm_images(images:list, add, files:bool) -> tuple[list, dict, dict]:
         if _clean_file_name(r.get('file_name')) != r.get('file_name'):
             add('file name rewritten', f"image {r['id']}: {r['file_name']!r} -> {_clean_file_name(r['file_name'])!r}")
             r = {**r, 'file_name': _clean_file_name(r['file_name'])}
+        if files and r['file_name'] in names:  # its objects split over two ids: each scores the other's as misses
+            add('duplicate file name', f"{r['file_name']}: images {names[r['file_name']]} and {r['id']}")
+        names.setdefault(r.get('file_name'), r['id'])
         by_id[key] = r
         out.append(r)
     return out, by_id, mapped
@@ -386,6 +390,8 @@ def _file_index(root:Path) -> dict:
             index.setdefault(_name_key(p), []).append(p)
     return index
 
+def _stem(key:str) -> str: return key.rsplit('.', 1)[0] if '.' in key.rsplit('/', 1)[-1] else key
+
 def _lookup(root:Path, name:str, index:dict) -> tuple[str|None, list]:
     "The relative path `name` stands for in `index` (None if none or ambiguous) and the candidates seen."
     parts = [p for p in name.split('/') if p]
@@ -398,7 +404,13 @@ def _lookup(root:Path, name:str, index:dict) -> tuple[str|None, list]:
             return hits[0], hits
         if hits:
             return None, hits
-    return None, []
+    stems = index.setdefault('\0stems', {})  # last: another extension (a set converted from PNG to JPEG)
+    if not stems:
+        for key, paths in list(index.items()):
+            if key != '\0stems':
+                stems.setdefault(_stem(key), []).extend(paths)
+    hits = stems.get(_stem(_name_key(name.lstrip('/'))), [])
+    return (hits[0] if len(hits) == 1 else None), hits
 
 def find_image_files(img_folder,   # the folder holding the images
                      images:list,  # image records (`file_name` normalized by `normalize_coco`)
@@ -424,8 +436,8 @@ def find_image_files(img_folder,   # the folder holding the images
             paths[r['id']] = root / found
             findings.append(('file found by another name', f"{name!r} -> {found}"))
         elif seen:
-            findings.append(('missing file', f"{name} ({len(seen)} files match it but for case or spaces: "
-                                             f"{', '.join(seen[:3])})"))
+            findings.append(('missing file', f"{name} ({len(seen)} files match it but for case, spaces or "
+                                             f"extension: {', '.join(seen[:3])})"))
         else:
             findings.append(('missing file', name))
     return paths, findings

@@ -259,6 +259,9 @@ CASES = {
     'int32 TIFF in 0..255': ('32-bit image', lambda d, f: _as_tiff(f[0], np.int32, 1)),
     'float TIFF with negative values': ('unsupported image mode', lambda d, f: _as_tiff(f[0], np.float32, -1 / 255)),
     'split without objects': ('split without objects', lambda d, f: d.__setitem__('annotations', [])),
+    'file name with another extension': ('file found by another name', lambda d, f: d['images'][0].__setitem__(
+        'file_name', f[0].with_suffix('.png').name)),
+    'two records, one file': ('duplicate file name', lambda d, f: d['images'].append({**d['images'][0], 'id': 999})),
     'file name as a URL': ('file found by another name', lambda d, f: d['images'][0].__setitem__(
         'file_name', f'http://labels.example/data/upload/1/{f[0].name}')),
     'boxes as fractions (YOLO)': ('boxes in fractions of the image', lambda d, f: [a.__setitem__(
@@ -637,7 +640,7 @@ def test_ambiguous_file_name_is_named_as_missing(tmp_path):
     Image.new('RGB', (40, 30)).save(tmp_path / 'images' / 'IMG_000.jpg')
     report = validate_coco(ann, tmp_path)
     assert report.counts['missing file'] == 1
-    assert '2 files match it but for case or spaces' in report.examples['missing file'][0]
+    assert '2 files match it but for case, spaces or extension' in report.examples['missing file'][0]
 
 
 def test_more_objects_than_queries_is_said(tmp_path):
