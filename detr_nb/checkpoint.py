@@ -17,7 +17,8 @@ from .distributed import unwrap
 
 # %% auto #0
 __all__ = ['rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'resume_changes', 'set_learning_rates',
-           'StopOnSignal', 'MetricsLogger', 'read_metrics', 'plot_losses', 'categories_of']
+           'StopOnSignal', 'MetricsLogger', 'read_metrics', 'plot_losses', 'categories_of', 'RunState', 'resume_path',
+           'refuse_to_overwrite', 'restore']
 
 # %% ../nbs/05a_checkpoint.ipynb #8b31ce70
 def rng_state() -> dict:
@@ -227,3 +228,75 @@ def categories_of(dataset, # a `CocoDetection` (its `categories`), or anything w
         from detr_nb.data import label_map
         cats = label_map(list(coco.cats.values()))
     return [{'label': int(c['label']), 'id': int(c['id']), 'name': str(c['name'])} for c in cats]
+
+# %% ../nbs/05a_checkpoint.ipynb #feef5e1e
+from dataclasses import dataclass, fields
+
+# %% ../nbs/05a_checkpoint.ipynb #5983778d
+@dataclass
+class RunState:
+    "Where a run stands: the counters that every checkpoint saves and `resume` restores."
+    epoch: int = 0             # epochs completed
+    step: int = 0              # optimizer steps done
+    micro_in_epoch: int = 0    # micro-batches of the current epoch this process has trained on
+    best: float|None = None    # best value of the monitored metric so far (None: no evaluation yet)
+    bad_evals: int = 0         # evaluations in a row without improvement (early stopping counts them)
+    train_seconds: float = 0.  # wall time spent in training epochs (loading, steps, logs), evaluations excluded
+
+# %% ../nbs/05a_checkpoint.ipynb #84ee0783
+def resume_path(exp:Path, # the experiment folder, `<out_dir>/<name>`
+                resume,   # a checkpoint path, 'auto' or None
+               ) -> Path|str|None:
+    "The checkpoint to resume from: `resume` itself, or for 'auto' this experiment's `last.pth` if there is one."
+    if resume != 'auto':
+        return resume
+    last = exp / 'model' / 'last.pth'
+    return last if last.is_file() else None
+
+def refuse_to_overwrite(exp:Path, # the experiment folder
+                        resume,   # the checkpoint the run resumes from (`resume_path`), or None for a fresh run
+                       ):
+    "A fresh run (no `resume`) must not write over the checkpoints of an earlier run in the same folder."
+    if resume:
+        return
+    earlier = [p.name for p in (exp / 'model' / 'last.pth', exp / 'model' / 'best.pth') if p.is_file()]
+    if earlier:
+        raise FileExistsError(f"{exp} already holds the checkpoints of an earlier run ({', '.join(earlier)}); "
+                              f"a new run "
+                              f"would overwrite them. Resume it (resume='auto', or --resume auto on the command line), "
+                              f"give this run another name (name=... / --set name=...), or move that folder away")
+
+# %% ../nbs/05a_checkpoint.ipynb #381da320
+def restore(path,                   # the checkpoint to resume from
+            cfg:ExperimentConfig,   # the resumed run's config (its changed rates are followed)
+            model:nn.Module,        # the run's model (not yet DDP-wrapped)
+            optimizer,              # its optimizer
+            scheduler,              # its LambdaLR
+            scaler,                 # its GradScaler
+            extras=None,            # its `detr_nb.convergence.TrainingExtras` (queries, EMA), restored too
+            verbose:bool=True,      # print the settings followed (rank 0)
+           ) -> RunState:
+    """Load the checkpoint `path` into the run's objects and generators, following the settings of `cfg` that changed
+    since (rates, schedule, ...; printed) and refusing those a resumed run cannot follow; returns its counters."""
+    ckpt = load_checkpoint(path)
+    followed, refused = resume_changes(ckpt.get('config'), cfg)
+    if refused:
+        raise ValueError(f"{path} was trained with settings a resumed run cannot change: {'; '.join(refused)}. "
+                         f"Resume with the checkpoint's values, or start a new run (another name) with "
+                         f"train.pretrained={path} (and train.crop_pretrain_steps=0) to fine-tune from its weights")
+    model.load_state_dict(ckpt['model'])
+    if extras is not None:
+        extras.load_state_dict(ckpt)
+    optimizer.load_state_dict(ckpt['optimizer'])
+    scheduler.load_state_dict(ckpt['scheduler'])
+    set_learning_rates(optimizer, scheduler, cfg.train)  # the checkpoint's state holds the old base rates
+    if ckpt.get('scaler'):
+        scaler.load_state_dict(ckpt['scaler'])
+    set_rng_state(ckpt['rng'])
+    state = RunState(**{f.name: ckpt[f.name] for f in fields(RunState) if f.name in ckpt})
+    if any(line.startswith(('train.monitor:', 'train.mode:')) for line in followed):
+        state.best, state.bad_evals = None, 0  # the best value was of another metric
+    if verbose and followed:
+        print(f"resume from {path} at step {state.step}, following the config: {'; '.join(followed)}; "
+              f"learning rate now {optimizer.param_groups[0]['lr']:.3g}")
+    return state

@@ -22,10 +22,10 @@ from .download import COCO_MD5, COCO_SIZES, COCO_URLS, download_coco
 
 # %% auto #0
 __all__ = ['label_map', 'CocoDetection', 'category_names', 'label_names', 'num_classes_of', 'check_labels', 'dataset_from_config',
-           'collate_fn', 'make_loader', 'loader_from_config', 'draw_boxes', 'show_sample', 'PROBLEMS', 'read_image',
-           'CocoReport', 'validate_coco', 'IMAGENET_MEAN', 'IMAGENET_STD', 'RandomResize', 'RandomSizeCrop',
-           'make_transforms', 'transforms_from_config', 'SHAPE_CATEGORIES', 'make_shapes', 'COCO_URLS', 'COCO_MD5',
-           'COCO_SIZES', 'download_coco']
+           'collate_fn', 'make_loader', 'loader_from_config', 'draw_boxes', 'show_sample', 'ResumableSampler',
+           'make_train_loader', 'PROBLEMS', 'read_image', 'CocoReport', 'validate_coco', 'IMAGENET_MEAN',
+           'IMAGENET_STD', 'RandomResize', 'RandomSizeCrop', 'make_transforms', 'transforms_from_config',
+           'SHAPE_CATEGORIES', 'make_shapes', 'COCO_URLS', 'COCO_MD5', 'COCO_SIZES', 'download_coco']
 
 # %% ../nbs/01_data.ipynb #ca557812
 # the names of the data chapters that a user reaches through `detr_nb.data`
@@ -270,3 +270,41 @@ def show_sample(image,                 # [3, H, W] uint8, or float (ImageNet-nor
     ax.set_title(title if title is not None else f"image {int(target['image_id'])}: {h}x{w}", fontsize=8)
     ax.axis('off')
     return ax
+
+# %% ../nbs/01_data.ipynb #8be4372c
+import itertools
+from torch.utils.data import BatchSampler
+
+# %% ../nbs/01_data.ipynb #8cad2041
+class ResumableSampler(DistributedSampler):
+    """A `DistributedSampler` whose epoch order depends on (seed, epoch) only,
+    and which can start in the middle of an epoch."""
+    def __init__(self, dataset, num_replicas:int=1, rank:int=0, shuffle:bool=True, seed:int=0):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
+        self.start = 0
+
+    def set_epoch(self, epoch:int, start:int=0):
+        "Use the order of `epoch`, skipping its first `start` samples (of this process)."
+        super().set_epoch(epoch)
+        self.start = start
+
+    def __iter__(self): return itertools.islice(super().__iter__(), self.start, None)
+    def __len__(self) -> int: return self.num_samples - self.start
+
+# %% ../nbs/01_data.ipynb #95c72ac7
+def make_train_loader(dataset,                 # a dataset of (image [3,H,W], target)
+                      batch_size:int,          # micro-batch per process
+                      seed:int=0,              # seed of the order
+                      rank:int=0,              # this process under DDP
+                      world_size:int=1,        # processes under DDP
+                      num_workers:int=0,       # loader worker processes
+                      pin_memory:bool=False,   # page-locked batches (only used with a GPU)
+                      shuffle:bool=True,       # shuffle (training) or keep the dataset order
+                     ) -> DataLoader:
+    """A loader of `collate_fn` batches in a resumable, sharded order
+    (`loader.batch_sampler.sampler.set_epoch(e, start)`)."""
+    sampler = ResumableSampler(dataset, world_size, rank, shuffle, seed)
+    return DataLoader(dataset, batch_sampler=BatchSampler(sampler, batch_size, drop_last=shuffle),
+                      collate_fn=collate_fn,
+                      num_workers=num_workers, pin_memory=pin_memory and torch.cuda.is_available(),
+                      generator=torch.Generator().manual_seed(seed), persistent_workers=False)

@@ -23,7 +23,8 @@ _all_ = ['load_coco']  # the normalizing ground-truth loader of detr_nb.coco, wh
 
 # %% auto #0
 __all__ = ['STAT_NAMES', 'PostProcess', 'to_coco_results', 'check_results', 'CocoStats', 'metric_defined', 'per_class_table',
-           'coco_stats', 'evaluate_results', 'check_categories', 'predict_dataset', 'evaluate', 'load_coco']
+           'coco_stats', 'evaluate_results', 'check_categories', 'predict_dataset', 'evaluate', 'validation_loss',
+           'load_coco']
 
 # %% ../nbs/06_eval.ipynb #2d5e700f
 class PostProcess(nn.Module):
@@ -458,3 +459,27 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
         if not rank0:
             stats = CocoStats(box[0])
     return stats
+
+# %% ../nbs/06_eval.ipynb #2f6d774e
+@torch.no_grad()
+def validation_loss(model:nn.Module,         # the model (unwrapped)
+                    criterion:nn.Module,     # the set loss (`detr_nb.loss.SetCriterion`)
+                    loader:DataLoader,       # validation batches (images, mask, targets); sharded under DDP
+                    device:torch.device,     # where the model is
+                    precision:str='fp32',    # autocast of the model
+                   ) -> float:
+    "Mean weighted loss per image over `loader` (over every process under DDP)."
+    was = model.training
+    model.eval()
+    tot = torch.zeros(2, dtype=torch.float64, device=device)
+    for images, mask, targets in loader:
+        targets = [{'labels': t['labels'].to(device), 'boxes': t['boxes'].to(device)} for t in targets]
+        with autocast(device, precision):
+            out = model(images.to(device), mask.to(device))
+        loss = criterion.total_loss(criterion(out, targets))  # boxes counted by the criterion, as in training
+        tot += torch.stack([loss.double() * len(targets),
+                            torch.tensor(len(targets), dtype=torch.float64, device=device)])
+    if is_distributed():
+        torch.distributed.all_reduce(tot)
+    model.train(was)
+    return (tot[0] / tot[1].clamp(min=1)).item()

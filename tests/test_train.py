@@ -337,3 +337,28 @@ def test_early_stopping_counts_step_evaluations(shapes, tmp_path):
     best, last = (T.load_checkpoint(tmp_path / 'es_steps' / 'model' / f) for f in ('best.pth', 'last.pth'))
     assert (best['step'], last['step'], last['bad_evals']) == (1, 2, 1)
     assert _metrics(tmp_path / 'es_steps').dropna(subset=['val/loss']).step.tolist() == [1, 2]
+
+
+# the public names of the modules that the redesign of issue 25 split, as on main ea17528
+NAMES_BEFORE_SPLIT = {
+    'train': ['seed_everything', 'param_groups', 'make_optimizer', 'lr_factor', 'make_scheduler', 'ResumableSampler',
+              'make_train_loader', 'fused_clip_step', 'clip_and_step', 'train_step', 'checkpoint_activations',
+              'find_batch_size', 'validation_loss', 'resolve_num_classes', 'build_model', 'StopReason',
+              'TrainSummary', 'RunState', 'experiment_dir', 'train', 'demo_config', 'free_name', 'demo'],
+    'model': ['BACKBONE_NORMS', 'nested_pad', 'CachedFrozenBatchNorm2d', 'PlainBatchNorm2d', 'Backbone',
+              'PositionEmbeddingSine', 'PositionEmbeddingLearned', 'Attention', 'EncoderLayer', 'DecoderLayer',
+              'Encoder', 'Decoder', 'Transformer', 'MLP', 'Joiner', 'DETR', 'LoadReport', 'infer_config',
+              'load_official', 'resnet_weights_url', 'load_backbone_weights', 'DETRConfig'],
+    'convergence': ['resolve_backbone_norm', 'object_crops', 'pretrain_backbone', 'crop_pretrain',
+                    'query_attention_mask', 'Denoising', 'noise_targets', 'box_sine_code', 'QueryPlan',
+                    'TrainingQueries', 'training_queries', 'sync_gradients', 'denoising_losses', 'training_losses',
+                    'attention_weights', 'cells_inside', 'CrossAttentionGuide', 'ema_decay_at', 'make_ema'],
+}
+
+@pytest.mark.parametrize('module', sorted(NAMES_BEFORE_SPLIT))
+def test_every_public_name_stays_importable(module):
+    "Each name is still importable from its old module, with `import *` too (it stays in `__all__`)."
+    import importlib
+    mod = importlib.import_module(f'detr_nb.{module}')
+    names = NAMES_BEFORE_SPLIT[module]
+    assert [n for n in names if not hasattr(mod, n)] == [] and [n for n in names if n not in mod.__all__] == []
