@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from PIL import Image
 from .model import DETR, nested_pad
-from .inference import (Detector, Detections, load_detector, expand_inputs, val_transform, draw_detections,
-                               load_image, image_uint8, select_detections, label_tables, pad_to_canvas,
-                               check_canvas, _check_options)
+from .detector import Detector, Detections, load_detector, label_tables
+from .inputs import expand_inputs, val_transform, load_image
+from .drawing import draw_detections, image_uint8
+from .inference import select_detections, pad_to_canvas, check_canvas, check_predict_options
 from .device import resolve_device
 from .convergence import attention_weights
 
@@ -61,7 +62,7 @@ class AttentionRecorder:
             h.remove()
         self.handles = []
 
-# %% ../nbs/07a_attention.ipynb #b2d61ec5
+# %% ../nbs/07a_attention.ipynb #89a3e179
 @dataclass
 class AttentionMaps:
     "One image's detections and the attention behind them, on the backbone's feature grid of h x w cells."
@@ -88,6 +89,7 @@ class AttentionMaps:
         return F.interpolate(up[..., :h_in, :w_in], size=tuple(self.image.shape[-2:]), mode='bilinear',
                              align_corners=False)[:, 0]
 
+# %% ../nbs/07a_attention.ipynb #7f9d1522
 @torch.no_grad()
 def attention_maps(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint path (torch backend)
                    image,                   # one image: path, PIL image or RGB tensor [3,H,W]
@@ -105,7 +107,7 @@ def attention_maps(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint
         raise ValueError(f"{det.source}: attention maps need the torch model (an exported ONNX graph has no hooks); "
                          f"give the checkpoint it was exported from")
     check_canvas(canvas, det)
-    _check_options(threshold, top_k, 1, 'raise', 'torch')  # a score in [0, 1], a positive top_k or None
+    check_predict_options(threshold, top_k, 1, 'raise', 'torch')  # a score in [0, 1], a positive top_k or None
     items = expand_inputs(image)
     if len(items) != 1:
         raise ValueError(f"attention_maps takes one image, got {len(items)}; use predict for many")
@@ -167,7 +169,7 @@ def plot_attention(maps:AttentionMaps, # what `attention_maps` returned
     fig.tight_layout()
     return fig
 
-# %% ../nbs/07a_attention.ipynb #6ccdf587
+# %% ../nbs/07a_attention.ipynb #e31753d4
 def _png(image) -> bytes:
     "PNG bytes of a uint8 [3,H,W] tensor or an HxWx3 uint8 array."
     a = image.permute(1, 2, 0).numpy() if isinstance(image, Tensor) else image
@@ -175,6 +177,7 @@ def _png(image) -> bytes:
     Image.fromarray(a).save(buf, format='PNG')
     return buf.getvalue()
 
+# %% ../nbs/07a_attention.ipynb #b5791b2d
 class Explorer:
     "The ipywidgets explorer of `explore`: `.widget` (a VBox), `.image`, `.threshold`, `.detection`, `.n_drawn`."
     def __init__(self, det:Detector, items:list, threshold:float, device, width:int, canvas:int|None=None):
@@ -241,6 +244,7 @@ class Explorer:
 
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
 
+# %% ../nbs/07a_attention.ipynb #7909327a
 def explore(model_or_checkpoint,   # a `DETR`, `Detector` or checkpoint path (torch backend)
             inputs,                # images: paths, a folder, PIL images or tensors (missing ones are left out)
             threshold:float=0.7,   # initial score threshold
@@ -255,7 +259,7 @@ def explore(model_or_checkpoint,   # a `DETR`, `Detector` or checkpoint path (to
         raise ValueError(f"{det.source}: the explorer shows attention maps, which need the torch model (an exported "
                          f"graph has no hooks); give the checkpoint it was exported from")
     check_canvas(canvas, det)
-    _check_options(threshold, None, 1, 'raise', 'torch')
+    check_predict_options(threshold, None, 1, 'raise', 'torch')
     items = [(n, x) for n, x in expand_inputs(inputs) if not isinstance(x, Exception)]
     if not items:
         raise ValueError(f"no image among the inputs {inputs!r}")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_bench.ipynb #b8d58b6b
 from __future__ import annotations
-import json, os, platform, statistics, tempfile, time
+import json, os, platform, statistics, time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,16 +13,23 @@ from torch import Tensor
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only; pandas is imported where it is used
     import pandas as pd
-from .config import get_preset, PRECISIONS
+from .config import get_preset
+from .files import atomic_write
 from .model import DETR
 from .loss import SetCriterion
 from .eval import PostProcess
 from .train import make_optimizer, train_step
 from .device import resolve_device, autocast, autocast_dtype, peak_memory_mb
+# the loader and precision benchmarks (chapters 09_loader_bench, 09_precision) stay importable from here
+from .loader_bench import bench_data
+from .precision import precision_runs, precision_summary
 
 # %% auto #0
 __all__ = ['parse_size', 'synthetic_batch', 'count_ops', 'count_flops', 'matmul_peak_tflops', 'arithmetic', 'bench',
            'default_techniques', 'bench_techniques', 'bench_table', 'bench_data', 'precision_runs', 'precision_summary']
+
+# %% ../nbs/09_bench.ipynb #86d5259b
+_all_ = ['bench_data', 'precision_runs', 'precision_summary']
 
 # %% ../nbs/09_bench.ipynb #0ea0e960
 def parse_size(size, # (height, width), an int (square) or a string 'HxW' / 'H'
@@ -173,7 +180,7 @@ def _graphed(fn, example:Tensor):
         return static_out
     return run
 
-# %% ../nbs/09_bench.ipynb #747b83ae
+# %% ../nbs/09_bench.ipynb #efa33591
 def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50_dc5
           batch_size:int=2,                # images per step
           image_size=(64, 64),             # (height, width) or 'HxW'
@@ -193,9 +200,43 @@ def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50
           threads:int|None=None,           # torch CPU threads (None: leave as is)
           seed:int=0,                      # seed of weights and batch
           out=None,                        # JSON file to write (None: don't write)
+          overwrite:bool=False,            # replace a file already at `out` (False: FileExistsError before timing)
           **model_overrides,               # DETRConfig fields to change, e.g. num_queries=50
          ) -> dict:
-    "Time DETR's full training step and/or inference for one setting; returns (and writes to `out`) a JSON-ready dict."
+    """Time DETR's full training step and/or inference for one setting; returns (and writes to `out`, whole or not at
+    all) a JSON-ready dict. `FileExistsError` before anything runs when `out` exists and `overwrite` is False."""
+    dtype, modes, device = _bench_checks(out, overwrite, precision, modes, steps, warmup, device, cuda_graphs)
+    if threads:
+        torch.set_num_threads(threads)
+    size, cfg = parse_size(image_size), get_preset(preset)
+    model, net, criterion = _bench_model(cfg, device, seed, channels_last, checkpoint_activations, compile,
+                                         model_overrides)
+    batch = _bench_batch(batch_size, size, boxes, model.config.num_classes, seed, device, channels_last)
+    settings = dict(preset=preset, batch_size=batch_size, image_size=list(size), boxes=boxes, precision=precision,
+                    channels_last=channels_last, compile=compile, checkpoint_activations=checkpoint_activations,
+                    fused_adamw=fused_adamw, cuda_graphs=cuda_graphs, steps=steps, warmup=warmup, seed=seed,
+                    model={k: v for k, v in vars(model.config).items()})
+    result = {'settings': settings, 'machine': _machine(device), 'torch': torch.__version__,
+              'date': datetime.now(timezone.utc).isoformat(timespec='seconds')}
+    # a CPU's 16-bit speed depends on its extensions (here bf16 dot products: a 2048 product at 2x fp32's speed; no
+    # fp16 arithmetic: 45 s): no one peak to compare with, so the floor is for fp32 on CPUs, every precision on GPUs
+    peak = matmul_peak_tflops(device,
+                              dtype or torch.float32) if flops and (dtype is None or device.type == 'cuda') else None
+    run = dict(steps=steps, warmup=warmup, device=device, batch_size=batch_size, ops=ops, peak_tflops=peak)
+    if 'train' in modes:
+        result['train'] = _time_train(model, net, criterion, cfg, batch, precision, fused_adamw, flops, run)
+    if 'infer' in modes:
+        result['infer'] = _time_infer(model, net, batch, size, precision, cuda_graphs, flops, run)
+    if out is not None:
+        atomic_write(out, lambda tmp: tmp.write_text(json.dumps(result, indent=1)), overwrite=overwrite)
+    return result
+
+# %% ../nbs/09_bench.ipynb #d1bc4135
+def _bench_checks(out, overwrite, precision, modes, steps, warmup, device, cuda_graphs):
+    """(autocast dtype or None, modes as a tuple, torch.device) of `bench`'s arguments; `FileExistsError` or
+    `ValueError` naming the argument, before anything is built."""
+    if out is not None and Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; give another path, or overwrite=True (detr_nb bench --overwrite)")
     dtype = autocast_dtype(precision)  # ValueError for a name not in PRECISIONS
     if isinstance(modes, str):
         modes = tuple(m.strip() for m in modes.split(','))
@@ -207,10 +248,11 @@ def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50
     device = resolve_device(device)
     if cuda_graphs and device.type != 'cuda':
         raise ValueError("cuda_graphs needs a CUDA device; it is a GPU-only switch")
-    if threads:
-        torch.set_num_threads(threads)
-    size = parse_size(image_size)
-    cfg = get_preset(preset)
+    return dtype, modes, device
+
+# %% ../nbs/09_bench.ipynb #14c016a0
+def _bench_model(cfg, device, seed, channels_last, checkpoint_activations, compile, model_overrides):
+    "(model, the model to run: compiled or itself, criterion) of the preset, random weights seeded, on `device`."
     torch.manual_seed(seed)
     # COCO's 91 unless set
     model = DETR(cfg.model, **{'num_classes': cfg.model.num_classes or 91, **model_overrides}).to(device)
@@ -218,48 +260,39 @@ def bench(preset:str='tiny',               # config preset: tiny, r50, r101, r50
     if channels_last:
         model.backbone.to(memory_format=torch.channels_last)
     if checkpoint_activations:
-        from detr_nb.train import checkpoint_activations as _ckpt
-        _ckpt(model)
-    net = torch.compile(model) if compile else model
-    images, mask, targets = synthetic_batch(batch_size, size, boxes, model.config.num_classes, seed)
+        from detr_nb.train import checkpoint_activations as recompute
+        recompute(model)
+    return model, torch.compile(model) if compile else model, criterion
+
+def _bench_batch(batch_size, size, boxes, num_classes, seed, device, channels_last) -> tuple:
+    "(images, mask, targets) of `synthetic_batch` on `device` (images NHWC with `channels_last`)."
+    images, mask, targets = synthetic_batch(batch_size, size, boxes, num_classes, seed)
     images = images.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    mask = mask.to(device)
-    targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-    settings = dict(preset=preset, batch_size=batch_size, image_size=list(size), boxes=boxes, precision=precision,
-                    channels_last=channels_last, compile=compile, checkpoint_activations=checkpoint_activations,
-                    fused_adamw=fused_adamw, cuda_graphs=cuda_graphs, steps=steps, warmup=warmup, seed=seed,
-                    model={k: v for k, v in vars(model.config).items()})
-    result = {'settings': settings, 'machine': _machine(device), 'torch': torch.__version__,
-              'date': datetime.now(timezone.utc).isoformat(timespec='seconds')}
-    # a CPU's 16-bit speed depends on its extensions (here bf16 dot products: a 2048 product at 2x fp32's speed; no
-    # fp16 arithmetic: 45 s): no one peak to compare with, so the floor is for fp32 on CPUs, every precision on GPUs
-    peak = matmul_peak_tflops(device,
-                              dtype or torch.float32) if flops and (dtype is None or device.type == 'cuda') else None
-    if 'train' in modes:
-        model.train()
-        optimizer = make_optimizer(model, cfg.train, fused=True if fused_adamw else None)
-        def step(module=net):  # the compiled model, or `model` itself for counting its eager arithmetic
-            return train_step(module, criterion, optimizer, [(images, mask, targets)], device, precision,
-                              clip_max_norm=cfg.train.clip_max_norm)
-        result['train'] = _run_mode(step, steps, warmup, device, batch_size, ops,
-                                    (lambda: step(model)) if flops else None, peak)
-        del optimizer
-        model.zero_grad(set_to_none=True)
-    if 'infer' in modes:
-        model.eval()
-        post, sizes = PostProcess(), torch.tensor([size] * batch_size, device=device)
-        def infer(x, module=net):
-            with autocast(device, precision):
-                return post(module(x, mask), sizes)
-        fn = _graphed(infer, images) if cuda_graphs else infer
-        with torch.inference_mode():
-            result['infer'] = _run_mode(lambda: fn(images), steps, warmup, device, batch_size, ops,
-                                        (lambda: infer(images, model)) if flops else None, peak)
-    if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1))
+    return images, mask.to(device), [{k: v.to(device) for k, v in t.items()} for t in targets]
+
+# %% ../nbs/09_bench.ipynb #54577a29
+def _time_train(model, net, criterion, cfg, batch, precision, fused_adamw, flops, run:dict) -> dict:
+    "The training step of `detr_nb.train.train_step` timed by `_run_mode` (`run`: its settings)."
+    model.train()
+    optimizer = make_optimizer(model, cfg.train, fused=True if fused_adamw else None)
+    def step(module=net):  # the compiled model, or `model` itself for counting its eager arithmetic
+        return train_step(module, criterion, optimizer, [batch], run['device'], precision,
+                          clip_max_norm=cfg.train.clip_max_norm)
+    result = _run_mode(step, eager_fn=(lambda: step(model)) if flops else None, **run)
+    model.zero_grad(set_to_none=True)  # the optimizer's state goes with this function's scope
     return result
+
+def _time_infer(model, net, batch, size, precision, cuda_graphs, flops, run:dict) -> dict:
+    "Inference (model and post-processing) timed by `_run_mode`, from a CUDA graph with `cuda_graphs`."
+    images, mask, _ = batch
+    model.eval()
+    post, sizes = PostProcess(), torch.tensor([size] * run['batch_size'], device=run['device'])
+    def infer(x, module=net):
+        with autocast(run['device'], precision):
+            return post(module(x, mask), sizes)
+    fn = _graphed(infer, images) if cuda_graphs else infer
+    with torch.inference_mode():
+        return _run_mode(lambda: fn(images), eager_fn=(lambda: infer(images, model)) if flops else None, **run)
 
 def _run_mode(fn, steps, warmup, device, batch_size, ops, eager_fn=None, peak_tflops=None) -> dict:
     if device.type == 'cuda':
@@ -317,141 +350,3 @@ def bench_table(results:list[dict], # results of `bench` (with 'technique' entri
                          'TFLOP/s': timing.get('achieved_tflops'), 'floor ms': timing.get('floor_ms'),
                          '% of peak': None if timing.get('of_peak') is None else round(100 * timing['of_peak'], 1)})
     return pd.DataFrame(rows)
-
-# %% ../nbs/09_bench.ipynb #1f65a928
-def _decode_rate(files:list[Path], device:str) -> float:
-    "Images/s of torchvision.io.decode_jpeg over `files` (batched on a GPU)."
-    from torchvision.io import decode_jpeg, read_file, ImageReadMode
-    data = [read_file(str(f)) for f in files]
-    if device == 'cuda':
-        decode_jpeg(data[:1], device='cuda')
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        decode_jpeg(data, mode=ImageReadMode.RGB, device='cuda')
-        torch.cuda.synchronize()
-    else:
-        t0 = time.perf_counter()
-        for d in data:
-            decode_jpeg(d, mode=ImageReadMode.RGB)
-    return len(data) / (time.perf_counter() - t0)
-
-def bench_data(root=None,                 # COCO-layout folder (None: write the synthetic shapes to a temporary folder)
-               split:str='train',         # 'train' (augmented) or 'val'
-               workers=(0, 1, 2),         # numbers of loader worker processes to try
-               batch_size:int=2,          # images per batch
-               batches:int=8,             # batches read per setting (the first one is reported apart: worker start-up)
-               gpu_decode:bool=False,     # also time decode_jpeg on the GPU (needs one)
-               workdir=None,              # where to write the shapes when root is None (None: a temporary folder)
-               seed:int=0,                # shuffle and augmentation seed
-              ) -> list[dict]:
-    "Loader images/s (PIL decode + DETR augmentations) per number of workers, and the bare JPEG decode rate(s)."
-    from detr_nb.data import CocoDetection, make_transforms, make_loader, make_shapes
-    tmp = None
-    if root is None:
-        if workdir is None:
-            tmp = tempfile.TemporaryDirectory()
-            workdir = tmp.name
-        root = make_shapes(Path(workdir) / 'shapes', n_train=batch_size * batches, n_val=batch_size * batches,
-                           seed=seed)
-    root = Path(root)
-    images, ann = root / f'{split}2017', root / 'annotations' / f'instances_{split}2017.json'
-    if not ann.is_file():
-        raise FileNotFoundError(f"{ann} does not exist; root must be a folder in the COCO layout")
-    ds, rows = CocoDetection(images, ann, make_transforms(split)), []
-    for w in workers:
-        torch.manual_seed(seed)
-        loader = make_loader(ds, batch_size, train=split == 'train', num_workers=w, seed=seed)
-        n, t0, first = 0, time.perf_counter(), None
-        for i, (x, _, _) in enumerate(loader):
-            n += len(x)
-            if first is None:
-                first, n_first = time.perf_counter() - t0, n
-            if i + 1 >= batches:
-                break
-        total = time.perf_counter() - t0
-        steady = (n - n_first) / (total - first) if n > n_first else n / total
-        rows.append({'source': str(root), 'split': split, 'decode': 'PIL + DETR augmentations', 'workers': w,
-                     'batch_size': batch_size, 'images': n, 'first_batch_s': round(first, 3),
-                     'images_per_s': round(steady, 2)})
-    files = [images / ds.coco.imgs[i]['file_name'] for i in ds.ids[:batch_size * batches]]
-    rows.append({'source': str(root), 'split': split, 'decode': 'torchvision decode_jpeg, CPU', 'workers': 0,
-                 'batch_size': 1, 'images': len(files), 'first_batch_s': None,
-                 'images_per_s': round(_decode_rate(files, 'cpu'), 2)})
-    if gpu_decode:
-        if not torch.cuda.is_available():
-            raise ValueError("gpu_decode=True needs a CUDA GPU; torch sees none")
-        rows.append({'source': str(root), 'split': split, 'decode': 'torchvision decode_jpeg, GPU (batched)',
-                     'workers': 0,
-                     'batch_size': len(files), 'images': len(files), 'first_batch_s': None,
-                     'images_per_s': round(_decode_rate(files, 'cuda'), 2)})
-    if tmp is not None:
-        tmp.cleanup()
-    return rows
-
-# %% ../nbs/09_bench.ipynb #f7a24113
-def _image_scales(size:int) -> dict:
-    "DataConfig fields for training on images about `size` pixels on the short side (min 48)."
-    if size < 48:
-        raise ValueError(f"image_size = {size}; use at least 48 pixels (the crop needs room)")
-    return dict(scales=[size - 8, size, size + 8], max_size=size + 16, val_size=size, crop_resize=[size - 8, size],
-                crop_min=size - 16, crop_max=size)
-
-def precision_runs(precisions=('fp32', 'bf16'), # precisions to train with (fp32 first: the reference)
-                   seeds=(0, 1, 2),              # one run per seed and precision
-                   epochs:int=4,  # epochs of the 64-image synthetic training split (8 steps of 8; evaluated after)
-                   image_size:int=64,  # short side of training images (bf16 convs are slow on CPUs without bf16 units)
-                   out_dir=None,                 # where the experiments go (None: a temporary folder, removed after)
-                   progress:bool=False,          # tqdm bars
-                  ) -> list[dict]:
-    """Train the demo recipe on 64 + 16 synthetic shapes once per seed and precision, without crop pretraining (the
-    comparison is of the training step's numerics); each run's precision, seed, seconds and per-step training loss."""
-    from dataclasses import replace
-    from detr_nb.train import demo_config, train
-    from detr_nb.checkpoint import read_metrics
-    bad = [p for p in precisions if p not in PRECISIONS]
-    if bad:
-        raise ValueError(f"precisions {bad}; choose from {', '.join(PRECISIONS)}")
-    tmp = tempfile.TemporaryDirectory(prefix='detr_nb_precision_') if out_dir is None else None
-    root, runs = Path(tmp.name if tmp else out_dir), []
-    try:
-        for seed in seeds:
-            for prec in precisions:
-                cfg = demo_config(root, name=f'{prec}_seed{seed}', epochs=epochs, n_train=64, n_val=16)
-                cfg = replace(cfg, data=replace(cfg.data, **_image_scales(image_size)),
-                              train=replace(cfg.train, precision=prec, seed=seed, log_every=1, eval_every=epochs,
-                                            crop_pretrain_steps=0))
-                t0 = time.perf_counter()
-                r = train(cfg, resume=None, progress=progress)
-                metrics = read_metrics(r['exp_dir'])
-                loss, last = metrics[['step', 'train/loss']].dropna(), metrics.iloc[-1]
-                runs.append({'precision': prec, 'seed': seed, 'seconds': round(time.perf_counter() - t0, 1),
-                             'step': [int(v) for v in loss['step']], 'loss': [float(v) for v in loss['train/loss']],
-                             'val': {k: float(last[k]) for k in ('val/loss', 'val/AP', 'val/AP50')
-                                     if k in last and last[k] == last[k]}})
-    finally:
-        if tmp:
-            tmp.cleanup()
-    return runs
-
-def precision_summary(runs:list[dict],     # from `precision_runs`
-                      last:int=16,         # steps averaged at the end of each run
-                      reference:str='fp32', # the precision the others are compared with
-                     ) -> tuple['pd.DataFrame', dict]:
-    """Per run: mean training loss over its `last` steps, its difference to the reference run of the same seed,
-    validation loss and AP50; and the verdict."""
-    import pandas as pd
-    if len({(r['precision'], r['seed']) for r in runs}) < len(runs):
-        raise ValueError("two runs share a precision and a seed")
-    df = pd.DataFrame([{'precision': r['precision'], 'seed': r['seed'], 'seconds': r['seconds'],
-                        'final loss': statistics.fmean(r['loss'][-last:]), 'val loss': r.get('val', {}).get('val/loss'),
-                        'val AP50': r.get('val', {}).get('val/AP50')} for r in runs])
-    ref = df[df.precision == reference].set_index('seed')['final loss']
-    if len(ref) < 2:
-        raise ValueError(f"need {reference} runs of at least 2 seeds to measure the noise; got {len(ref)}")
-    df['minus ' + reference + ' (same seed)'] = df['final loss'] - df.seed.map(ref)
-    noise = statistics.stdev(ref)
-    verdict = {}
-    for prec, g in df[df.precision != reference].groupby('precision'):
-        gap = statistics.fmean(g['final loss']) - statistics.fmean(ref)
-        verdict[prec] = {'mean gap': gap, f'{reference} seed std': noise, 'within noise': abs(gap) <= noise}
-    return df, verdict

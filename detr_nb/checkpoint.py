@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_checkpoint.ipynb #f7e18138
 from __future__ import annotations
-import csv, os, random, signal, threading, time
+import csv, random, signal, threading, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # annotations only; pandas is imported where it is used
     import pandas as pd
 from .config import ExperimentConfig, config_to_dict
 from .distributed import unwrap
+from .files import atomic_write
 
 # %% auto #0
 __all__ = ['rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'resume_changes', 'set_learning_rates',
@@ -42,7 +43,7 @@ def set_rng_state(state:dict, # what `rng_state` returned (a checkpoint's 'rng')
     python_state = state['python']
     random.setstate((python_state['version'], tuple(python_state['state'].tolist()), python_state['gauss']))
 
-def save_checkpoint(path,                 # file to write (atomically: temp file + rename)
+def save_checkpoint(path,                 # file to write (whole or not at all: `detr_nb.files.atomic_write`)
                     model:nn.Module,      # the model (DDP-wrapped or not)
                     optimizer=None,       # its optimizer
                     scheduler=None,       # its LambdaLR
@@ -51,21 +52,14 @@ def save_checkpoint(path,                 # file to write (atomically: temp file
                     categories:list[dict]|None=None, # `categories_of(train dataset)`: label -> dataset id and name
                     **state,              # epoch, step, micro_in_epoch, best, ... (plain values)
                    ) -> Path:
-    "Write a training checkpoint that `load_checkpoint` (weights_only) and `resume` read back."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a training checkpoint that `load_checkpoint` (weights_only) and `resume` read back. A failed write (a
+    full disk) raises `WriteError` naming the file and the reason, and leaves the earlier checkpoint as it was."""
     ckpt = {'model': unwrap(model).state_dict(), 'optimizer': optimizer.state_dict() if optimizer else None,
             'scheduler': scheduler.state_dict() if scheduler else None,
             'scaler': scaler.state_dict() if scaler else None,
             'config': config_to_dict(cfg) if cfg is not None else None, 'categories': categories,
             'rng': rng_state(), **state}
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'wb') as f:
-        torch.save(ckpt, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: torch.save(ckpt, tmp), fsync=True)
 
 def load_checkpoint(path, # a file written by save_checkpoint
                    ) -> dict:
@@ -191,7 +185,6 @@ def plot_losses(exp_dir, # an experiment folder with log/metrics.csv
     says so when nothing was logged yet)."""
     from matplotlib.figure import Figure  # no pyplot: works in scripts and leaves a notebook's backend alone
     df, out = read_metrics(exp_dir), Path(exp_dir) / 'result' / 'loss.png'
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig = Figure(figsize=(11, 3.5))
     axs = fig.subplots(1, 2)
     for tag, style in (('train/loss', '-'), ('val/loss', 'o-')):
@@ -211,8 +204,7 @@ def plot_losses(exp_dir, # an experiment folder with log/metrics.csv
         else:
             ax.text(.5, .5, 'nothing logged yet', ha='center', va='center', transform=ax.transAxes)
     fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    return out
+    return atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=90, format='png'))
 
 # %% ../nbs/05a_checkpoint.ipynb #ca092ded
 def categories_of(dataset, # a `CocoDetection` (its `categories`), or anything with a pycocotools `coco`, or a `COCO`

@@ -4,13 +4,15 @@
 
 # %% ../nbs/08_cli.ipynb #b42ef634
 from __future__ import annotations
-import argparse, os, signal, sys
+import signal, sys
 from pathlib import Path
 
-from .config import PRECISIONS, PRESETS, get_preset, load_config, apply_overrides, save_config, config_to_dict
+from .config import get_preset, load_config, apply_overrides, save_config, config_to_dict
+from .arguments import make_parser  # the declarations (chapter 08c); importable from here too
+_all_ = ['make_parser']
 
 # %% auto #0
-__all__ = ['train_exit_status', 'make_parser', 'main']
+__all__ = ['train_exit_status', 'main', 'make_parser']
 
 # %% ../nbs/08_cli.ipynb #ed8c3a68
 def _make_shapes(args) -> int:
@@ -55,7 +57,7 @@ def _config(args) -> int:
     import yaml
     cfg = _resolve_config(args)
     if args.out:
-        print(f"wrote {save_config(cfg, args.out)}")
+        print(f"wrote {save_config(cfg, args.out, overwrite=args.overwrite)}")
     else:
         print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end='')
     return 0
@@ -85,15 +87,28 @@ def _print_stats(stats, paths):
         print(Path(paths['summary']).read_text().rstrip())
     print(f"report: {Path(paths.get('coco_stats', next(iter(paths.values())))).parent}")
 
+def _model_sets(sets:list[str], command:str) -> dict:
+    """The `--set model.KEY=VALUE` options of a command whose config is a model only (eval of an official checkpoint,
+    the timing bench) as `{KEY: value}` (values read as YAML); `ValueError` for another form or section."""
+    import yaml
+    out = {}
+    for s in sets:
+        key, eq, value = s.partition('=')
+        section, dot, name = key.strip().partition('.')
+        if not (eq and dot and name):
+            raise ValueError(f"--set {s!r} is not of the form section.key=value (e.g. --set model.nheads=8)")
+        if section != 'model':
+            raise ValueError(f"--set {s}: {command} takes model settings only (--set model.KEY=VALUE); the others "
+                             f"are its own options (see detr_nb {command} --help)")
+        out[name] = yaml.safe_load(value)
+    return out
+
 def _eval(args) -> int:
     from detr_nb.analysis import evaluate_checkpoint
-    overrides = {}
-    for o in args.model or []:
-        import yaml
+    for o in args.model or []:  # the older form, --model KEY=VALUE
         if '=' not in o:
             raise ValueError(f"--model {o!r} is not of the form key=value (e.g. nheads=8)")
-        k, v = o.split('=', 1)
-        overrides[k] = yaml.safe_load(v)
+    overrides = _model_sets([*args.set, *(f'model.{o}' for o in args.model or [])], 'eval')
     stats, paths = evaluate_checkpoint(args.checkpoint, data_root=args.data, out_dir=args.out, split=args.split,
                                        ann_file=args.annotations, img_folder=args.images, device=args.device,
                                        precision=args.precision, batch_size=args.batch_size,
@@ -102,33 +117,25 @@ def _eval(args) -> int:
     return 0
 
 # %% ../nbs/08_cli.ipynb #2ec9c919
-def _jobs_dir() -> Path:
-    "The folder of the papermill job notebooks (`nbs/jobs` of the source checkout)."
-    d = Path(__file__).resolve().parent.parent / 'nbs' / 'jobs'
-    if not d.is_dir():
-        raise FileNotFoundError(f"{d} does not exist: the job notebooks come with the source checkout of detr_nb "
-                                f"(git clone, then pip install -e .)")
-    return d
-
-def _job_output(job:str, params:dict) -> Path:
-    "Where the executed job notebook goes: the experiment's `result/` folder."
-    if job == 'train':
-        return Path(params.get('out_dir') or 'experiments') / str(params.get('name',
-                                                                             'train_job')) / 'result' / 'train.ipynb'
-    if params.get('out_dir'):
-        return Path(params['out_dir']) / f'{job}.ipynb'
-    if params.get('checkpoint'):
-        return Path(params['checkpoint']).resolve().parent.parent / 'result' / f'{job}.ipynb'
-    return Path('experiments') / f'{job}_job' / 'result' / f'{job}.ipynb'
+def _job_params(args) -> dict:
+    """The `-p NAME VALUE` parameters of `job` (values read as YAML), with every `--set section.key=value` added to the
+    train job's `overrides`; `ValueError` for `--set` with a job that takes no config."""
+    import yaml
+    params = {k: yaml.safe_load(v) for k, v in args.p or []}
+    if args.set:
+        if args.job not in ('train', 'sweep'):
+            raise ValueError(f"--set: the {args.job} job takes no config overrides; give its parameters with -p")
+        base = params.get('overrides') or []
+        params['overrides'] = [*([base] if isinstance(base, str) else base), *args.set]
+    return params
 
 def _sweep(args) -> int:
     "`job sweep`: the train job over `--grid`; the table printed, exit status 1 when a run failed."
-    import yaml
     from detr_nb.sweep import sweep
     if not args.grid:
         raise ValueError("job sweep: give the grid, one --grid section.key=v1,v2,... per key "
                          "(e.g. --grid train.lr=1e-4,2e-4 --grid train.weight_decay=1e-4,1e-3)")
-    params = {k: yaml.safe_load(v) for k, v in args.p or []}
+    params = _job_params(args)
     out = Path(args.out or 'experiments/sweep')
     table = sweep(args.grid, out, params=params, metric=args.metric or 'AP', progress=not args.no_progress)
     print(table.drop(columns=['notebook']).to_string(index=False))
@@ -138,30 +145,26 @@ def _sweep(args) -> int:
     return 1 if n.get('failed', 0) else 0
 
 def _job(args) -> int:
-    import papermill as pm, yaml
+    from detr_nb.jobs import JobError, job_names, job_output, run_job
     if args.job == 'sweep':
         return _sweep(args)
     given = [f for f, v in (('--grid', args.grid), ('--out', args.out), ('--metric', args.metric)) if v]
     if given:
         raise ValueError(f"{', '.join(given)}: option(s) of `job sweep`; `job {args.job}` takes -p NAME VALUE")
-    src = _jobs_dir() / f'{args.job}.ipynb'
-    if not src.is_file():
-        known = ', '.join(sorted(p.stem for p in _jobs_dir().glob('*.ipynb')))
-        raise ValueError(f"unknown job {args.job!r}; the jobs are: {known}, and sweep (train over a --grid)")
-    params = {k: yaml.safe_load(v) for k, v in args.p or []}
+    if args.job not in job_names():
+        raise ValueError(f"unknown job {args.job!r}; the jobs are: {', '.join(job_names())}, and sweep (train over a "
+                         f"--grid)")
+    params = _job_params(args)
     # the notebook's defaults suit its test (a temp folder, 64-pixel images); a user's run doesn't
     if args.job == 'train':
         params.setdefault('out_dir', 'experiments')
         params.setdefault('overrides', [])
-    out = _job_output(args.job, params)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    print(f"running {src.name} with {params or 'its default parameters'} -> {out}")
+    out = job_output(args.job, params)
+    print(f"running {args.job}.ipynb with {params or 'its default parameters'} -> {out}")
     try:
-        pm.execute_notebook(str(src), str(out), parameters=params, kernel_name='python3', cwd=str(Path.cwd()),
-                            progress_bar=not args.no_progress)
-    except pm.PapermillExecutionError as e:
-        print(f"detr_nb job {args.job}: the job failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
-              f"the executed notebook with the error is {out}", file=sys.stderr)
+        run_job(args.job, out, params, progress=not args.no_progress)
+    except JobError as e:
+        print(f"detr_nb job {args.job}: {e}", file=sys.stderr)
         return 1
     print(f"executed notebook: {out}")
     return 0
@@ -198,16 +201,18 @@ def _draw_demo_predictions(ckpt:Path, images:Path, out:Path, n:int=8, threshold:
     found = sum(len(d) for d in detections)
     print(f"demo: {found} detections scoring >= {threshold} on {len(files)} validation images drawn in {out}")
 
-# %% ../nbs/08_cli.ipynb #d5b804c2
+# %% ../nbs/08_cli.ipynb #3766b6ab
 def _bench(args) -> int:
     from detr_nb.bench import bench, bench_table, bench_data
     import pandas as pd
     if args.time_to_ap:
         return _time_to_ap(args)
-    given = [flag for flag, v in (('--config', args.config), ('--set', args.set), ('--minutes', args.minutes),
+    given = [flag for flag, v in (('--config', args.config), ('--minutes', args.minutes),
                                   ('--eval-every-steps', args.eval_every_steps)) if v not in (None, [])]
     if given:
-        raise ValueError(f"{', '.join(given)}: option(s) of --time-to-ap; the timing bench takes a --preset only")
+        raise ValueError(f"{', '.join(given)}: option(s) of --time-to-ap (detr_nb time-to-ap); the timing bench takes "
+                         f"a --preset and --set model.KEY=VALUE")
+    model = _model_sets(args.set, 'bench')
     if args.data is not None:
         rows = bench_data(root=args.data or None, workers=tuple(args.workers), batch_size=args.batch_size,
                           gpu_decode=args.gpu_decode)
@@ -218,14 +223,15 @@ def _bench(args) -> int:
               channels_last=args.channels_last, compile=args.compile,
               checkpoint_activations=args.checkpoint_activations,
               fused_adamw=not args.no_fused_adamw, cuda_graphs=args.cuda_graphs, threads=args.threads, out=args.out,
-              flops=not args.no_flops)
+              overwrite=args.overwrite, flops=not args.no_flops, **model)
     print(bench_table([r]).to_string(index=False))
     if args.out:
         print(f"wrote {args.out}")
     return 0
 
+# %% ../nbs/08_cli.ipynb #ee1ba7dc
 def _time_to_ap_config(args):
-    """The config `bench --time-to-ap` measures: `--config` or `--preset` when given, else the demo's
+    """The config `time-to-ap` (or `bench --time-to-ap`) measures: `--config` or `--preset` when given, else the demo's
     (`detr_nb.train.demo_config`), with every `--set`; one that names no data trains on the demo's synthetic shapes
     (written to `<out>/shapes` if absent)."""
     from dataclasses import replace
@@ -249,12 +255,14 @@ def _time_to_ap(args) -> int:
         raise ValueError(f"--minutes {minutes:g}: the training-time budget must be a finite number of minutes > 0")
     if every <= 0:
         raise ValueError(f"--eval-every-steps {every}: evaluate every N > 0 optimizer steps")
-    defaults = vars(make_parser().parse_args(['bench']))
-    timing = [f"--{k.replace('_', '-')}" for k, v in defaults.items() if k not in _TIME_TO_AP_OPTIONS and
-              getattr(args, k) != v]
-    if timing:
-        raise ValueError(f"{', '.join(timing)}: timing option(s) of bench; --time-to-ap takes the model, data, batch "
-                         f"and device from its config (--preset/--config and --set, e.g. --set train.device=cpu)")
+    if args.command == 'bench':  # `bench --time-to-ap`: the timing options are not for it
+        defaults = vars(make_parser().parse_args(['bench']))
+        timing = [f"--{k.replace('_', '-')}" for k, v in defaults.items() if k not in _TIME_TO_AP_OPTIONS and
+                  getattr(args, k) != v]
+        if timing:
+            raise ValueError(f"{', '.join(timing)}: timing option(s) of bench; --time-to-ap takes the model, data, "
+                             f"batch and device from its config (--preset/--config and --set, e.g. --set "
+                             f"train.device=cpu)")
     curve = time_to_ap(_time_to_ap_config(args), minutes, every, out_dir=args.out, progress=not args.no_progress)
     exp = curve.attrs['exp_dir']
     print(curve.to_string(index=False) if len(curve) else f"no evaluation within {minutes:g} minutes of training")
@@ -265,122 +273,24 @@ def _time_to_ap(args) -> int:
     return train_exit_status({'stopped': curve.attrs['stopped'], 'signal': curve.attrs['signal']})
 
 # %% ../nbs/08_cli.ipynb #8a49aaed
-def _image_ids(sources:list[str]) -> list[int]:
-    """COCO image ids for the input files: a file named by a number (as COCO's `000000139.jpg`) gets that number, the
-    others the numbers after the largest, in order; when two files share a number, all are numbered 1, 2, ..."""
-    numbers = [int(Path(s).stem) if Path(s).stem.isdigit() else None for s in sources]
-    named = [n for n in numbers if n is not None]
-    if len(set(named)) < len(named):
-        return list(range(1, len(sources) + 1))
-    after = iter(range(max(named, default=0) + 1, max(named, default=0) + len(sources) + 1))
-    return [n if n is not None else next(after) for n in numbers]
-
-def _unique_inputs(inputs:list[str]) -> list:
-    "The image files of `inputs` (folders expanded), each file once; what is not an image file stays as given."
-    from detr_nb.inference import expand_inputs
-    seen, out = set(), []
-    for name, item in expand_inputs(inputs):
-        if isinstance(item, Path):
-            key = item.resolve()
-            if key in seen:
-                print(f"detr_nb predict: {name} is given more than once; predicted once", file=sys.stderr)
-                continue
-            seen.add(key)
-        out.append(item if isinstance(item, Path) else name)
-    return out
-
-def _check_out_dir(out,             # the --out folder of `detr_nb predict`
-                  inputs:list,     # the input paths (files and folders)
-                  overwrite:bool,  # --overwrite: replace detections.json and same-named drawings in a used folder
-                 ) -> Path:
-    """`out` as a `Path` when predict may write there (made when the predictions are ready); `ValueError` before
-    anything runs when it is a file, holds an input (the drawings would replace the pictures), is not empty (without
-    `overwrite`), or cannot be written."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder for the annotated images and detections.json")
-    root = out.resolve()
-    for x in inputs:
-        x = Path(x).resolve()
-        if x == root or root in x.parents:
-            raise ValueError(f"--out {out} holds the input {x}: the annotated images would replace the pictures; "
-                             f"give another folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"--out {out} is not empty; give a new or empty folder, or --overwrite to replace "
-                         f"its detections.json and same-named annotated images (other files are kept)")
-    parent = next(p for p in (root, *root.parents) if p.exists())  # the folder it is (or will be) made in
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: cannot write there ({parent} is not a writable folder)")
-    return out
-
 def _predict(args) -> int:
-    import torch
+    "`predict`: `detr_nb.inference.predict_to_folder`; exit 1 when an input failed, 130 on Ctrl-C."
     from tqdm.auto import tqdm
-    from detr_nb.inference import load_detector, predict, draw_detections, save_image
-    from detr_nb.export import to_onnxruntime
-    out = _check_out_dir(args.out, args.inputs, args.overwrite)
+    from detr_nb.inference import predict_to_folder
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads {args.threads}; give a positive number of threads, or leave it out")
-    det = load_detector(args.checkpoint, weights=args.weights, threads=args.threads,
-                        runtime='onnxruntime' if args.backend == 'torch' else args.backend,
-                        precision=args.precision if args.backend == 'openvino' else 'fp32')
-    if det.backend == 'torch' and args.backend == 'torch' and args.threads:
-        torch.set_num_threads(args.threads)  # --threads: the CPU threads of whichever backend runs the model
-    options = dict(threshold=args.threshold, top_k=args.top_k, batch_size=args.batch_size, device=args.device,
-                   precision=args.precision, backend=args.backend, on_error='skip', threads=args.threads,
-                   canvas=args.canvas)
-    if det.backend == 'torch' and args.backend != 'torch':  # export once, not once per batch
-        det = to_onnxruntime(det, threads=args.threads, runtime=args.backend, precision=args.precision)
-    predict(det, [], **options)  # every option checked before anything is written
-    inputs = _unique_inputs(args.inputs)
-    paths = [str(x) for x in inputs if isinstance(x, Path)]
-    ids = dict(zip(paths, _image_ids(paths)))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"--out {out}: cannot create the folder ({e.strerror or type(e).__name__})") from None
-    coco, written, failed = [], set(), 0
-    bar = tqdm(total=len(inputs), unit='image', desc='predict', disable=args.no_progress)
-    try:  # each batch's drawings are written as it comes, detections.json at the end (or on Ctrl-C)
-        for start in range(0, len(inputs), args.batch_size):
-            for r in predict(det, inputs[start:start + args.batch_size], **options):
-                if r.error is None:
-                    try:
-                        drawn = draw_detections(r.source, r)
-                    except (ValueError, FileNotFoundError) as e:  # the file changed since it was read
-                        r.error = str(e)
-                if r.error is not None:
-                    tqdm.write(f"detr_nb predict: {r.error}", file=sys.stderr)
-                    failed += 1
-                    continue
-                src = Path(r.source)
-                suffix = '.jpg' if src.suffix.lower() in ('.jpg', '.jpeg') else '.png'
-                name, k = src.stem + suffix, 1
-                while name in written:
-                    k += 1
-                    name = f'{src.stem}-{k}{suffix}'
-                written.add(name)
-                save_image(drawn, out / name)
-                coco += [{**d, 'file_name': r.source, 'drawn': name} for d in r.to_coco(ids[r.source])]
-            bar.update(len(inputs[start:start + args.batch_size]))
-        bar.close()
-        _write_json(out / 'detections.json', coco)
-    except KeyboardInterrupt:
-        bar.close()
-        _write_json(out / 'detections.json', coco)
-        print(f"detr_nb predict: interrupted; {len(written)} images and their {len(coco)} detections are in {out}",
-              file=sys.stderr)
+    done = predict_to_folder(args.checkpoint, args.inputs, args.out, overwrite=args.overwrite, threshold=args.threshold,
+                             top_k=args.top_k, batch_size=args.batch_size, device=args.device,
+                             precision=args.precision, backend=args.backend, canvas=args.canvas, threads=args.threads,
+                             weights=args.weights, progress=not args.no_progress,
+                             report=lambda line: tqdm.write(f"detr_nb predict: {line}", file=sys.stderr))
+    if done.interrupted:
+        print(f"detr_nb predict: interrupted; {len(done.drawn)} images and their {len(done.detections)} detections "
+              f"are in {done.out}", file=sys.stderr)
         return 130
-    print(f"detr_nb predict: {len(written)} images, {len(coco)} detections (score >= {args.threshold}) -> {out}; "
-          f"{failed} input(s) failed")
-    return 1 if failed else 0
-
-def _write_json(path:Path, obj):
-    "Write `obj` as JSON through a temporary file, so that `path` is always whole."
-    import json, os
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
+    print(f"detr_nb predict: {len(done.drawn)} images, {len(done.detections)} detections (score >= {args.threshold}) "
+          f"-> {done.out}; {len(done.errors)} input(s) failed")
+    return 1 if done.errors else 0
 
 def _export(args) -> int:
     from detr_nb.export import export_onnx, OnnxDETR
@@ -392,153 +302,11 @@ def _export(args) -> int:
           + ('' if args.no_check else '; matches the torch model in onnxruntime (batch 1 and 2, max |diff| <= 1e-4)'))
     return 0
 
-def _add_inference_parsers(sub):
-    "The `predict` and `export` sub-commands."
-    p = sub.add_parser('predict', help='detect objects in images: annotated pictures + COCO results JSON')
-    p.add_argument('checkpoint', help='model/best.pth of an experiment, an official DETR .pth, or an exported .onnx')
-    p.add_argument('inputs', nargs='+', help='image files and/or folders of images')
-    p.add_argument('--out', required=True, help='a new or empty folder for the annotated images and detections.json')
-    p.add_argument('--overwrite', action='store_true',
-                   help='write into a folder that already holds files (replaces detections.json and same-named images)')
-    p.add_argument('--threshold', type=float, default=0.7, help='keep detections scoring at least this (default 0.7)')
-    p.add_argument('--top-k', type=int, help='then at most this many per image (default: all)')
-    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ... (torch backend)")
-    p.add_argument('--batch-size', type=int, default=4, help='images per forward pass (default 4)')
-    p.add_argument('--canvas', type=int, help="pad every image (masked) to CANVAS x CANVAS pixels, from the model's "
-                   "max_size to twice it (an image that does not fit is reported): results independent of the batch "
-                   "(default: pad to the batch's largest)")
-    p.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime', 'openvino'],  # inference.BACKENDS
-                   help='run in torch, onnxruntime or OpenVINO (a .pth is exported on the fly; a .onnx runs in '
-                        'onnxruntime unless openvino is asked for)')
-    p.add_argument('--precision', default='fp32', choices=PRECISIONS,
-                   help='torch: autocast precision; openvino: fp32 or bf16; onnxruntime: fp32')
-    p.add_argument('--weights', default='model', choices=['model', 'ema'], help="a training checkpoint's weights")
-    p.add_argument('--threads', type=int,
-                   help='CPU threads of the backend that runs the model: torch, onnxruntime or OpenVINO (default: one '
-                        'per core)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    p.set_defaults(func=_predict)
-
-    p = sub.add_parser('export', help='export a checkpoint to ONNX (dynamic batch and size, class names inside)')
-    p.add_argument('checkpoint', help='model/best.pth of an experiment or an official DETR .pth')
-    p.add_argument('--out', required=True, help='the .onnx file to write')
-    p.add_argument('--opset', type=int, default=17, help='ONNX opset (default 17)')
-    p.add_argument('--weights', default='model', choices=['model', 'ema'], help="a training checkpoint's weights")
-    p.add_argument('--no-check', action='store_true', help='skip the onnxruntime parity check')
-    p.add_argument('--overwrite', action='store_true', help='replace an existing file at --out')
-    p.set_defaults(func=_export)
-
-# %% ../nbs/08_cli.ipynb #4d4a4d8e
-def _add_config_options(p):
-    p.add_argument('--config', help='a params.yaml to start from (default: the preset)')
-    p.add_argument('--preset', default='tiny', choices=sorted(PRESETS), help='named starting config (default: tiny)')
-    p.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE',
-                   help='override one config value, e.g. --set train.epochs=3 (repeatable)')
-
-def make_parser() -> argparse.ArgumentParser:
-    "The `detr_nb` argument parser with all its sub-commands."
-    parser = argparse.ArgumentParser(prog='detr_nb', description='DETR: train, evaluate and understand it.')
-    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
-
-    p = sub.add_parser('make-shapes', help='write the synthetic shapes dataset in the COCO layout')
-    p.add_argument('--out', required=True, help='folder to write (train2017/, val2017/, annotations/)')
-    p.add_argument('--n-train', type=int, default=200, help='training images (default 200)')
-    p.add_argument('--n-val', type=int, default=50, help='validation images (default 50)')
-    p.add_argument('--seed', type=int, default=0, help='random seed; the same seed writes the same dataset')
-    p.set_defaults(func=_make_shapes)
-
-    p = sub.add_parser('validate', help='check a COCO-format dataset and report every problem')
-    p.add_argument('--data', help='dataset root in the COCO 2017 layout')
-    p.add_argument('--split', default='both', choices=['train', 'val', 'both'], help='which split(s) of --data')
-    p.add_argument('--images', help='image folder of a custom COCO-format dataset (with --annotations)')
-    p.add_argument('--annotations', help='COCO json of a custom dataset (with --images)')
-    p.add_argument('--max-dets', type=int, default=100, help='detections COCOeval scores per image (default 100)')
-    p.set_defaults(func=_validate)
-
-    p = sub.add_parser('config', help='print or write the fully resolved config')
-    _add_config_options(p)
-    p.add_argument('--out', help='write the YAML here instead of printing it')
-    p.set_defaults(func=_config)
-
-    p = sub.add_parser('train', help='train DETR into experiments/<name>/')
-    _add_config_options(p)
-    p.add_argument('--resume', help="checkpoint to resume from, or 'auto' (this experiment's model/last.pth if any)")
-    p.add_argument('--no-progress', action='store_true', help='no progress bars (batch logs)')
-    p.set_defaults(func=_train)
-
-    p = sub.add_parser('eval', help='COCO metrics and error analysis of a checkpoint')
-    p.add_argument('--checkpoint', required=True, help='model/best.pth of an experiment, or an official DETR .pth')
-    p.add_argument('--data', help="COCO-layout dataset root (default: the checkpoint config's data.root)")
-    p.add_argument('--split', default='val', choices=['train', 'val'], help='split of --data to evaluate')
-    p.add_argument('--images', help='image folder of a custom COCO-format split (with --annotations)')
-    p.add_argument('--annotations', help='COCO json of a custom split (with --images)')
-    p.add_argument('--out', help='report folder (default: <experiment>/result next to model/)')
-    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
-    p.add_argument('--precision', default='fp32', choices=PRECISIONS, help='autocast precision')
-    p.add_argument('--batch-size', type=int, help="images per forward pass (default: the config's data.batch_size)")
-    p.add_argument('--no-figures', action='store_true', help='write the numbers only, no PNG figures')
-    p.add_argument('--max-dets', type=int, help="detections COCOeval scores per image (default: the run's, else 100)")
-    p.add_argument('--model', action='append', metavar='KEY=VALUE',
-                   help='model setting of an official checkpoint that its shapes do not tell, e.g. --model nheads=8')
-    p.set_defaults(func=_eval)
-
-    p = sub.add_parser('job', help='run a papermill job notebook (nbs/jobs/JOB.ipynb)')
-    p.add_argument('job', help="the job: 'train', 'evaluate', or 'sweep' (the train job once per --grid setting)")
-    p.add_argument('-p', nargs=2, action='append', metavar=('NAME', 'VALUE'), help='a job parameter (repeatable)')
-    p.add_argument('--grid', action='append', default=[], metavar='SECTION.KEY=V1,V2',
-                   help='sweep: a config key and its values (repeatable: every combination runs)')
-    p.add_argument('--out', help='sweep: its folder, one experiment per setting (default experiments/sweep)')
-    p.add_argument('--metric', help='sweep: validation metric of the table and plot (default AP; val_loss, AP50, ...)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    p.set_defaults(func=_job)
-
-    p = sub.add_parser('demo', help='train the tiny preset on the synthetic shapes, then evaluate it')
-    p.add_argument('--out', default='experiments', help='parent folder of the demo experiment and its dataset')
-    p.add_argument('--epochs', type=int, default=18, help='training epochs (default 18)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bars')
-    p.set_defaults(func=_demo)
-
-    p = sub.add_parser('bench', help='time the training step and inference (the data loader with --data; the AP '
-                                     'reached in a training-time budget with --time-to-ap)')
-    p.add_argument('--preset', choices=sorted(PRESETS),
-                   help='model preset (default: tiny; with --time-to-ap the config to train, default: the demo config)')
-    p.add_argument('--batch-size', type=int, default=2, help='images per step (default 2)')
-    p.add_argument('--size', default='64x64', help='image size HxW (default 64x64)')
-    p.add_argument('--boxes', type=int, default=7, help='target boxes per image (default 7)')
-    p.add_argument('--precision', default='fp32', choices=PRECISIONS, help='autocast precision')
-    p.add_argument('--modes', default='train,infer', help="'train', 'infer' or 'train,infer'")
-    p.add_argument('--steps', type=int, default=10, help='timed steps (default 10)')
-    p.add_argument('--warmup', type=int, default=3, help='untimed warm-up steps (default 3)')
-    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
-    p.add_argument('--threads', type=int, help='torch CPU threads (default: as is)')
-    for flag, what in (('--channels-last', 'NHWC backbone and images'), ('--compile', 'torch.compile the model'),
-                       ('--checkpoint-activations', 'recompute activations in backward'),
-                       ('--cuda-graphs', 'inference from a captured CUDA graph (GPU only)'),
-                       ('--no-fused-adamw', "PyTorch's default AdamW, as the official code"),
-                       ('--no-flops', "skip counting the step's arithmetic and measuring the matrix-product peak")):
-        p.add_argument(flag, action='store_true', help=what)
-    p.add_argument('--out', help='write the JSON result here (--time-to-ap: the parent folder of its experiment)')
-    p.add_argument('--data', nargs='?', const='', default=None, metavar='ROOT',
-                   help='time the data loader instead (ROOT: a COCO-layout dataset; none: the synthetic shapes)')
-    p.add_argument('--workers', type=int, nargs='+', default=[0, 1, 2], help='loader worker counts for --data')
-    p.add_argument('--gpu-decode', action='store_true', help='decode JPEGs on the GPU (with --data)')
-    p.add_argument('--time-to-ap', action='store_true',
-                   help='train a config for a training-time budget instead, COCO-evaluated every N steps: CSV and plot '
-                        'of AP50 and AP against minutes and images seen (model, data, batch and device from the '
-                        'config: --preset, --config, --set; --out: the parent folder, default experiments)')
-    p.add_argument('--minutes', type=float, help='--time-to-ap: training minutes, evaluations excluded (default 10)')
-    p.add_argument('--eval-every-steps', type=int,
-                   help='--time-to-ap: optimizer steps between evaluations (default 50)')
-    p.add_argument('--config', help='--time-to-ap: a params.yaml to train (default: --preset, else the demo config)')
-    p.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE',
-                   help='--time-to-ap: override one config value, e.g. --set train.device=cpu (repeatable)')
-    p.add_argument('--no-progress', action='store_true', help='--time-to-ap: no progress bars')
-    p.set_defaults(func=_bench)
-
-    _add_inference_parsers(sub)
-    return parser
-
 # %% ../nbs/08_cli.ipynb #e6575966
+_COMMANDS = {'make-shapes': _make_shapes, 'validate': _validate, 'config': _config, 'train': _train, 'eval': _eval,
+             'job': _job, 'demo': _demo, 'bench': _bench, 'time-to-ap': _time_to_ap, 'predict': _predict,
+             'export': _export}  # each sub-command of `make_parser` -> the function that runs it
+
 def main(argv:list[str]|None=None) -> int:
     "Run the `detr_nb` command line with `argv` (default: `sys.argv[1:]`); returns the exit status."
     parser = make_parser()
@@ -547,7 +315,7 @@ def main(argv:list[str]|None=None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.func(args)
+        return _COMMANDS[args.command](args)
     except (ValueError, OSError) as e:  # OSError: a missing file, no permission, a full disk, ...
         print(f"detr_nb {args.command}: error: {e}", file=sys.stderr)
         return 1

@@ -4,17 +4,19 @@
 
 # %% ../nbs/01a_coco.ipynb #740e4cbb
 from __future__ import annotations
-import contextlib, io, json, math, warnings
+import contextlib, io, json, math, os, unicodedata, warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 import numpy as np
 from PIL import Image, ImageOps
 from pycocotools.coco import COCO
 
 # %% auto #0
 __all__ = ['PROBLEMS', 'ORIENTATIONS', 'read_coco_json', 'NormalizedCoco', 'normalize_coco', 'coco_index', 'load_coco',
-           'crowded_images', 'image_mode_problem', 'exif_orientation', 'upright_rgb', 'read_image']
+           'crowded_images', 'check_objects_per_image', 'find_image_files', 'image_mode_problem', 'exif_orientation',
+           'eight_bit_scale', 'upright_rgb', 'read_image']
 
 # %% ../nbs/01a_coco.ipynb #42852f8f
 def read_coco_json(ann_file, # path of a COCO instances json
@@ -45,9 +47,17 @@ PROBLEMS = {  # kind -> (severity, what loading and evaluation do about it)
     'non-integer category id': ('error', 'fails at once'),
     'malformed record': ('error', 'record ignored'),
     'duplicate id': ('error', 'first record kept'),
-    'missing file': ('error', 'image skipped'),
-    'unreadable image': ('error', 'image skipped, next one used'),
+    'duplicate annotation id': ('warning', 'renumbered, both objects kept'),
+    'repeated annotation': ('warning', 'the identical copy dropped'),
+    'annotation id 0': ('warning', 'renumbered (COCOeval reads id 0 as "unmatched")'),
+    'missing file': ('error', 'image skipped; evaluation leaves it out of the score'),
+    'unreadable image': ('error', 'image skipped (training: next one used; evaluation: not scored)'),
+    'unsupported image mode': ('error', 'image skipped (training: next one used; evaluation: not scored)'),
+    'file name rewritten': ('warning', "path separators made '/', leading './' dropped"),
+    'file found by another name': ('warning', 'that file used'),
+    'duplicate file name': ('warning', 'both kept: one picture, two images'),
     'size mismatch': ('warning', 'actual size used'),
+    'boxes in fractions of the image': ('error', 'read as pixels: every box under 1 pixel'),
     'non-positive box': ('error', 'box dropped'),
     'box outside image': ('warning', 'box clipped to the image'),
     'unknown category': ('error', 'box dropped'),
@@ -57,12 +67,15 @@ PROBLEMS = {  # kind -> (severity, what loading and evaluation do about it)
     'missing area': ('warning', 'box area used (APs/APm/APl)'),
     'missing iscrowd': ('info', 'taken as 0'),
     'more objects than max_dets': ('warning', 'COCOeval scores max_dets detections per image'),
+    'more objects than num_queries': ('warning', 'at most num_queries objects per image can be matched'),
+    'split without objects': ('warning', 'COCO metrics undefined (NaN, see metric_defined)'),
     'EXIF orientation': ('info', 'rotated upright, as annotation tools show it'),
     'image without annotations': ('info', 'kept (background only)'),
     'grayscale image': ('info', 'converted to RGB'),
     'RGBA or palette image': ('info', 'converted to RGB'),
     'CMYK image': ('info', 'converted to RGB'),
-    '16-bit image': ('info', 'scaled to 8-bit RGB'),
+    '16-bit image': ('info', 'scaled to 8-bit RGB (divided by 257)'),
+    '32-bit image': ('info', 'scaled to 8 bits by its range (eight_bit_scale)'),
 }
 
 # %% ../nbs/01a_coco.ipynb #94cd0a70
@@ -117,9 +130,18 @@ def _norm_categories(cats:list, add) -> list:
             out.append(c)
     return out
 
+def _clean_file_name(name):
+    "`name` with Windows separators made '/', repeated '/' merged, leading './' dropped (URLs, non-text: unchanged)."
+    if not isinstance(name, str) or '://' in name:
+        return name
+    clean = name.replace('\\', '/')
+    lead = '/' if clean.startswith('/') else ''
+    parts = [p for p in clean.split('/') if p not in ('', '.')]
+    return lead + '/'.join(parts) if parts else name
+
 def _norm_images(images:list, add, files:bool) -> tuple[list, dict, dict]:
     "Images with integer ids; `by_id` maps each original id to its record, `mapped` the non-integer ids to new ones."
-    out, by_id, mapped = [], {}, {}
+    out, by_id, mapped, names = [], {}, {}, {}
     next_id = max((r['id'] for r in images if isinstance(r, dict) and _is_int(r.get('id'))), default=0) + 1
     usable, wanted = ({'id', 'file_name'}, {'id', 'file_name', 'width', 'height'}) if files else ({'id'}, {'id'})
     for r in images:
@@ -143,6 +165,12 @@ def _norm_images(images:list, add, files:bool) -> tuple[list, dict, dict]:
             if isinstance(r.get(k), str) and _number(r[k]) is not None:
                 add('number as text', f"image {r['id']} ({name}): {k} {r[k]!r}")
                 r = {**r, k: int(_number(r[k]))}
+        if _clean_file_name(r.get('file_name')) != r.get('file_name'):
+            add('file name rewritten', f"image {r['id']}: {r['file_name']!r} -> {_clean_file_name(r['file_name'])!r}")
+            r = {**r, 'file_name': _clean_file_name(r['file_name'])}
+        if files and r['file_name'] in names:  # its objects split over two ids: each scores the other's as misses
+            add('duplicate file name', f"{r['file_name']}: images {names[r['file_name']]} and {r['id']}")
+        names.setdefault(r.get('file_name'), r['id'])
         by_id[key] = r
         out.append(r)
     return out, by_id, mapped
@@ -200,16 +228,40 @@ def _norm_annotation(a:dict, img:dict, where:str, add, tol:float) -> dict|None:
     return {**a, **fix} if fix else a
 
 # %% ../nbs/01a_coco.ipynb #048d3b9d
+def _as_int_key(v, known):
+    "`v` as the key of `known` it names: itself, or the integer a number written as text stands for (else None)."
+    if isinstance(v, (list, dict)):
+        return None
+    if v in known:
+        return v
+    n = _number(v) if isinstance(v, str) else None
+    return int(n) if n is not None and n == int(n) and int(n) in known else None
+
+def _same_object(a:dict, b:dict) -> bool:
+    return all(a.get(k) == b.get(k) for k in ('image_id', 'category_id', 'bbox', 'iscrowd'))
+
+def _check_fractions(anns:list, img_by_id:dict, add):
+    "One finding when every box lies within [0, 1] on images larger than that: fractions (YOLO-style), not pixels."
+    sizes = {r['id']: (_number(r.get('width')) or 0, _number(r.get('height')) or 0) for r in img_by_id.values()}
+    if anns and all(max(a['bbox']) <= 1 for a in anns) and all(min(sizes.get(a['image_id'], (0, 0))) > 2 for a in anns):
+        a = anns[0]
+        add('boxes in fractions of the image',
+            f"all {len(anns)} boxes lie within [0, 1] (e.g. annotation {a['id']}: {a['bbox']} in a "
+            f"{sizes[a['image_id']][0]:g}x{sizes[a['image_id']][1]:g} image); COCO boxes are pixels: multiply x and "
+            f"width by the image width, y and height by its height")
+
 def normalize_coco(d:dict,          # a parsed COCO instances json (as `read_coco_json` returns it)
                    tol:float=0.01,  # pixels a box may run past the border before it is clipped (and reported)
                    files:bool=True, # images must name their file and size (training, validation); False: scoring only
                   ) -> NormalizedCoco:
-    "Check every record of `d` and fix what can be fixed (see `PROBLEMS`); `d` itself is not modified."
+    """Check every record of `d` and fix what can be fixed (see `PROBLEMS`); `d` itself is not modified.
+    Annotation ids end up unique, non-zero integers: pycocotools' `COCOeval` marks a detection matched to
+    ground-truth id 0 as unmatched, and finds only one of two objects that share an id."""
     findings = []
     add = lambda kind, example: findings.append((kind, example))
     cats = _norm_categories(d['categories'], add)
     images, img_by_id, mapped = _norm_images(d['images'], add, files)
-    cat_ids, anns, seen, annotated = {c['id'] for c in cats}, [], set(), set()
+    cat_ids, anns, seen, annotated = {c['id'] for c in cats}, [], {}, set()
     next_id = max((a['id'] for a in d['annotations'] if isinstance(a, dict) and _is_int(a.get('id'))), default=0) + 1
     for a in d['annotations']:
         if not (isinstance(a, dict) and a.keys() >= {'image_id', 'category_id', 'bbox'}):
@@ -219,28 +271,42 @@ def normalize_coco(d:dict,          # a parsed COCO instances json (as `read_coc
             continue
         key = a.get('id')
         if _is_int(key) and key in seen:
-            add('duplicate id', f"annotation id {key}")
-            continue
-        if not _is_int(key):
+            if _same_object(a, seen[key]):
+                add('repeated annotation', f"annotation id {key}: the same object twice")
+                continue
+            add('duplicate annotation id', f"annotation id {key} -> {next_id}")
+            a, next_id = {**a, 'id': next_id}, next_id + 1
+        elif key == 0 and _is_int(key):
+            add('annotation id 0', f"annotation id 0 -> {next_id}")
+            a, next_id = {**a, 'id': next_id}, next_id + 1
+        elif not _is_int(key):
             add('non-integer id', f"annotation {key!r} -> {next_id}" if 'id' in a
                 else f"annotation without id -> {next_id}")
             a, next_id = {**a, 'id': next_id}, next_id + 1
-        seen.add(a['id'])
-        img = img_by_id.get(a['image_id']) if not isinstance(a['image_id'], (list, dict)) else None
-        if img is None:
+        seen[a['id']] = a
+        img_key = _as_int_key(a['image_id'], img_by_id)
+        if img_key is None:
             add('annotation of unknown image', f"annotation {a['id']}: image_id {a['image_id']!r}")
             continue
+        if img_key != a['image_id'] or type(img_key) is not type(a['image_id']):
+            add('number as text', f"annotation {a['id']}: image_id {a['image_id']!r}")
+        img = img_by_id[img_key]
         annotated.add(img['id'])
         where = f"annotation {a['id']} ({img.get('file_name') or 'image ' + str(img['id'])})"
-        if isinstance(a['category_id'], (list, dict)) or a['category_id'] not in cat_ids:
+        cat = _as_int_key(a['category_id'], cat_ids)
+        if cat is None:
             add('unknown category', f"{where}: category_id {a['category_id']!r}")
             continue
+        if cat != a['category_id'] or type(cat) is not type(a['category_id']):
+            add('number as text', f"{where}: category_id {a['category_id']!r}")
+            a = {**a, 'category_id': cat}
         a = _norm_annotation(a, img, where, add, tol)
         if a is not None:
             anns.append(a)
     for r in images:
         if r['id'] not in annotated:
             add('image without annotations', str(r.get('file_name', r['id'])))
+    _check_fractions(anns, img_by_id, add)
     data = {**d, 'info': d.get('info') or {}, 'licenses': d.get('licenses') or [], 'images': images,
             'annotations': anns, 'categories': cats}
     return NormalizedCoco(data, findings, mapped)
@@ -290,14 +356,100 @@ def crowded_images(coco:COCO,         # a ground-truth index (e.g. from `load_co
     crowded = [(str(coco.imgs[i].get('file_name', i)), k) for i, k in n.items() if k > max_dets]
     return sorted(crowded, key=lambda t: -t[1])
 
+def check_objects_per_image(source,          # a `CocoDetection` (its `.coco`), a `COCO`, a json dict or path
+                            num_queries:int, # the model's object queries (`model.num_queries`)
+                            warn:bool=True,  # warn naming the worst images
+                           ) -> list[tuple[str, int]]:
+    """`(file name, objects)` of the images holding more non-crowd objects than `num_queries`, most first. The
+    Hungarian matcher gives each object one query, so at most `num_queries` objects of an image are ever trained on
+    or found; the warning says how many can never be matched."""
+    if not (isinstance(num_queries, int) and not isinstance(num_queries, bool) and num_queries > 0):
+        raise ValueError(f"num_queries = {num_queries!r}; expected a positive integer (model.num_queries)")
+    coco = source.coco if hasattr(source, 'coco') else load_coco(source, warn=False)
+    over = crowded_images(coco, num_queries)
+    if warn and over:
+        worst = ', '.join(f"{name} ({k})" for name, k in over[:3])
+        warnings.warn(f"{len(over)} image(s) hold more objects than model.num_queries = {num_queries} "
+                      f"(most: {worst}); at most {num_queries} objects of an image can be matched, so "
+                      f"{over[0][1] - num_queries} of the worst can never be found: "
+                      f"set model.num_queries >= {over[0][1]}")
+    return over
+
+# %% ../nbs/01a_coco.ipynb #ccb160d8
+def _name_key(path:str) -> str:
+    "A path compared ignoring case, Unicode normalization and spaces around each part."
+    return '/'.join(unicodedata.normalize('NFC', p).strip().casefold() for p in path.split('/'))
+
+def _file_index(root:Path) -> dict:
+    "`_name_key` of every file path under `root` (relative, '/'-separated) -> the actual relative paths."
+    index = {}
+    for dirpath, _, files in os.walk(root):
+        rel = Path(dirpath).relative_to(root).as_posix()
+        for f in files:
+            p = f if rel == '.' else f"{rel}/{f}"
+            index.setdefault(_name_key(p), []).append(p)
+    return index
+
+def _stem(key:str) -> str: return key.rsplit('.', 1)[0] if '.' in key.rsplit('/', 1)[-1] else key
+
+def _lookup(root:Path, name:str, index:dict) -> tuple[str|None, list]:
+    "The relative path `name` stands for in `index` (None if none or ambiguous) and the candidates seen."
+    parts = [p for p in name.split('/') if p]
+    for k in range(len(parts)):  # the whole path (k = 0), then ever shorter tails
+        tail = '/'.join(parts[k:])
+        if k and (root / tail).is_file():
+            return tail, [tail]
+        hits = index.get(_name_key(tail), [])
+        if len(hits) == 1:
+            return hits[0], hits
+        if hits:
+            return None, hits
+    stems = index.setdefault('\0stems', {})  # last: another extension (a set converted from PNG to JPEG)
+    if not stems:
+        for key, paths in list(index.items()):
+            if key != '\0stems':
+                stems.setdefault(_stem(key), []).extend(paths)
+    hits = stems.get(_stem(_name_key(name.lstrip('/'))), [])
+    return (hits[0] if len(hits) == 1 else None), hits
+
+def find_image_files(img_folder,   # the folder holding the images
+                     images:list,  # image records (`file_name` normalized by `normalize_coco`)
+                    ) -> tuple[dict, list]:
+    """`(paths, findings)`: image id -> the file of each record that was found (see the rules above), and
+    `(kind, example)` pairs for the files found by another name ('file found by another name') or not at all
+    ('missing file')."""
+    root = Path(img_folder)
+    present = {p.name for p in root.iterdir()}
+    paths, findings, index = {}, [], None
+    for r in images:
+        name = str(r['file_name'])
+        path = Path(name) if os.path.isabs(name) else root / name
+        if ('/' not in name and name in present) or ('/' in name and path.is_file()):
+            paths[r['id']] = path
+            continue
+        index = _file_index(root) if index is None else index
+        found, seen = _lookup(root, name, index)
+        plain = unquote(name.removeprefix('file://'))  # a URL (Label Studio and web tools write these)
+        if found is None and not seen and plain != name:
+            found, seen = _lookup(root, plain, index)
+        if found is not None:
+            paths[r['id']] = root / found
+            findings.append(('file found by another name', f"{name!r} -> {found}"))
+        elif seen:
+            findings.append(('missing file', f"{name} ({len(seen)} files match it but for case, spaces or "
+                                             f"extension: {', '.join(seen[:3])})"))
+        else:
+            findings.append(('missing file', name))
+    return paths, findings
+
 # %% ../nbs/01a_coco.ipynb #abb1f9c0
-_MODE_KIND = {'1': 'grayscale image', 'L': 'grayscale image', 'LA': 'grayscale image', 'F': 'grayscale image',
-              'CMYK': 'CMYK image', 'I': '16-bit image', 'I;16': '16-bit image', 'I;16B': '16-bit image',
-              'I;16L': '16-bit image', 'I;16N': '16-bit image'}
+_MODE_KIND = {'1': 'grayscale image', 'L': 'grayscale image', 'LA': 'grayscale image', 'La': 'grayscale image',
+              'CMYK': 'CMYK image', 'I;16': '16-bit image', 'I;16B': '16-bit image', 'I;16L': '16-bit image',
+              'I;16N': '16-bit image', 'I': '32-bit image', 'F': '32-bit image'}
 ORIENTATIONS = {2: 'mirrored', 3: 'rotated 180°', 4: 'mirrored vertically', 5: 'mirrored and rotated 90° ccw',
                 6: 'rotated 90° cw', 7: 'mirrored and rotated 90° cw', 8: 'rotated 90° ccw'}  # EXIF tag 0x0112
 
-def image_mode_problem(mode:str, # a PIL image mode ('RGB', 'L', 'I;16', 'CMYK', ...)
+def image_mode_problem(mode:str, # a PIL image mode ('RGB', 'L', 'I;16', 'F', 'CMYK', ...)
                       ) -> str|None:
     "The problem kind `validate_coco` reports for a PIL image mode: None for 8-bit RGB, else e.g. '16-bit image'."
     return None if mode == 'RGB' else _MODE_KIND.get(mode, 'RGBA or palette image')
@@ -311,21 +463,52 @@ def exif_orientation(im:Image.Image, # an opened PIL image
         return 1
     return o if o in ORIENTATIONS else 1
 
+def eight_bit_scale(im:Image.Image, # a decoded single-band PIL image of mode 'I;16*', 'I' or 'F' (others: 1.0)
+                   ) -> float:
+    """The factor that maps the values of `im` onto 0..255. The rule: 16-bit modes (`I;16`, `I;16B`, ...) by their
+    type's range (1/257); 32-bit integers (`I`) by the smallest of 0..255 (x1) and 0..65535 (1/257) that holds every
+    value; 32-bit floats (`F`) by the smallest of 0..1 (x255) and 0..255 (x1). `ValueError` naming the mode and the
+    values for anything else (negative values, NaN, integers above 65535, floats above 255): no range is implied."""
+    if im.mode not in ('I', 'F') and not im.mode.startswith('I;16'):
+        return 1.0
+    if im.mode.startswith('I;16'):
+        return 1 / 257
+    a = np.asarray(im)
+    finite = bool(np.isfinite(a).all()) if a.size else True
+    lo, hi = (float(a.min()), float(a.max())) if a.size and finite else (0.0, 0.0)
+    ranges = ((1.0, 255.0), (255.0, 1.0)) if im.mode == 'F' else ((255.0, 1.0), (65535.0, 1 / 257))
+    for top, scale in ranges:
+        if finite and lo >= 0 and hi <= top:
+            return scale
+    found = 'NaN or infinite values' if not finite else f"values {lo:g}..{hi:g}"
+    allowed = ' or '.join(f"0..{top:g}" for top, _ in ranges)
+    raise ValueError(f"image mode {im.mode} ({'32-bit float' if im.mode == 'F' else '32-bit integer'}) with {found}: "
+                     f"only {allowed} have a known 8-bit scale; save it as 8- or 16-bit")
+
 def upright_rgb(im:Image.Image, # a decoded PIL image of any mode
                ) -> Image.Image:
-    """`im` upright (its EXIF orientation applied) in 8-bit RGB; a 16-bit image is scaled to 8 bits (divided by 257),
-    not clipped (PIL's own `convert('RGB')` saturates it to white)."""
+    """`im` upright (its EXIF orientation applied) in 8-bit RGB. 16- and 32-bit single-band images are scaled by
+    `eight_bit_scale` (PIL's own `convert('RGB')` clips them: a 16-bit image turns white, floats in 0..1 black);
+    alpha is dropped; `ValueError` naming the mode for one that cannot be converted (see `eight_bit_scale`)."""
     if exif_orientation(im) != 1:
         im = ImageOps.exif_transpose(im)
-    if image_mode_problem(im.mode) == '16-bit image':
-        a = np.asarray(im).astype(np.float32) / 257.0
-        return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).convert('RGB')
-    return im.convert('RGB')
+    if im.mode in ('I', 'F') or im.mode.startswith('I;16'):
+        a = np.asarray(im).astype(np.float64) * eight_bit_scale(im)
+        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8)).convert('RGB')
+    try:
+        return im.convert('RGB')
+    except ValueError:  # e.g. 'La' (premultiplied alpha): PIL has no conversion to RGB
+        raise ValueError(f"image mode {im.mode} cannot be converted to RGB; "
+                         f"save it as RGB, RGBA or grayscale") from None
 
-def read_image(path, # image file: JPEG, PNG, ... of any mode
+def read_image(path, # image file: JPEG, PNG, TIFF, ... of any mode
               ) -> Image.Image:
     """The image at `path`, fully decoded, upright (EXIF orientation applied, as annotation tools show it) and in
-    8-bit RGB; raises PIL's / OS errors for a file that cannot be decoded."""
+    8-bit RGB (see `upright_rgb`); raises PIL's / OS errors for a file that cannot be decoded, a `ValueError` naming
+    the file and mode for an image whose values have no 8-bit reading."""
     with Image.open(path) as im:
         im.load()
-        return upright_rgb(im)
+        try:
+            return upright_rgb(im)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None

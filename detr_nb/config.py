@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, get_type_hints
 import yaml
+from .files import atomic_write
 
 # %% auto #0
 __all__ = ['BACKBONES', 'POSITION_EMBEDDINGS', 'BACKBONE_NORMS', 'PRECISIONS', 'DATA_FORMATS', 'MONITORS', 'PRESETS',
@@ -328,14 +329,14 @@ def config_to_dict(cfg:ExperimentConfig) -> dict:
     return asdict(cfg)
 
 # %% ../nbs/00_config.ipynb #6d000764
-def save_config(cfg:ExperimentConfig, path) -> Path:
-    "Write `cfg` as YAML to `path` atomically; returns the path."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    tmp.replace(path)
-    return path
+def save_config(cfg:ExperimentConfig, # the config to write
+                path,                 # the YAML file (its folder is made)
+                overwrite:bool=True,  # replace a file already there (False: `FileExistsError`, as `config --out`)
+               ) -> Path:
+    """Write `cfg` as YAML to `path` whole or not at all (`detr_nb.files.atomic_write`: a failed write raises one
+    line and keeps the earlier file); returns the path."""
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    return atomic_write(path, lambda tmp: tmp.write_text(text), overwrite=overwrite)
 
 def load_config(path) -> ExperimentConfig:
     "Read an `ExperimentConfig` from a YAML file, with errors that name the file."

@@ -13,7 +13,7 @@ from torchvision.ops import box_convert
 from torchvision.transforms.v2 import functional as F
 from .config import DataConfig
 from .distributed import is_distributed
-from .coco import PROBLEMS, coco_index, load_coco, normalize_coco, read_coco_json, read_image
+from .coco import PROBLEMS, coco_index, find_image_files, load_coco, normalize_coco, read_coco_json, read_image
 from .validate import CocoReport, validate_coco
 from .transforms import (IMAGENET_MEAN, IMAGENET_STD, RandomResize, RandomSizeCrop, make_transforms,
                          transforms_from_config)
@@ -66,12 +66,11 @@ class CocoDetection(torchvision.datasets.CocoDetection):
         self.report.add_json(d, norm)
         self.coco, self.image_ids = coco_index(norm.data), norm.image_ids
         self.coco.normalized = norm
-        present = {p.name for p in img_folder.iterdir()}
-        exists = lambda f: f in present or ('/' in f and (img_folder / f).is_file())  # names may hold subfolders
         ids = sorted(self.coco.imgs)
-        self.ids = [i for i in ids if exists(str(self.coco.imgs[i]['file_name']))]
-        for i in sorted(set(ids) - set(self.ids)):
-            self.report.add('missing file', str(self.coco.imgs[i]['file_name']))
+        self.paths, found = find_image_files(img_folder, [self.coco.imgs[i] for i in ids])  # id -> file; see 01a
+        self.ids = [i for i in ids if i in self.paths]
+        for kind, example in found:
+            self.report.add(kind, example)
         if ids and not self.ids:
             raise FileNotFoundError(f"none of the {len(ids)} images of {ann_file} is in {img_folder} "
                                     f"(e.g. {self.coco.imgs[ids[0]]['file_name']}); is it the right image folder?")
@@ -95,7 +94,7 @@ class CocoDetection(torchvision.datasets.CocoDetection):
         return {c['label']: c['name'] for c in self.categories}
 
     def _load_image(self, id:int):
-        return read_image(Path(self.root) / str(self.coco.imgs[id]['file_name']))
+        return read_image(self.paths[id])
 
     def _make_target(self, id:int, h:int, w:int) -> dict:
         anns = [a for a in self.coco.imgToAnns[id] if a['category_id'] in self._label
@@ -112,6 +111,8 @@ class CocoDetection(torchvision.datasets.CocoDetection):
                 'iscrowd': pick([int(a['iscrowd']) for a in anns], torch.int64)}
 
     def __getitem__(self, index:int):
+        if not -len(self.ids) <= index < len(self.ids):  # also ends `for image, target in dataset`
+            raise IndexError(f"index {index} out of range for {len(self.ids)} images of {self.ann_file}")
         for k in range(len(self.ids)):
             id = self.ids[(index + k) % len(self.ids)]
             name = str(self.coco.imgs[id]['file_name'])
@@ -119,10 +120,11 @@ class CocoDetection(torchvision.datasets.CocoDetection):
                 continue
             try:
                 pil = self._load_image(id)
-            except Exception as e:  # truncated, corrupt, not an image, vanished since construction
+            except Exception as e:  # truncated, corrupt, not an image, a mode without 8-bit reading, vanished
                 self.skipped[name] += 1
-                warnings.warn(f"{Path(self.root)/name}: cannot read image ({type(e).__name__}: {e}); "
-                              f"skipped, the next image is used instead")
+                warnings.warn(f"{self.paths[id]}: cannot read image ({type(e).__name__}: "
+                              f"{str(e).replace(str(self.paths[id]) + ': ', '')}); skipped: training uses the next "
+                              f"image instead, evaluation leaves it out of the score")
                 continue
             image = tv_tensors.Image(F.pil_to_tensor(pil))
             target = self._make_target(id, *image.shape[-2:])
@@ -132,6 +134,8 @@ class CocoDetection(torchvision.datasets.CocoDetection):
             cxcywh = F.convert_bounding_box_format(target['boxes'], new_format='CXCYWH').as_subclass(torch.Tensor)
             target['boxes'] = cxcywh / torch.tensor([w, h, w, h], dtype=torch.float32)
             target['size'] = torch.tensor([h, w])
+            if k:  # a stand-in for an unreadable image: evaluation drops it (it scores only what it predicted)
+                target['substitute_for'] = torch.tensor(self.ids[index % len(self.ids)])
             return image, target
         raise RuntimeError(f"no image of {self.ann_file} in {self.root} can be read; see the warnings above")
 

@@ -22,8 +22,9 @@ from .coco import coco_index, crowded_images, load_coco
 _all_ = ['load_coco']  # the normalizing ground-truth loader of detr_nb.coco, where evaluation users look for it
 
 # %% auto #0
-__all__ = ['STAT_NAMES', 'PostProcess', 'to_coco_results', 'check_results', 'CocoStats', 'per_class_table', 'coco_stats',
-           'evaluate_results', 'predict_dataset', 'evaluate', 'validation_loss', 'load_coco']
+__all__ = ['STAT_NAMES', 'PostProcess', 'to_coco_results', 'check_results', 'CocoStats', 'metric_defined', 'per_class_table',
+           'coco_stats', 'evaluate_results', 'check_categories', 'predict_dataset', 'evaluate', 'validation_loss',
+           'load_coco']
 
 # %% ../nbs/06_eval.ipynb #2d5e700f
 class PostProcess(nn.Module):
@@ -139,12 +140,27 @@ class CocoStats(dict):
     coco_eval: COCOeval
     results: list
     max_dets: int = 100
+    img_ids: list                # the images scored
+    not_predicted: list          # file names of the ground-truth images `evaluate` could not predict
 
     def __repr__(self): return '{' + ', '.join(f"'{k}': {v:.4f}" for k, v in self.items()) + '}'
 
 def _mean_defined(a):
+    "The mean of the entries pycocotools computed (it writes -1 where nothing exists to score); NaN if none."
     a = a[a > -1]
-    return float(a.mean()) if a.size else -1.0
+    return float(a.mean()) if a.size else math.nan
+
+def metric_defined(value, # one COCO number (e.g. `stats['AP']`), as `coco_stats` / `evaluate` return it
+                  ) -> bool:
+    """False for a metric COCO cannot compute: NaN (what `coco_stats` returns when the split holds no object of
+    that kind), None, or pycocotools' own -1. A training loop must not pick `best.pth` or stop early on it."""
+    if value is None or isinstance(value, bool):
+        return False
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(v) and v != -1.0
 
 def per_class_table(E:COCOeval) -> pd.DataFrame:
     "One row per category: AP, AP50, AP75, APs/m/l, AR100 (as `summarize` computes them) and object/detection counts."
@@ -184,12 +200,23 @@ def coco_stats(coco_gt,               # ground truth: `COCO`, dict or path of th
                results:list,          # detections in the COCO results format
                where:str='results',   # name of the results in error messages
                max_dets:int=100,      # detections scored per image (COCOeval's default: 100); at least 10
+               img_ids=None,          # score only these images of the ground truth (None: all of them)
+               cat_ids=None,          # score only these categories (None: all of the ground truth's)
+               split:str|None=None,   # name of the ground truth in warnings (e.g. its json)
               ) -> CocoStats:
-    """Check `results` and score them with pycocotools `COCOeval` (bbox): the 12 standard numbers
-    and the per-class table; warns when an image of the ground truth has more objects than `max_dets`."""
+    """Check `results` and score them with pycocotools `COCOeval` (bbox): the 12 standard numbers (NaN where
+    undefined, see `metric_defined`) and the per-class table; warns when an image of the ground truth has more
+    objects than `max_dets`, and when the scored images hold no object at all (every number undefined)."""
     if not (isinstance(max_dets, int) and max_dets >= 10):
         raise ValueError(f"max_dets = {max_dets!r}; it must be an integer >= 10 (COCO also reports AR1 and AR10)")
     gt = load_coco(coco_gt)
+    split = split or (str(coco_gt) if isinstance(coco_gt, (str, os.PathLike)) else 'the ground truth')
+    if img_ids is not None:
+        img_ids = sorted({int(i) for i in img_ids})
+        unknown = sorted(set(img_ids) - set(gt.getImgIds()))
+        if unknown or not img_ids:
+            raise ValueError(f"img_ids: {f'{unknown[:5]} are no images of {split}' if unknown else 'no image to score'}; "
+                             f"give image ids of the ground truth (None: all of them)")
     results = check_results(_original_image_ids(results, gt), gt, where)
     crowded = crowded_images(gt, max_dets)
     if crowded:
@@ -204,16 +231,27 @@ def coco_stats(coco_gt,               # ground truth: `COCO`, dict or path of th
                          'annotations': []})
     E = COCOeval(gt, dt, 'bbox')
     E.params.maxDets = [1, 10, max_dets]
+    if img_ids is not None:
+        E.params.imgIds = img_ids
+    if cat_ids is not None:
+        E.params.catIds = sorted(int(c) for c in cat_ids)
     _quiet(E.evaluate)
     _quiet(E.accumulate)
     E.stats = np.array(_summary(E))
     stats = CocoStats(zip(STAT_NAMES, (float(v) for v in E.stats)))
     stats.per_class, stats.coco_eval, stats.results, stats.max_dets = per_class_table(E), E, results, max_dets
+    stats.img_ids, stats.not_predicted = list(E.params.imgIds), []
+    if not metric_defined(stats['AP']):
+        n_img = len(E.params.imgIds)
+        warnings.warn(f"{split}: no object to score in its {n_img} image{'s' * (n_img != 1)}"
+                      f"{'' if img_ids is None else ' that were predicted'}: AP and AR are undefined (NaN), "
+                      f"so they can pick no best model and stop no training (see metric_defined)")
     return stats
 
 def evaluate_results(results_json,       # path of a COCO results file (JSON list of detections), or the list
                      annotations_json,   # path of the COCO instances json it is scored against (or a `COCO`)
                      max_dets:int=100,   # detections scored per image
+                     img_ids=None,       # score only these images (e.g. those the detector could read; None: all)
                     ) -> CocoStats:
     "Score an existing COCO results file with pycocotools: the 12 standard numbers by name and the per-class AP table."
     where = 'results'
@@ -225,7 +263,58 @@ def evaluate_results(results_json,       # path of a COCO results file (JSON lis
             results_json = json.loads(p.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{p} is not valid JSON: {e}") from None
-    return coco_stats(annotations_json, results_json, where, max_dets)
+    split = str(annotations_json) if isinstance(annotations_json, (str, os.PathLike)) else None
+    if img_ids is None and isinstance(results_json, list) and results_json:
+        gt = load_coco(annotations_json)
+        seen = {r['image_id'] for r in _original_image_ids(results_json, gt)
+                if isinstance(r, dict) and isinstance(r.get('image_id'), (int, float, str))}
+        bare = [i for i in gt.getImgIds() if i not in seen]
+        if bare:
+            names = ', '.join(str(gt.imgs[i].get('file_name', i)) for i in bare[:3])
+            warnings.warn(f"{where}: {len(bare)} of {len(gt.getImgIds())} images have no detection ({names}"
+                          f"{' ...' if len(bare) > 3 else ''}); they are scored, their objects as missed "
+                          f"(pass img_ids= to score only the images the detector ran on)")
+        annotations_json = gt
+    return coco_stats(annotations_json, results_json, where, max_dets, img_ids=img_ids, split=split)
+
+# %% ../nbs/06_eval.ipynb #3d128265
+def _cat_set(cats:dict) -> str:
+    items = sorted(cats.items())
+    return '{' + ', '.join(f"{i}: {n}" for i, n in items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else '') + '}'
+
+def check_categories(categories:list|None,      # the model's `{'label', 'id', 'name'}` (a checkpoint's 'categories')
+                     coco_gt,                   # the ground truth (`COCO`, dict or path)
+                     allow_mismatch:bool=False, # score by id even when the names say the classes differ
+                     where:str='the ground truth', # name of the ground truth in messages
+                    ) -> list|None:
+    """The category ids to score: None for all of the ground truth's, else the ones the model shares with it.
+    `ValueError` (one line naming both sets) when an id names another class in the two, or no id is shared."""
+    if categories is None:
+        return None
+    gt = load_coco(coco_gt, warn=False)
+    model = {int(c['id']): str(c.get('name', c['id'])) for c in categories}
+    truth = {int(i): str(c.get('name', i)) for i, c in gt.cats.items()}
+    key = lambda name: ' '.join(name.split()).casefold()
+    shared = sorted(set(model) & set(truth))
+    renamed = [i for i in shared if key(model[i]) != key(truth[i])]
+    if renamed or (model and truth and not shared):
+        what = (f"id {renamed[0]} is {model[renamed[0]]!r} to the model but {truth[renamed[0]]!r} here" if renamed
+                else "no id in common")
+        msg = f"{where}: the model's categories {_cat_set(model)} are not these {_cat_set(truth)} ({what})"
+        if not allow_mismatch:
+            raise ValueError(msg + "; evaluate on data with the model's categories, or pass "
+                                   "allow_category_mismatch=True to score by id anyway")
+        warnings.warn(msg + "; scored by id as asked (allow_category_mismatch=True)")
+        return None
+    only_gt, only_model = sorted(set(truth) - set(model)), sorted(set(model) - set(truth))
+    if only_model:
+        warnings.warn(f"{where}: the model's categories {_cat_set({i: model[i] for i in only_model})} are not in "
+                      f"the ground truth; their detections are not scored")
+    if only_gt:
+        warnings.warn(f"{where}: categories {_cat_set({i: truth[i] for i in only_gt})} are unknown to the model; "
+                      f"scored over the {len(shared)} categories it knows")
+        return shared
+    return None
 
 # %% ../nbs/06_eval.ipynb #f4eb06d7
 def _list_collate(batch): return tuple(zip(*batch))
@@ -248,6 +337,18 @@ def _gather(predictions:dict) -> dict:
         merged.update(p)
     return merged
 
+def _same_images(dataset, gt:COCO, where:str):
+    "Raise a `ValueError` when `gt` gives an image id of `dataset` another file (a ground truth of another split)."
+    own = getattr(getattr(dataset, 'coco', None), 'imgs', None)
+    if not own or own is gt.imgs:
+        return
+    for i, rec in own.items():
+        theirs = gt.imgs.get(i)
+        if theirs is None or str(theirs.get('file_name')) != str(rec.get('file_name')):
+            raise ValueError(f"{where}: image {i} is {rec.get('file_name')} in the data but "
+                             f"{'absent' if theirs is None else theirs.get('file_name')} in coco_gt; the ground truth "
+                             f"is of another split: pass the data's own annotation json (or leave coco_gt out)")
+
 @torch.no_grad()
 def predict_dataset(model:nn.Module,                 # DETR-like: model(list of [3,H,W]) -> {'pred_logits', ...}
                     data,                            # dataset of (image, target) or loader of (images, mask, targets)
@@ -258,7 +359,8 @@ def predict_dataset(model:nn.Module,                 # DETR-like: model(list of 
                     num_workers:int=0,               # loader worker processes (when `data` is a dataset)
                    ) -> dict:
     """Run `model` over `data`: image_id -> `{'scores','labels','boxes' (absolute xyxy, CPU)}`,
-    merged over all DDP ranks."""
+    merged over all DDP ranks. Each image is predicted once: a stand-in the dataset gave for an unreadable image
+    (`target['substitute_for']`) and an image already predicted are left out before the forward pass."""
     postprocess = postprocess or PostProcess()
     device = torch.device(device) if device is not None else next(model.parameters()).device
     loader, _ = _eval_loader(data, batch_size, num_workers)
@@ -271,6 +373,16 @@ def predict_dataset(model:nn.Module,                 # DETR-like: model(list of 
                 images, mask, targets = batch
             else:
                 (images, targets), mask = batch, None
+            keep = [k for k, t in enumerate(targets)
+                    if 'substitute_for' not in t and int(t['image_id']) not in predictions]
+            if not keep:
+                continue
+            if len(keep) < len(targets):
+                targets = [targets[k] for k in keep]
+                if isinstance(images, Tensor):
+                    images, mask = images[keep], mask[keep] if mask is not None else None
+                else:
+                    images = [images[k] for k in keep]
             if isinstance(images, Tensor) and images.dim() == 4:
                 images = images.to(device, non_blocking=True)
                 mask = mask.to(device, non_blocking=True) if mask is not None else None
@@ -297,26 +409,50 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
              results_file=None,                # also write the detections here (COCO results JSON; rank 0)
              max_dets:int=100,                 # detections scored per image (COCOeval's default)
              categories:list|None=None,        # label -> category id map (default: `data.categories`, if any)
+             unpredicted:str='exclude',        # images that could not be read: 'exclude' them from the score, or
+                                               # count their objects as 'missed'
+             allow_category_mismatch:bool=False, # score by id even if the model's category names differ (see below)
             ) -> CocoStats|None:
-    """Run `model` over `data` and score it with COCOeval: the 12 COCO numbers by name, `.per_class`,
-    `.coco_eval`, `.results` (category ids of the ground truth, labels mapped through `categories`)."""
+    """Run `model` over `data` and score it with COCOeval: the 12 COCO numbers by name (NaN where undefined),
+    `.per_class`, `.coco_eval`, `.results` (category ids of the ground truth, labels mapped through `categories`),
+    `.img_ids` (the images scored) and `.not_predicted` (file names of the ground-truth images that were missing or
+    unreadable). The categories are compared first (`check_categories`); a warning names the images not predicted."""
+    if unpredicted not in ('exclude', 'missed'):
+        raise ValueError(f"unpredicted = {unpredicted!r}; expected 'exclude' (score the predicted images) "
+                         f"or 'missed' (score every image, the unread ones as missed)")
     dataset = data.dataset if isinstance(data, DataLoader) else data
     if coco_gt is None:
         coco_gt = getattr(dataset, 'coco', None)
         if coco_gt is None:
             raise ValueError("the dataset has no `coco` attribute; "
                              "pass coco_gt= (the COCO instances json of the split)")
+    where = str(getattr(dataset, 'ann_file', None) or (coco_gt if isinstance(coco_gt, (str, os.PathLike))
+                                                         else 'the ground truth'))
+    gt = load_coco(coco_gt)
+    _same_images(dataset, gt, where)
+    cats = categories if categories is not None else getattr(dataset, 'categories', None)
+    cat_ids = check_categories(cats, gt, allow_category_mismatch, where)  # every rank: all stop on a mismatch
     predictions = predict_dataset(model, data, postprocess, device, precision, batch_size, num_workers)
     rank0 = rank() == 0
     stats = None
     if rank0:
-        gt = load_coco(coco_gt)
-        cats = categories if categories is not None else getattr(dataset, 'categories', None)
         results = to_coco_results(predictions, gt.getCatIds(), categories=cats)
         if results_file is not None:
             Path(results_file).parent.mkdir(parents=True, exist_ok=True)
             Path(results_file).write_text(json.dumps(results))
-        stats = coco_stats(gt, results, max_dets=max_dets)
+        unread = sorted(set(gt.getImgIds()) - set(predictions))
+        names = [str(gt.imgs[i].get('file_name', i)) for i in unread]
+        if unread:
+            listed = set(getattr(dataset, 'ids', None) or [])
+            missing = sum(1 for i in unread if i not in listed)
+            warnings.warn(f"{where}: {len(unread)} of {len(gt.getImgIds())} images were not predicted "
+                          f"({missing} missing, {len(unread) - missing} unreadable or not in the loader: {', '.join(names[:5])}"
+                          f"{' ...' if len(names) > 5 else ''}); "
+                          + ("they are left out of the score (unpredicted='missed' counts their objects as missed)"
+                             if unpredicted == 'exclude' else "their objects count as missed (unpredicted='missed')"))
+        scored = sorted(predictions) if unread and unpredicted == 'exclude' else None
+        stats = coco_stats(gt, results, max_dets=max_dets, img_ids=scored, cat_ids=cat_ids, split=where)
+        stats.not_predicted = names
     if is_distributed():
         box = [dict(stats) if rank0 else None]
         dist.broadcast_object_list(box, src=0)

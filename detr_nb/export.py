@@ -4,7 +4,7 @@
 
 # %% ../nbs/07b_export.ipynb #3c4c4b5f
 from __future__ import annotations
-import contextlib, copy, io, json, logging, os, re, sys, tempfile, warnings
+import contextlib, copy, io, json, logging, os, sys, tempfile, warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 import numpy as np
@@ -15,12 +15,19 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.ops import FrozenBatchNorm2d
 import detr_nb
 from .data import IMAGENET_MEAN, IMAGENET_STD
-from .inference import Detector, load_detector, expand_inputs, val_transform, load_image
+from .detector import Detector, load_detector
+from .inputs import expand_inputs, val_transform, load_image
+# the runners of an exported model live in detr_nb.runtime (they need nothing else of the package); importable from here
+from .runtime import RUNTIMES, OnnxDETR, check_runtime_settings, describe_error
 from .model import DETR, Attention, nested_pad
+from .files import atomic_write
 
 # %% auto #0
-__all__ = ['OPSET', 'OPSETS', 'RUNTIMES', 'fold_frozen_batchnorm', 'onnx_friendly', 'onnx_metadata', 'onnx_bytes', 'OnnxDETR',
-           'to_onnxruntime', 'check_onnx', 'export_onnx', 'quantize_int8']
+__all__ = ['OPSET', 'OPSETS', 'fold_frozen_batchnorm', 'onnx_friendly', 'onnx_metadata', 'onnx_bytes', 'to_onnxruntime',
+           'check_onnx', 'export_onnx', 'quantize_int8', 'RUNTIMES', 'OnnxDETR']
+
+# %% ../nbs/07b_export.ipynb #60467971
+_all_ = ['RUNTIMES', 'OnnxDETR']
 
 # %% ../nbs/07b_export.ipynb #eb9534ed
 def fold_frozen_batchnorm(model:DETR, # modified in place
@@ -68,15 +75,9 @@ def onnx_friendly(model:DETR) -> DETR:
                 setattr(parent, name, _PlainAttention(child))
     return m
 
-# %% ../nbs/07b_export.ipynb #6d6a4ba7
+# %% ../nbs/07b_export.ipynb #70c15e71
 OPSET = 17
 OPSETS = range(13, 24)  # exported and run in both runtimes (torch 2.14: `unflatten` needs 13, the exporter stops at 23)
-
-def _reason(e:Exception) -> str:
-    "An exception in one line, its type and text without OpenVINO's source-location lines, at most 300 characters."
-    lines = [ln.strip() for ln in str(e).splitlines()]
-    text = ' '.join(ln for ln in lines if ln and not re.search(r'\.(cpp|hpp|cc|h):\d+:$', ln))
-    return f"{type(e).__name__}: {text or str(e).strip()}"[:300]
 
 @contextlib.contextmanager
 def _stdout_to(f):
@@ -107,6 +108,7 @@ def onnx_metadata(det:Detector) -> dict[str, str]:
             'detr_nb_std': json.dumps(list(IMAGENET_STD)), 'detr_nb_config': json.dumps(asdict(det.model.config)),
             'detr_nb_version': detr_nb.__version__, 'detr_nb_source': str(det.source)}
 
+# %% ../nbs/07b_export.ipynb #47da70a4
 def onnx_bytes(det:Detector,      # a detector with a torch `DETR` (see `load_detector`)
                opset:int=OPSET,   # ONNX opset, one of `OPSETS` (ValueError otherwise)
                rewrite:bool=True, # export `onnx_friendly(model)` (False: the model as it is, without aux outputs)
@@ -135,7 +137,7 @@ def onnx_bytes(det:Detector,      # a detector with a torch `DETR` (see `load_de
                                             'mask': {0: 'batch', 1: 'height', 2: 'width'},
                                             'pred_logits': {0: 'batch'}, 'pred_boxes': {0: 'batch'}})
         except Exception as e:  # e.g. an operator the opset lacks (the model as it is needs 14 for its attention)
-            raise ValueError(f"opset {opset}: the ONNX exporter cannot export this model ({_reason(e)})") from e
+            raise ValueError(f"opset {opset}: the ONNX exporter cannot export this model ({describe_error(e)})") from e
     proto = onnx.load_from_string(buf.getvalue())
     for k, v in onnx_metadata(det).items():
         proto.metadata_props.add(key=k, value=v)
@@ -144,126 +146,7 @@ def onnx_bytes(det:Detector,      # a detector with a torch `DETR` (see `load_de
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
 
-# %% ../nbs/07b_export.ipynb #c7e54e01
-RUNTIMES = ('onnxruntime', 'openvino')
-def _check_settings(threads, runtime, precision):
-    if runtime not in RUNTIMES:
-        raise ValueError(f"runtime = {runtime!r}; choose one of {', '.join(RUNTIMES)}")
-    if precision not in ('fp32', 'bf16') or (precision == 'bf16' and runtime != 'openvino'):
-        raise ValueError(f"precision = {precision!r} in {runtime}; choose 'fp32', or 'bf16' with runtime='openvino'")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads = {threads!r}; give a positive number of intra-op threads or None")
-
-def _is_detr_export(inputs:list, outputs:list, # (name, shape, dtype) each; shape: a tuple (None: a dynamic dim) or None
-                   ) -> bool:
-    if [n for n, *_ in inputs] != ['images', 'mask'] or [n for n, *_ in outputs] != ['pred_logits', 'pred_boxes']:
-        return False
-    (images, ti), (mask, tm), (logits, tl), (boxes, tb) = [(s, t) for _, s, t in inputs + outputs]
-    rank = lambda s, r: s is not None and len(s) == r
-    return (rank(images, 4) and images[1] in (3, None) and rank(mask, 3) and rank(logits, 3) and rank(boxes, 3)
-            and (ti, tm, tl, tb) == ('float32', 'bool', 'float32', 'float32') and (logits[2] or 0) >= 2
-            and boxes[2] == 4 and (None in (logits[1], boxes[1]) or logits[1] == boxes[1]))
-
-def _ports(ports:list) -> str:
-    dims = lambda s: '?' if s is None else ','.join('?' if d is None else str(d) for d in s)
-    return ', '.join(f"{n} [{dims(s)}] {t}" for n, s, t in ports) or 'none'
-
-class OnnxDETR:
-    """An exported DETR in onnxruntime or OpenVINO (CPU), called like the torch model:
-    (images [B,3,H,W], mask [B,H,W] or None) -> {'pred_logits' [B,Q,C+1], 'pred_boxes' [B,Q,4]} (CPU tensors).
-    Raises ValueError, naming the file, for bad settings, a graph that is not a detr_nb export (naming the runtime
-    too) and a call the graph cannot run."""
-    def __init__(self,
-                 model,                     # path of a .onnx file, or its bytes
-                 threads:int|None=None,     # intra-op threads, >= 1 (None: the runtime's default, one per core)
-                 optimization:str='all',    # onnxruntime graph optimizations: 'all', 'extended', 'basic' or 'none'
-                 runtime:str='onnxruntime', # 'onnxruntime' or 'openvino'
-                 precision:str='fp32',      # 'fp32', or 'bf16' (OpenVINO only: its bf16 inference precision)
-                ):
-        _check_settings(threads, runtime, precision)
-        self.precision = precision
-        self.backend, self.source = runtime, 'ONNX bytes' if isinstance(model, bytes) else str(model)
-        try:
-            load = self._onnxruntime if runtime == 'onnxruntime' else self._openvino
-            inputs, outputs, meta = load(model, threads, optimization)
-        except (ValueError, ImportError):
-            raise
-        except Exception as e:
-            raise ValueError(f"{self.source}: {runtime} cannot load it ({_reason(e)})") from None
-        if not _is_detr_export(inputs, outputs):
-            raise ValueError(f"{self.source}: {runtime} finds inputs {_ports(inputs)} and outputs {_ports(outputs)}; "
-                             "expected images [B,3,H,W] float32, mask [B,H,W] bool -> pred_logits [B,Q,C+1] float32 "
-                             "(C+1 >= 2, fixed), pred_boxes [B,Q,4] float32 (a detr_nb export, written by `detr_nb "
-                             "export`)")
-        self.metadata, self.num_classes = meta, outputs[0][1][2] - 1
-        self.categories = json.loads(meta['detr_nb_categories']) if 'detr_nb_categories' in meta else None
-        self.val_size, self.max_size = int(meta.get('detr_nb_val_size', 800)), int(meta.get('detr_nb_max_size', 1333))
-
-    def _onnxruntime(self, model, threads, optimization):
-        import onnxruntime as ort
-        levels = {'all': ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-                  'extended': ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-                  'basic': ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-                  'none': ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
-        if optimization not in levels:
-            raise ValueError(f"optimization = {optimization!r}; choose one of {', '.join(levels)}")
-        so = ort.SessionOptions()
-        so.graph_optimization_level = levels[optimization]
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.inter_op_num_threads = 1
-        if threads:
-            so.intra_op_num_threads = threads
-        session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), so,
-                                       providers=['CPUExecutionProvider'])
-        def run(images, mask): return session.run(None, {'images': images, 'mask': mask})
-        self.session, self._run = session, run
-        port = lambda a: (a.name, tuple(d if isinstance(d, int) else None for d in a.shape),
-                          {'tensor(float)': 'float32', 'tensor(bool)': 'bool'}.get(a.type, a.type))
-        return ([port(a) for a in session.get_inputs()], [port(a) for a in session.get_outputs()],
-                session.get_modelmeta().custom_metadata_map)
-
-    def _openvino(self, model, threads, optimization):
-        try:
-            import openvino as ov
-        except ImportError:
-            raise ImportError("runtime='openvino' needs the openvino package: pip install openvino") from None
-        if optimization != 'all':
-            raise ValueError(f"optimization = {optimization!r} is an onnxruntime setting; OpenVINO has none")
-        import onnx
-        proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
-        # f32 stated: on CPUs with AVX-512 bf16 or AMX, OpenVINO's default inference precision is bf16
-        config = {'INFERENCE_PRECISION_HINT': {'fp32': 'f32', 'bf16': 'bf16'}[self.precision],
-                  'PERFORMANCE_HINT': 'LATENCY'}
-        if threads:
-            config['INFERENCE_NUM_THREADS'] = threads
-        core = ov.Core()
-        compiled = core.compile_model(core.read_model(proto.SerializeToString()), 'CPU', config)
-        request = compiled.create_infer_request()
-        def run(images, mask):
-            out = request.infer({'images': images, 'mask': mask})
-            return [np.array(out[o]) for o in compiled.outputs]  # copies: the request reuses its buffers
-        self.session, self._run = compiled, run
-        shape = lambda s: None if s.rank.is_dynamic else tuple(d.get_length() if d.is_static else None for d in s)
-        port = lambda p: (p.get_any_name(), shape(p.get_partial_shape()), str(p.get_element_type().to_dtype()))
-        return ([port(p) for p in compiled.inputs], [port(p) for p in compiled.outputs],
-                {p.key: p.value for p in proto.metadata_props})
-
-    def __call__(self, images:Tensor, mask:Tensor|None=None) -> dict:
-        images = torch.as_tensor(images)  # NumPy arrays are welcome too
-        mask = None if mask is None else torch.as_tensor(mask)
-        if mask is None:
-            mask = torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.bool)
-        want = (images.shape[0], 3, *images.shape[2:])  # [B,3,H,W]: the mask is [B,H,W], bool
-        if images.dim() != 4 or images.shape != want or mask.shape != want[:1] + want[2:] or mask.dtype != torch.bool:
-            raise ValueError(f"{self.source}: images {list(images.shape)}, mask {list(mask.shape)} {mask.dtype}; "
-                             "give images [B,3,H,W] and a torch.bool mask [B,H,W]")
-        try:
-            logits, boxes = self._run(images.detach().cpu().float().numpy(), mask.detach().cpu().numpy())
-        except Exception as e:  # e.g. a graph exported for one fixed size
-            raise ValueError(f"{self.source}: {self.backend} cannot run images {list(images.shape)} "
-                             f"({_reason(e)})") from None
-        return {'pred_logits': torch.from_numpy(logits), 'pred_boxes': torch.from_numpy(boxes)}
-
+# %% ../nbs/07b_export.ipynb #f8624cdc
 def to_onnxruntime(det:Detector,             # a detector with a torch `DETR`
                    threads:int|None=None,    # the runtime's intra-op threads, >= 1 (None: its default)
                    runtime:str='onnxruntime', # 'onnxruntime' or 'openvino'
@@ -271,7 +154,7 @@ def to_onnxruntime(det:Detector,             # a detector with a torch `DETR`
                   ) -> Detector:
     """The same detector exported in memory and run by onnxruntime or OpenVINO (what `predict(...,
     backend='onnxruntime' / 'openvino')` does); the settings are checked (ValueError) before the export."""
-    _check_settings(threads, runtime, precision)
+    check_runtime_settings(threads, runtime, precision)
     model = OnnxDETR(onnx_bytes(det), threads=threads, runtime=runtime, precision=precision)
     return replace(det, model=model, source=f'{det.source} ({runtime}{", bf16" if precision == "bf16" else ""})')
 
@@ -308,8 +191,9 @@ def export_onnx(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint pa
                 **load_kwargs,           # `load_detector` options (weights='ema', categories, val_size, ...)
                ) -> Path:
     """Export to ONNX (dynamic batch and size, mask input, class names in the metadata) through a temporary file
-    moved into place only when the parity check passes. Raises `ValueError` for a bad option, a failed check or a
-    place it cannot write, `FileExistsError` for an existing file without `overwrite`."""
+    moved into place only when the parity check passes (`detr_nb.files.atomic_write`). Raises `ValueError` for a bad
+    option or a failed check, `WriteError` (an `OSError`, one line) for a place it cannot write, `FileExistsError`
+    for an existing file without `overwrite`; an earlier file stays as it was on any failure."""
     path = Path(path)
     if path.suffix.lower() != '.onnx':
         raise ValueError(f"{path}: give the exported model the suffix .onnx")
@@ -319,9 +203,8 @@ def export_onnx(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint pa
         raise FileExistsError(f"{path} exists; give another path, or overwrite=True (detr_nb export --overwrite)")
     det = load_detector(model_or_checkpoint, **load_kwargs)
     graph = onnx_bytes(det, opset)
-    tmp = path.with_name(path.name + '.tmp')
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write_checked(tmp:Path):
         tmp.write_bytes(graph)
         if check:
             worst = max(check_onnx(tmp, det, sizes=((det.val_size, det.val_size + 32),), batches=(1, 2)),
@@ -330,14 +213,7 @@ def export_onnx(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint pa
                 raise ValueError(f"{path}: the exported graph differs from the model by "
                                  f"{max(worst['max_abs_logits'], worst['max_abs_boxes']):.2e} > {tolerance} "
                                  f"(batch {worst['batch']}, {worst['size']}); not written")
-        os.replace(tmp, path)
-    except OSError as e:  # no such folder, a file in the way, no permission, disk full
-        raise ValueError(f"{path}: cannot write the model there ({e.strerror or type(e).__name__})") from None
-    finally:
-        if tmp.parent.is_dir():
-            tmp.unlink(missing_ok=True)
-    return path
-
+    return atomic_write(path, write_checked, overwrite=overwrite)
 
 # %% ../nbs/07b_export.ipynb #1661cc9a
 def quantize_int8(model_or_checkpoint,     # a `DETR`, `Detector` or checkpoint path (torch backend)

@@ -10,13 +10,14 @@ from typing import Callable
 import numpy as np
 import torch
 from .model import DETR
-from .inference import load_detector
-from .export import fold_frozen_batchnorm, onnx_bytes, OnnxDETR, quantize_int8
+from .detector import load_detector
+from .runtime import OnnxDETR
+from .export import fold_frozen_batchnorm, onnx_bytes, quantize_int8
 
 # %% auto #0
 __all__ = ['compare_latency', 'latency_table']
 
-# %% ../nbs/07c_latency.ipynb #39f2e01f
+# %% ../nbs/07c_latency.ipynb #7d70b20f
 def compare_latency(fns:dict[str, Callable], # name -> function of no argument returning (logits, boxes)
                     warmup:int=3,            # untimed calls of each, first
                     runs:int=10,             # timed calls of each, interleaved round by round
@@ -38,6 +39,7 @@ def compare_latency(fns:dict[str, Callable], # name -> function of no argument r
              'min_ms': float(min(t)), 'runs': runs, 'warmup': warmup, 'max_abs_logits': diff(name, 0),
              'max_abs_boxes': diff(name, 1)} for name, t in times.items()]
 
+# %% ../nbs/07c_latency.ipynb #e22b6551
 def _cpu_name() -> str:
     try:
         with open('/proc/cpuinfo') as f:
@@ -51,6 +53,7 @@ def _machine(threads:int) -> dict:
             'openvino': __import__('openvino').__version__,
             'date': time.strftime('%Y-%m-%d')}
 
+# %% ../nbs/07c_latency.ipynb #5b4cf7cd
 def latency_table(preset:str='tiny',        # model preset ('tiny', 'r50', ...), random weights
                   size=(800, 1066),         # (height, width) of the input images, pixels
                   batch:int=1,              # images per call

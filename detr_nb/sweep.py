@@ -4,12 +4,14 @@
 
 # %% ../nbs/08a_sweep.ipynb #14da4ddc
 from __future__ import annotations
-import itertools, math, os, re
+import itertools, math, re
 from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 from .config import MONITORS, ExperimentConfig, apply_overrides, config_to_dict, get_preset, load_config
 from .checkpoint import read_metrics
+from .files import atomic_write
+from .jobs import JobError, job_notebook, run_job
 
 # %% auto #0
 __all__ = ['parse_grid', 'expand_grid', 'run_name', 'run_results', 'sweep', 'plot_sweep']
@@ -108,18 +110,17 @@ def run_results(exp_dir,            # one run's experiment folder (its log/metri
             out['minutes'] = float(vals['val/train_seconds'].iloc[-1]) / 60
     return out
 
-# %% ../nbs/08a_sweep.ipynb #94a54f9c
+# %% ../nbs/08a_sweep.ipynb #873451e1
 def _write_csv(table:pd.DataFrame, path:Path):
-    """Write `table` to `path` through a temporary file, so a crash never leaves half a CSV; the rows of an earlier
-    sweep.csv there whose runs `table` does not have are kept after it."""
+    """Write `table` to `path` whole or not at all (`detr_nb.files.atomic_write`), so a crash never leaves half a
+    CSV; the rows of an earlier sweep.csv there whose runs `table` does not have are kept after it."""
     if path.is_file():
         earlier = pd.read_csv(path)
         if 'run' in earlier:
             table = pd.concat([table, earlier[~earlier['run'].isin(table['run'])]], ignore_index=True)
-    tmp = path.with_suffix('.csv.tmp')
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
+# %% ../nbs/08a_sweep.ipynb #df52f79d
 def _check_points(points:list[dict], base:list[str], params:dict):
     """`ValueError` naming the grid point when the train job's starting config (`params`' config file or preset)
     with `base` and the point's overrides is not a valid config: a value of the wrong type or out of range is
@@ -131,6 +132,23 @@ def _check_points(points:list[dict], base:list[str], params:dict):
         except ValueError as e:
             raise ValueError(f"grid point {point}: {e}") from None
 
+# %% ../nbs/08a_sweep.ipynb #0d3ffb19
+def _run_point(src:Path, notebook:Path, job:dict, exp:Path, resume:bool) -> tuple[str, str]:
+    """(status, error) of one grid point's run of the train job: 'skipped' when `exp` holds an earlier run's
+    checkpoints and `resume` is off (the job would refuse; the earlier run stays as it is), else 'ok' or 'failed'."""
+    earlier = [p.name for p in (exp / 'model' / 'last.pth', exp / 'model' / 'best.pth') if p.is_file()]
+    if earlier and not resume:
+        return 'skipped', (f"not run again: {exp} holds the checkpoints of an earlier run ({', '.join(earlier)}); "
+                           f"resume='auto' continues it")
+    try:
+        run_job(src, notebook, job)
+        return 'ok', ''
+    except JobError as e:
+        return 'failed', f'{e.ename}: {e.evalue}'.strip()
+    except Exception as e:  # the kernel died or could not start: this run failed, the next may not
+        return 'failed', f'{type(e).__name__}: {e}'.strip()
+
+# %% ../nbs/08a_sweep.ipynb #18144754
 def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_grid` reads them ('train.lr=1e-4,2e-4')
           out_dir,                  # the sweep's folder: one experiment per grid point, sweep.csv and sweep.png
           params:dict|None=None,    # other parameters of the train job (preset, epochs, data_root, overrides, ...)
@@ -148,8 +166,6 @@ def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_g
     which continues every run from its `model/last.pth`. `ValueError` for a bad grid, metric or parameter, or a
     grid value the config refuses (wrong type or out of range, checked on the job's starting config), before any
     run."""
-    import papermill as pm
-    from detr_nb.cli import _jobs_dir
     grid = parse_grid(grid) if isinstance(grid, (list, tuple)) else {k: [str(v) for v in vs] for k, vs in grid.items()}
     for key in grid:
         _check_key(f'{key}=...', key)
@@ -166,28 +182,14 @@ def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_g
     _check_points(points, base, params)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    src, rows = _jobs_dir() / 'train.ipynb', []
+    src, rows = job_notebook('train'), []
     names = [run_name(p) for p in points]
     names = [n if names.count(n) == 1 else f'{n}__{i}' for i, n in enumerate(names)]  # values that read alike
     for point, name in tqdm(list(zip(points, names)), desc='sweep', disable=not progress):
         notebook = out / name / 'result' / 'train.ipynb'
-        notebook.parent.mkdir(parents=True, exist_ok=True)
         job = {**params, 'name': name, 'out_dir': str(out.resolve()),
                'overrides': [*base, *(f'{k}={v}' for k, v in point.items())]}
-        earlier = [p.name for p in (out / name / 'model' / 'last.pth', out / name / 'model' / 'best.pth')
-                   if p.is_file()]
-        if earlier and not params.get('resume'):  # the job would refuse; the earlier run stays as it is
-            status, error = 'skipped', (f"not run again: {out / name} holds the checkpoints of an earlier run "
-                                        f"({', '.join(earlier)}); resume='auto' continues it")
-        else:
-            try:
-                pm.execute_notebook(str(src), str(notebook), parameters=job, kernel_name='python3',
-                                    cwd=str(Path.cwd()), progress_bar=False)
-                status, error = 'ok', ''
-            except pm.PapermillExecutionError as e:
-                status, error = 'failed', f'{e.ename}: {e.evalue}'.strip()
-            except Exception as e:  # the kernel died or could not start: this run failed, the next may not
-                status, error = 'failed', f'{type(e).__name__}: {e}'.strip()
+        status, error = _run_point(src, notebook, job, out / name, resume=bool(params.get('resume')))
         res = run_results(out / name, metric)
         rows.append({**{k: _as_number(v) for k, v in point.items()}, 'run': name, 'status': status, **res,
                      'error': error, 'notebook': str(notebook)})
@@ -238,7 +240,4 @@ def plot_sweep(table:pd.DataFrame, # the sweep table (`sweep`'s result, or sweep
         ax.legend(fontsize=8)
     ax.grid(alpha=.3)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    return out
+    return atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=100, format='png'))

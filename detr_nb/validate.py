@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from PIL import Image
 from .coco import (PROBLEMS, ORIENTATIONS, NormalizedCoco, image_mode_problem, coco_index, crowded_images,
-                          exif_orientation, normalize_coco, read_coco_json)
+                          eight_bit_scale, exif_orientation, find_image_files, normalize_coco, read_coco_json)
 
 # %% auto #0
 __all__ = ['CocoReport', 'validate_coco']
@@ -75,8 +75,25 @@ class CocoReport:
                 f"|---|---:|---|---|---|\n{rows}\n")
 
 # %% ../nbs/01b_validate.ipynb #8a130102
+_CONVERTIBLE = {'1', 'L', 'LA', 'P', 'PA', 'RGB', 'RGBA', 'RGBX', 'RGBa', 'CMYK', 'YCbCr', 'LAB', 'HSV'}
+
+def _decoded_problems(im:Image.Image, name:str) -> list[tuple[str, str]]:
+    "Problems only the decoded pixels show: a 32-bit image's scale, or a mode without an 8-bit RGB reading."
+    if im.mode in ('I', 'F'):
+        try:
+            scale = eight_bit_scale(im)
+        except ValueError as e:
+            return [('unsupported image mode', f"{name}: {e}")]
+        return [('32-bit image', f"{name} ({im.mode}, scaled x{scale:.4g})")]
+    if im.mode not in _CONVERTIBLE and not im.mode.startswith('I;16'):
+        try:
+            im.convert('RGB')
+        except ValueError:
+            return [('unsupported image mode', f"{name}: image mode {im.mode} cannot be converted to RGB")]
+    return []
+
 def _check_image(path:Path, rec:dict, decode:bool) -> list[tuple[str, str]]:
-    "Problems of one image file as `(kind, example)` pairs."
+    "Problems of one image file (found by `find_image_files`) as `(kind, example)` pairs."
     name = rec['file_name']
     if not path.is_file():
         return [('missing file', name)]
@@ -84,7 +101,7 @@ def _check_image(path:Path, rec:dict, decode:bool) -> list[tuple[str, str]]:
     try:
         with Image.open(path) as im:
             kind = image_mode_problem(im.mode)
-            if kind:
+            if kind and not (decode and kind == '32-bit image'):
                 out.append((kind, f'{name} ({im.mode})'))
             o, (w, h) = exif_orientation(im), im.size
             if o in (5, 6, 7, 8):
@@ -99,6 +116,7 @@ def _check_image(path:Path, rec:dict, decode:bool) -> list[tuple[str, str]]:
                                              f"json {json_size[0]}x{json_size[1]}{hint}"))
             if decode:
                 im.load()
+                out += _decoded_problems(im, name)
     except Exception as e:
         out.append(('unreadable image', f"{name} ({type(e).__name__}: {str(e).replace(str(path), name)})"))
     return out
@@ -110,6 +128,7 @@ def validate_coco(ann_file,                   # COCO instances json
                   max_examples:int=3,         # examples kept per problem kind
                   num_threads:int=4,          # threads decoding images
                   max_dets:int=100,           # detections COCOeval scores per image (its default: 100)
+                  num_queries:int|None=None,  # the model's object queries: report images with more objects (None: skip)
                  ) -> CocoReport:
     "Check a COCO-format dataset; the report counts every problem kind with examples (see `PROBLEMS`)."
     report = CocoReport(str(ann_file), str(img_folder), max_examples=max_examples)
@@ -125,12 +144,22 @@ def validate_coco(ann_file,                   # COCO instances json
         return report
     n = normalize_coco(d)
     report.add_json(d, n)
-    for name, k in crowded_images(coco_index(n.data), max_dets):
+    coco = coco_index(n.data)
+    for name, k in crowded_images(coco, max_dets):
         report.add('more objects than max_dets', f"{name}: {k} objects, max_dets {max_dets}")
+    if num_queries is not None:
+        for name, k in crowded_images(coco, num_queries):
+            report.add('more objects than num_queries',
+                       f"{name}: {k} objects, num_queries {num_queries} ({k - num_queries} never matched)")
+    if not any(not a['iscrowd'] for a in n.data['annotations']):
+        report.add('split without objects', f"{len(n.data['images'])} images, no non-crowd object")
     if folder.is_dir():
+        paths, found = find_image_files(folder, n.data['images'])
+        for kind, example in found:
+            report.add(kind, example)
         with ThreadPoolExecutor(num_threads) as ex:
-            for found in ex.map(lambda r: _check_image(folder / str(r['file_name']), r, check_images),
-                                n.data['images']):
-                for kind, example in found:
+            for problems in ex.map(lambda r: _check_image(paths[r['id']], r, check_images),
+                                   [r for r in n.data['images'] if r['id'] in paths]):
+                for kind, example in problems:
                     report.add(kind, example)
     return report

@@ -19,6 +19,13 @@ def test_bench_tiny_json(tmp_path):
                   'aten_events', 'timed_steps'):
             assert k in m, (mode, k)
         assert m['images_per_s'] > 0 and m['ops'] > 0 and m['timed_steps'] == 2
+    # a result that is there is not replaced unless asked, and the refusal comes before any timing
+    with pytest.raises(FileExistsError, match='bench.json exists'):
+        bench('tiny', steps=1, warmup=0, out=out)
+    assert json.loads(out.read_text()) == saved
+    bench('tiny', batch_size=1, image_size='48x64', boxes=1, steps=1, warmup=0, modes='infer', ops=False, flops=False,
+          out=out, overwrite=True)
+    assert json.loads(out.read_text())['settings']['image_size'] == [48, 64]
 
 def test_bench_switches_cpu():
     r = bench('tiny', batch_size=1, image_size=64, boxes=2, steps=1, warmup=1, modes='train', fused_adamw=False,

@@ -61,6 +61,11 @@ def test_config_writes_resolved_yaml(tmp_path):
     # and the written file is enough to re-create the same config
     again = run('config', '--config', out).stdout
     assert yaml.safe_load(again) == d
+    # the file is the user's now: replaced only with --overwrite
+    res = run('config', '--preset', 'tiny', '--out', out, ok=False)
+    assert res.returncode == 1 and f'{out} exists' in res.stderr and yaml.safe_load(out.read_text()) == d
+    run('config', '--preset', 'tiny', '--out', out, '--overwrite')
+    assert yaml.safe_load(out.read_text())['model']['backbone'] == 'resnet18'
 
 
 @pytest.mark.parametrize('args, message', [

@@ -208,6 +208,18 @@ def _string_image_ids(d, f):
         a['image_id'] = f"img_{a['image_id']}"
 
 
+def _windows_names(d, f):
+    "File names as a Windows tool writes them, relative to the dataset root (train2017\\x.jpg)."
+    for i in d['images']:
+        i['file_name'] = 'train2017\\' + i['file_name']
+
+
+def _as_tiff(p, dtype, scale):
+    "Image `p` rewritten as a single-band 32-bit TIFF (under its .jpg name) holding its gray values times `scale`."
+    gray = np.asarray(Image.open(p).convert('L')).astype(np.float64)
+    Image.fromarray((gray * scale).astype(dtype)).save(p, format='TIFF')
+
+
 def _crowded(d, f, n=101):
     img = d['images'][0]
     d['annotations'] += [{'id': 10_000 + k, 'image_id': img['id'], 'category_id': 1,
@@ -227,8 +239,33 @@ CASES = {
     'box entirely outside': ('box outside image', lambda d, f: _first_ann_of(d, 0)['bbox'].__setitem__(0, 5_000)),
     'unknown category': ('unknown category', lambda d, f: _first_ann_of(d, 0).__setitem__('category_id', 42)),
     'duplicate image id': ('duplicate id', lambda d, f: d['images'][1].__setitem__('id', d['images'][0]['id'])),
-    'duplicate annotation id': ('duplicate id',
+    'duplicate annotation id': ('duplicate annotation id',
                                 lambda d, f: d['annotations'][1].__setitem__('id', d['annotations'][0]['id'])),
+    'the same annotation twice': ('repeated annotation',
+                                  lambda d, f: d['annotations'].append(dict(d['annotations'][0]))),
+    'annotation ids from 0': ('annotation id 0',
+                              lambda d, f: [a.__setitem__('id', k) for k, a in enumerate(d['annotations'])]),
+    'category id as text': ('number as text', lambda d, f: d['annotations'][0].__setitem__('category_id', '1')),
+    'image id as text in an annotation': ('number as text', lambda d, f: d['annotations'][0].__setitem__(
+        'image_id', str(d['annotations'][0]['image_id']))),
+    # file names written elsewhere (issue 26, kind 3)
+    'Windows separators': ('file name rewritten', _windows_names),
+    'leading ./': ('file name rewritten', lambda d, f: d['images'][0].__setitem__('file_name', './' + f[0].name)),
+    'absolute path of another machine': ('file found by another name', lambda d, f: d['images'][0].__setitem__(
+        'file_name', f'/home/alice/data/train2017/{f[0].name}')),
+    'file name in another case': ('file found by another name',
+                                  lambda d, f: f[0].rename(f[0].with_name(f[0].name.upper()))),
+    'float TIFF in 0..1': ('32-bit image', lambda d, f: _as_tiff(f[0], np.float32, 1 / 255)),
+    'int32 TIFF in 0..255': ('32-bit image', lambda d, f: _as_tiff(f[0], np.int32, 1)),
+    'float TIFF with negative values': ('unsupported image mode', lambda d, f: _as_tiff(f[0], np.float32, -1 / 255)),
+    'split without objects': ('split without objects', lambda d, f: d.__setitem__('annotations', [])),
+    'file name with another extension': ('file found by another name', lambda d, f: d['images'][0].__setitem__(
+        'file_name', f[0].with_suffix('.png').name)),
+    'two records, one file': ('duplicate file name', lambda d, f: d['images'].append({**d['images'][0], 'id': 999})),
+    'file name as a URL': ('file found by another name', lambda d, f: d['images'][0].__setitem__(
+        'file_name', f'http://labels.example/data/upload/1/{f[0].name}')),
+    'boxes as fractions (YOLO)': ('boxes in fractions of the image', lambda d, f: [a.__setitem__(
+        'bbox', [v / 1000 for v in a['bbox']]) for a in d['annotations']]),
     'duplicate category id': ('duplicate id', lambda d, f: d['categories'].append({'id': 1, 'name': 'disc'})),
     'annotation of unknown image': ('annotation of unknown image',
                                     lambda d, f: d['annotations'][0].__setitem__('image_id', 777)),
@@ -267,6 +304,7 @@ def test_bad_data_is_reported_and_loading_survives(case, broken):
     root, ann, img, d, files = broken
     breakage(d, files)
     ann.write_text(json.dumps(d))
+    img = root if case == 'Windows separators' else img  # its names start with train2017\\
     report = validate_coco(ann, img)
     assert report.counts[kind] >= 1, (case, report.counts)
     text = str(report)
@@ -288,10 +326,13 @@ def test_bad_data_is_reported_and_loading_survives(case, broken):
         for t in targets:
             assert t['boxes'].shape == (len(t['labels']), 4) and ((t['boxes'] >= 0) & (t['boxes'] <= 1)).all()
             assert set(t['labels'].tolist()) <= {1, 2, 3}
-    if kind == 'unreadable image':
+    if kind in ('unreadable image', 'unsupported image mode'):
         assert any(files[0].name in m and 'cannot read image' in m for m in messages), messages
         assert ds.skipped[files[0].name] == 1
-    if PROBLEMS[kind][0] != 'info' and kind not in ('unreadable image', 'size mismatch', 'more objects than max_dets'):
+    if kind in ('file name rewritten', 'file found by another name'):
+        assert len(ds) == len(d['images'])  # every file found, none substituted
+    if PROBLEMS[kind][0] != 'info' and kind not in ('unreadable image', 'size mismatch', 'more objects than max_dets',
+                                                    'unsupported image mode', 'split without objects'):
         assert any(kind in m for m in messages), messages  # the construction warning counts it
     if kind == 'EXIF orientation':
         assert report.counts['size mismatch'] == 0  # compared upright
@@ -449,15 +490,15 @@ def test_real_subset(split):
     assert sum(int(crowd[k][1]['iscrowd'].sum()) for k in range(len(crowd))) == report.n_crowd
 
 
-def test_duplicate_ids_keep_the_first_record(broken):
+def test_duplicate_ids_keep_the_first_image_and_both_objects(broken):
     root, ann, img, d, files = broken
     d['annotations'][1]['id'] = d['annotations'][0]['id']
     d['images'].append({**d['images'][0], 'file_name': files[1].name})  # same id, other file
     ann.write_text(json.dumps(d))
-    with pytest.warns(UserWarning, match='2 duplicate id .first record kept.'):
+    with pytest.warns(UserWarning, match=r'1 duplicate id .first record kept., 1 duplicate annotation id .renumbered'):
         ds = CocoDetection(img, ann)
     assert len(ds) == 6 and ds.coco.imgs[d['images'][0]['id']]['file_name'] == files[0].name
-    assert len(ds.coco.anns) == len(d['annotations']) - 1
+    assert len(ds.coco.anns) == len(d['annotations']) and 0 not in ds.coco.anns  # two objects, two ids
 
 
 # ---------------------------------------------------------------- issue 12: string ids, EXIF, sparse category ids
@@ -536,3 +577,85 @@ def test_sparse_category_ids_get_contiguous_labels(broken):
     for k in range(len(ds)):
         a, b = ds[k][1]['labels'].tolist(), ds2[k][1]['labels'].tolist()
         assert b == [{0: 1, 2: 0}[x] for x in a if x != 1]
+
+
+# ------------------------------------------------------- issue 26, kind 3: images and records read as something else
+
+def _tiny_split(root, n, name=lambda i: f'img_{i:03d}.jpg', write=None):
+    "`n` 40x30 images under root/images, their json naming them by `name(i)`; `write(i, path)` writes image i."
+    (root / 'images').mkdir(parents=True)
+    for i in range(n):
+        p = root / 'images' / f'img_{i:03d}.jpg'
+        write(i, p) if write else Image.new('RGB', (40, 30), (90, 120, 150)).save(p)
+    d = {'images': [{'id': i + 1, 'file_name': name(i), 'width': 40, 'height': 30} for i in range(n)],
+         'categories': [{'id': 1, 'name': 'thing'}],
+         'annotations': [{'id': i + 1, 'image_id': i + 1, 'category_id': 1, 'bbox': [5, 5, 10, 10], 'area': 100,
+                          'iscrowd': 0} for i in range(n)]}
+    (root / 'ann.json').write_text(json.dumps(d))
+    return root / 'ann.json'
+
+
+@pytest.mark.parametrize('dtype,scale', [(np.float32, 1 / 255), (np.int32, 1), (np.float32, 1.), (np.int32, 257)])
+def test_32bit_tiffs_are_read_by_their_range(dtype, scale, tmp_path):
+    gray = (np.arange(30 * 40).reshape(30, 40) % 256).astype(np.float64)
+    ann = _tiny_split(tmp_path, 1, name=lambda i: 'img_000.tif',
+                      write=lambda i, p: Image.fromarray((gray * scale).astype(dtype)).save(p.with_suffix('.tif')))
+    image, _ = CocoDetection(tmp_path / 'images', ann)[0]
+    # issue 26: mode F in 0..1 and mode I in 0..255 came out black (0 everywhere)
+    assert np.abs(image[0].numpy().astype(int) - gray.astype(int)).max() <= 1 and (image[0] == image[2]).all()
+    report = validate_coco(ann, tmp_path / 'images')
+    assert report.counts['32-bit image'] == 1 and report.ok, str(report)
+
+
+def test_32bit_tiff_without_a_range_is_refused_by_name(tmp_path):
+    ann = _tiny_split(tmp_path, 2, write=lambda i, p: Image.fromarray(
+        np.full((30, 40), -3. if i == 0 else .5, np.float32)).save(p, format='TIFF'))
+    report = validate_coco(ann, tmp_path / 'images')
+    assert report.counts['unsupported image mode'] == 1 and not report.ok
+    assert 'img_000.jpg: image mode F (32-bit float) with values -3..-3' in report.examples['unsupported image mode'][0]
+    with pytest.raises(ValueError,
+                       match=r'img_000.jpg: image mode F \(32-bit float\) with values -3..-3: only 0..1 or 0..255'):
+        read_image(tmp_path / 'images' / 'img_000.jpg')
+
+
+@pytest.mark.parametrize('written', ['images\\img_{i:03d}.jpg', './images/img_{i:03d}.jpg',
+                                     '.\\images\\img_{i:03d}.jpg', 'C:\\Users\\ann\\data\\images\\img_{i:03d}.jpg',
+                                     '/home/ann/data/images/img_{i:03d}.jpg',
+                                     'images/IMG_{i:03d}.JPG', ' images/img_{i:03d}.jpg'])
+def test_file_names_written_elsewhere_are_found_and_named(written, tmp_path):
+    ann = _tiny_split(tmp_path, 2, name=lambda i: written.format(i=i))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        ds = CocoDetection(tmp_path, ann)  # issue 26: "none of the 2 images ... is in root" for images\img_000.jpg
+    assert len(ds) == 2 and [t['image_id'].item() for _, t in ds] == [1, 2]
+    said = ' '.join(str(w.message) for w in caught)
+    assert 'file name rewritten' in said or 'file found by another name' in said, said
+    report = validate_coco(ann, tmp_path)
+    assert report.counts['missing file'] == 0 and report.counts['file name rewritten'] + \
+        report.counts['file found by another name'] >= 2, str(report)
+
+
+def test_ambiguous_file_name_is_named_as_missing(tmp_path):
+    ann = _tiny_split(tmp_path, 1, name=lambda i: 'images/Img_000.jpg')
+    Image.new('RGB', (40, 30)).save(tmp_path / 'images' / 'IMG_000.jpg')
+    report = validate_coco(ann, tmp_path)
+    assert report.counts['missing file'] == 1
+    assert '2 files match it but for case, spaces or extension' in report.examples['missing file'][0]
+
+
+def test_more_objects_than_queries_is_said(tmp_path):
+    from detr_nb.coco import check_objects_per_image
+    ann = _tiny_split(tmp_path, 2)
+    d = json.loads(ann.read_text())
+    d['annotations'] += [{'id': 100 + k, 'image_id': 1, 'category_id': 1, 'bbox': [k * 3, 20, 2, 2], 'area': 4,
+                          'iscrowd': 0} for k in range(11)]  # 12 objects in img_000.jpg
+    ann.write_text(json.dumps(d))
+    ds = CocoDetection(tmp_path / 'images', ann)
+    said = (r'1 image\(s\) hold more objects than model.num_queries = 5 \(most: img_000.jpg \(12\)\); '
+            r'at most 5 objects .* 7 of the worst can never be found')
+    with pytest.warns(UserWarning, match=said):
+        assert check_objects_per_image(ds, 5) == [('img_000.jpg', 12)]
+    assert check_objects_per_image(ann, 12, warn=False) == []
+    report = validate_coco(ann, tmp_path / 'images', num_queries=5)
+    assert report.examples['more objects than num_queries'] == [
+        'img_000.jpg: 12 objects, num_queries 5 (7 never matched)']

@@ -5,11 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest, torch
+from PIL import Image
 from torch import nn
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from detr_nb.eval import (PostProcess, STAT_NAMES, coco_stats, evaluate, evaluate_results, load_coco, to_coco_results)
+from detr_nb.eval import (PostProcess, STAT_NAMES, check_categories, coco_stats, evaluate, evaluate_results, load_coco,
+                          metric_defined, to_coco_results)
 from torchvision.ops import box_convert
 from detr_nb.data import make_shapes
 
@@ -40,6 +42,17 @@ def _pycocotools(ann_file, results_file):
         E.accumulate()
         E.summarize()
     return [float(v) for v in E.stats]
+
+
+def _as_pycocotools(stats):
+    "Our 12 numbers as pycocotools' summarize writes them: -1 where undefined (we return NaN)."
+    return [v if metric_defined(v) else -1.0 for v in stats.values()]
+
+
+def _nan_equal(a: dict, b: dict) -> bool:
+    "Equal dicts of numbers, NaN (undefined) equal to NaN."
+    same = lambda x, y: x == y or (math.isnan(x) and math.isnan(y))
+    return list(a) == list(b) and all(same(x, y) for x, y in zip(a.values(), b.values()))
 
 
 def _noisy(coco, seed, p_drop=.2, p_wrong=.1, sigma=3.):
@@ -100,7 +113,7 @@ def test_exact_agreement_synthetic(shapes, tmp_path):
     f.write_text(json.dumps(_noisy(load_coco(ann), seed=0)))
     ours = evaluate_results(f, ann)
     assert list(ours) == list(STAT_NAMES)
-    assert list(ours.values()) == _pycocotools(ann, f)
+    assert _as_pycocotools(ours) == _pycocotools(ann, f)
     assert 0 < ours['AP'] < 1
 
 
@@ -111,7 +124,7 @@ def test_exact_agreement_real_subset(tmp_path):
     f = tmp_path / 'dets.json'
     f.write_text(json.dumps(_noisy(gt, seed=1)))
     ours = evaluate_results(f, REAL_ANN)
-    assert list(ours.values()) == _pycocotools(REAL_ANN, f)
+    assert _as_pycocotools(ours) == _pycocotools(REAL_ANN, f)
     # the per-class table follows summarize's rule: its mean over the classes with objects is AP
     pc = ours.per_class[ours.per_class.AP > -1]
     assert math.isclose(pc.AP.mean(), ours['AP'], rel_tol=1e-12)
@@ -123,9 +136,9 @@ def test_perfect_prediction(which, shapes, tmp_path):
     if not Path(ann).is_file():
         pytest.skip(f'{ann} is absent')
     s = coco_stats(ann, _gt_as_dets(load_coco(ann)))
-    # every AP and AR100 is 1 (-1 where an area range has no object); AR1/AR10 cap the detections per image and class
+    # every AP and AR100 is 1 (NaN where an area range has no object); AR1/AR10 cap the detections per image and class
     for k in ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR100', 'ARs', 'ARm', 'ARl'):
-        assert s[k] == -1 or math.isclose(s[k], 1.0, abs_tol=1e-12), (k, s[k])
+        assert not metric_defined(s[k]) or math.isclose(s[k], 1.0, abs_tol=1e-12), (k, s[k])
     assert math.isclose(s['AP'], 1.0, abs_tol=1e-12)
 
 
@@ -134,7 +147,7 @@ def test_all_wrong(shapes):
     cats = gt.getCatIds()
     wrong = [{**d, 'category_id': cats[(cats.index(d['category_id']) + 1) % len(cats)]} for d in _gt_as_dets(gt)]
     s = coco_stats(gt, wrong)
-    assert all(s[k] in (0.0, -1.0) for k in STAT_NAMES), dict(s)
+    assert all(s[k] == 0.0 or not metric_defined(s[k]) for k in STAT_NAMES), dict(s)
     assert s['AP'] == 0.0 and s['AR100'] == 0.0
 
 
@@ -142,8 +155,8 @@ def test_empty_predictions(shapes, tmp_path):
     f = tmp_path / 'empty.json'
     f.write_text('[]')
     s = evaluate_results(f, _shapes_ann(shapes))
-    # nothing found: every defined number is 0, an area range without objects stays -1 (pycocotools' "undefined")
-    assert all(s[k] in (0.0, -1.0) for k in STAT_NAMES) and s['AP'] == 0.0
+    # nothing found: every defined number is 0, an area range without objects is NaN (pycocotools' -1, "undefined")
+    assert all(s[k] == 0.0 or not metric_defined(s[k]) for k in STAT_NAMES) and s['AP'] == 0.0
     assert (s.per_class.n_det == 0).all() and (s.per_class.AP <= 0).all()
 
 
@@ -237,7 +250,7 @@ def test_evaluate_oracle_model(shapes, tmp_path):
     ds = _OracleDataset(_shapes_ann(shapes))
     s = evaluate(_Oracle(ds), ds, batch_size=3, results_file=tmp_path / 'r.json')
     assert math.isclose(s['AP'], 1.0, abs_tol=1e-6), dict(s)
-    assert list(s.values()) == _pycocotools(_shapes_ann(shapes), tmp_path / 'r.json')
+    assert _as_pycocotools(s) == _pycocotools(_shapes_ann(shapes), tmp_path / 'r.json')
 
 
 def _ddp_worker(rank, world, ann, port, out):
@@ -262,7 +275,7 @@ def test_evaluate_ddp_gathers_all_ranks(shapes, tmp_path):
     mp.spawn(_ddp_worker, args=(2, str(ann), port, str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (json.loads((tmp_path / f'rank{r}.json').read_text()) for r in (0, 1))
     single = evaluate(_Oracle(_OracleDataset(ann)), _OracleDataset(ann))
-    assert r0 == r1 == dict(single)
+    assert _nan_equal(r0, r1) and _nan_equal(r0, dict(single))
     assert math.isclose(r0['AR100'], 1.0, abs_tol=1e-6)
 
 
@@ -281,8 +294,8 @@ def test_evaluate_job_writes_report(tmp_path):
                  'worst_images.png', 'evaluate.ipynb'):
         assert (result / name).stat().st_size > 0, name
     # the detections written are scoreable again, with the same numbers
-    assert dict(evaluate_results(result / 'detections.json',
-                                 tmp_path / 'exp' / 'shapes' / 'annotations' / 'instances_val2017.json')) == stats
+    gt = tmp_path / 'exp' / 'shapes' / 'annotations' / 'instances_val2017.json'
+    assert _nan_equal(dict(evaluate_results(result / 'detections.json', gt)), stats)
 
 
 # ---- ground truths COCOeval was not written for (issue 12) --------------------------------------------------------
@@ -395,3 +408,147 @@ def test_sparse_category_ids_are_written_as_dataset_ids(shapes, tmp_path):
     results = to_coco_results(predictions, ds.coco.getCatIds(), categories=ds.categories)
     assert {r['category_id'] for r in results} == {1, 2, 4_000_000}
     assert math.isclose(coco_stats(ds.coco, results)['AP'], 1.0, abs_tol=1e-6)
+
+
+# ---- issue 26, kind 2: evaluation that scores what it did not evaluate ---------------------------------------------
+def _rectangles(root, n=4, names=None):
+    "A split of `n` black 64x48 PNGs, each with one white rectangle (category 1): (image folder, annotation json)."
+    img = root / 'img'
+    img.mkdir(parents=True)
+    images, anns = [], []
+    for i in range(n):
+        x, y, w, h = 4 + 8 * i, 6 + 3 * i, 20, 14
+        a = np.zeros((48, 64, 3), np.uint8)
+        a[y:y + h, x:x + w] = 255
+        name = f'img_{i:03d}.png'
+        Image.fromarray(a).save(img / name)
+        images.append({'id': i + 1, 'file_name': name, 'width': 64, 'height': 48})
+        anns.append({'id': i + 1, 'image_id': i + 1, 'category_id': 1, 'bbox': [x, y, w, h], 'area': w * h,
+                     'iscrowd': 0})
+    cats = [{'id': k + 1, 'name': n} for k, n in enumerate(names or ('circle', 'square', 'triangle'))]
+    ann = root / 'instances.json'
+    ann.write_text(json.dumps({'images': images, 'annotations': anns, 'categories': cats}))
+    return img, ann
+
+
+class _Exact(nn.Module):
+    "Finds the white rectangle of each image it is given, exactly (category 1); counts the images it saw."
+    def __init__(self):
+        super().__init__()
+        self.w, self.seen = nn.Parameter(torch.zeros(1)), 0
+    def forward(self, images, mask=None):
+        if mask is None:
+            images, mask = [im for im in images], [torch.zeros(im.shape[-2:], dtype=torch.bool) for im in images]
+        logits, boxes = torch.full((len(images), 2, 5), -10.), torch.full((len(images), 2, 4), .5)
+        for b, (im, m) in enumerate(zip(images, mask)):
+            self.seen += 1
+            H, W = int((~m).any(1).sum()), int((~m).any(0).sum())
+            ys, xs = torch.nonzero(im[0, :H, :W] > im[0, :H, :W].float().mean(), as_tuple=True)
+            x0, x1, y0, y1 = xs.min().item(), xs.max().item() + 1, ys.min().item(), ys.max().item() + 1
+            boxes[b, 0] = torch.tensor([(x0 + x1) / 2 / W, (y0 + y1) / 2 / H, (x1 - x0) / W, (y1 - y0) / H])
+            logits[b, 0, 1], logits[b, 1, -1] = 10., 10.
+        return {'pred_logits': logits, 'pred_boxes': boxes}
+
+
+@pytest.mark.parametrize('batch_size,loader', [(1, False), (3, False), (2, True)])
+def test_unreadable_images_are_left_out_and_named(batch_size, loader, tmp_path):
+    from detr_nb.data import CocoDetection, make_loader
+    img, ann = _rectangles(tmp_path)
+    (img / 'img_001.png').unlink()                                               # missing
+    (img / 'img_002.png').write_bytes((img / 'img_002.png').read_bytes()[:60])    # truncated
+    with pytest.warns(UserWarning):
+        ds = CocoDetection(img, ann)
+    model = _Exact()
+    data = make_loader(ds, batch_size, train=False) if loader else ds
+    with pytest.warns(UserWarning) as caught:
+        s = evaluate(model, data, batch_size=batch_size)
+    said = ' '.join(str(w.message) for w in caught)
+    # issue 26: AP 0.505 (all 4 images scored, img_002 replaced by img_003, which was predicted twice)
+    assert math.isclose(s['AP'], 1.0, abs_tol=1e-9), dict(s)
+    assert model.seen == 2                                                      # each readable image once
+    assert s.img_ids == [1, 4] and s.not_predicted == ['img_001.png', 'img_002.png']
+    assert ('2 of 4 images were not predicted (1 missing, 1 unreadable or not in the loader: '
+            'img_001.png, img_002.png); '
+            'they are left out of the score') in said, said
+    assert 'img_002.png: cannot read image' in said
+    missed = evaluate(_Exact(), ds, unpredicted='missed')
+    # counted as misses, they give issue 26's number
+    assert math.isclose(missed['AP'], 51 / 101, abs_tol=1e-9) and math.isclose(missed['AR100'], .5)
+    with pytest.raises(ValueError, match="unpredicted = 'skip'; expected 'exclude'"):
+        evaluate(_Exact(), ds, unpredicted='skip')
+
+
+@pytest.mark.parametrize('what', ['background only', 'no images', 'crowd regions only'])
+def test_split_without_objects_is_undefined(what, tmp_path):
+    from detr_nb.data import CocoDetection
+    img, ann = _rectangles(tmp_path)
+    d = json.loads(ann.read_text())
+    d['annotations'] = [{**a, 'iscrowd': 1} for a in d['annotations']] if what == 'crowd regions only' else []
+    if what == 'no images':
+        d['images'] = []
+    ann.write_text(json.dumps(d))
+    ds = CocoDetection(img, ann)
+    with pytest.warns(UserWarning, match=rf"{ann}: no object to score in its {0 if d['images'] == [] else 4} images?: "
+                                         r"AP and AR are undefined \(NaN\)"):
+        s = evaluate(_Exact(), ds)
+    assert not any(metric_defined(v) for v in s.values()), dict(s)  # issue 26: every number was -1
+    assert list(s) == list(STAT_NAMES)
+
+
+def test_label_sets_are_compared_before_scoring(tmp_path):
+    from detr_nb.data import CocoDetection
+    img, ann = _rectangles(tmp_path, names=('person', 'bicycle', 'car'))
+    shapes_cats = [{'label': i, 'id': i, 'name': n} for i, n in ((1, 'circle'), (2, 'square'), (3, 'triangle'))]
+    ds = CocoDetection(img, ann, categories=shapes_cats)  # as evaluate_checkpoint builds it from a checkpoint
+    model = _Exact()
+    with pytest.raises(ValueError, match=r"the model's categories \{1: circle, 2: square, 3: triangle\} are not these "
+                                         r"\{1: person, 2: bicycle, 3: car\}.*allow_category_mismatch=True"):
+        evaluate(model, ds)
+    assert model.seen == 0  # refused before any image was predicted
+    with pytest.warns(UserWarning, match='scored by id as asked'):
+        assert math.isclose(evaluate(model, ds, allow_category_mismatch=True)['AP'], 1.0, abs_tol=1e-9)
+    # a subset: the model knows 2 of the 3 categories -> only those 2 are scored, and it is said
+    assert check_categories(shapes_cats[:1], {'images': [], 'annotations': [], 'categories': [
+        {'id': 1, 'name': 'Circle'}, {'id': 2, 'name': 'square'}]}) == [1]
+
+
+def test_annotation_ids_from_0_score_1(shapes, tmp_path):
+    d = json.loads(_shapes_ann(shapes).read_text())
+    for k, a in enumerate(d['annotations']):
+        a['id'] = k  # 0, 1, 2, ...
+    ann, res = tmp_path / 'gt.json', tmp_path / 'dets.json'
+    ann.write_text(json.dumps(d))
+    res.write_text(json.dumps([{'image_id': a['image_id'], 'category_id': a['category_id'], 'bbox': a['bbox'],
+                                'score': 1.0} for a in d['annotations']]))
+    assert _pycocotools(ann, res)[0] < 0.99  # pycocotools itself: id 0 is a miss (issue 26's smaller file: 0.442)
+    with pytest.warns(UserWarning, match=r'1 annotation id 0 \(renumbered'):
+        s = evaluate_results(res, ann)
+    assert math.isclose(s['AP'], 1.0, abs_tol=1e-12), dict(s)
+
+
+def test_ground_truth_of_another_split_is_refused(tmp_path):
+    from detr_nb.data import CocoDetection
+    img, ann = _rectangles(tmp_path / 'val')
+    other = json.loads(ann.read_text())
+    for r in other['images']:
+        r['file_name'] = 'train_' + r['file_name']  # same ids, other files: another split's json
+    (tmp_path / 'train.json').write_text(json.dumps(other))
+    model = _Exact()
+    with pytest.raises(ValueError, match=r'image 1 is img_000.png in the data but train_img_000.png in coco_gt; '
+                                         r'the ground truth is of another split'):
+        evaluate(model, CocoDetection(img, ann), coco_gt=tmp_path / 'train.json')
+    assert model.seen == 0
+    assert math.isclose(evaluate(model, CocoDetection(img, ann), coco_gt=ann)['AP'], 1.0, abs_tol=1e-9)
+
+
+def test_results_file_without_some_images_is_said(tmp_path):
+    _, ann = _rectangles(tmp_path)
+    d = json.loads(ann.read_text())
+    res = tmp_path / 'dets.json'
+    res.write_text(json.dumps([{'image_id': a['image_id'], 'category_id': 1, 'bbox': a['bbox'], 'score': 1.0}
+                               for a in d['annotations'][:2]]))
+    with pytest.warns(UserWarning, match=r'2 of 4 images have no detection \(img_002.png, img_003.png\); they are '
+                                         r'scored, their objects as missed \(pass img_ids='):
+        s = evaluate_results(res, ann)
+    assert math.isclose(s['AP'], 51 / 101, abs_tol=1e-9)
+    assert math.isclose(evaluate_results(res, ann, img_ids=[1, 2])['AP'], 1.0, abs_tol=1e-9)

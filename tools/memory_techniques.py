@@ -78,7 +78,7 @@ def measure(preset='r50', size=(800, 1066), batch_size=2, boxes=7, precision='fp
     from detr_nb.loss import SetCriterion
     from detr_nb.bench import synthetic_batch
     from detr_nb.train import make_optimizer, train_step, checkpoint_activations as ckpt, find_batch_size as fbs
-    from detr_nb.train import _step_fits_on_device
+    from detr_nb.memory import step_fits_on_device
     device = torch.device(device)
     cfg = get_preset(preset)
     # the official R50 recipe: ImageNet weights with frozen batch norm, the stem and layer1 fixed (random weights here:
@@ -105,7 +105,7 @@ def measure(preset='r50', size=(800, 1066), batch_size=2, boxes=7, precision='fp
         resource.setrlimit(resource.RLIMIT_AS, (int((_vm_mib() + memory_cap) * 2**20), resource.RLIM_INFINITY))
     if find_batch_size:  # what the training loop does with train.find_batch_size=true
         t0 = time.perf_counter()
-        micro_batch, accum = fbs(batch_size, _step_fits_on_device(model, criterion, size, precision, device))
+        micro_batch, accum = fbs(batch_size, step_fits_on_device(model, criterion, size, precision, device))
         search = {'micro_batch': micro_batch, 'accum_steps': accum, 'seconds': round(time.perf_counter() - t0, 1)}
     micro = micro_batch or batch_size
     if batch_size % micro:
