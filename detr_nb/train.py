@@ -20,7 +20,9 @@ from .data import (dataset_from_config, check_labels, make_shapes, num_classes_o
                           make_train_loader)
 from .model import build_model
 from .loss import SetCriterion
-from .eval import evaluate, validation_loss
+from .eval import evaluate, validation_loss, metric_defined
+from .coco import check_objects_per_image
+from .files import atomic_write
 from .convergence import resolve_backbone_norm, crop_pretrain, TrainingExtras, training_extras
 from .checkpoint import load_checkpoint  # noqa: F401 (reached as detr_nb.train.load_checkpoint)
 from .checkpoint import (save_checkpoint, StopOnSignal, MetricsLogger, read_metrics,
@@ -65,6 +67,21 @@ def _improved(value:float, best:float|None, mode:str, min_delta:float) -> bool:
         return math.isfinite(value)
     return value < best - min_delta if mode == 'min' else value > best + min_delta
 
+def _monitor_defined(run:_Run, metrics:dict) -> bool:
+    """Whether the monitored metric of this evaluation is a number that may pick `best.pth` and stop early (COCO's
+    metrics are undefined on a split without objects: NaN). With `train.monitor = 'auto'` the run then monitors the
+    validation loss instead, and says so once; a monitor the user chose is skipped, with a warning, each time."""
+    if metric_defined(metrics[run.monitor]):
+        return True
+    if run.cfg.train.monitor == 'auto' and run.monitor != 'val_loss' and metric_defined(metrics['val_loss']):
+        warnings.warn(f"validation {run.monitor} is undefined (the validation split holds no object); best.pth and "
+                      f"early stopping follow the validation loss instead")
+        run.monitor, run.mode = 'val_loss', 'min'
+        return True
+    warnings.warn(f"validation {run.monitor} = {metrics[run.monitor]} at step {run.evaluated_step} is undefined; it "
+                  f"does not pick best.pth nor count towards train.patience (set train.monitor=val_loss)")
+    return False
+
 def _evaluate_and_keep_best(run:_Run, state:RunState) -> StopReason|None:
     """Validation metrics of the model at step `state.step` (an epoch end, or every `train.eval_every_steps`), logged;
     `best.pth` when the monitored one improved; early_stop after `train.patience` evaluations without improvement."""
@@ -80,8 +97,11 @@ def _evaluate_and_keep_best(run:_Run, state:RunState) -> StopReason|None:
     if run.logger:
         row = {f"val/{k.replace('val_', '')}": v for k, v in metrics.items()}
         run.logger.log(state.step, state.epoch, {**row, 'val/train_seconds': state.train_seconds})
-        record = {'epoch': state.epoch, 'step': state.step, **metrics}
-        (run.exp / 'result' / 'val_metrics.json').write_text(json.dumps(record, indent=1))
+        record = {'epoch': state.epoch, 'step': state.step,
+                  **{k: v if metric_defined(v) else None for k, v in metrics.items()}}  # strict JSON: null
+        atomic_write(run.exp / 'result' / 'val_metrics.json', lambda p: p.write_text(json.dumps(record, indent=1)))
+    if not _monitor_defined(run, metrics):
+        return None  # an undefined number neither picks best.pth nor counts towards early stopping
     if _improved(metrics[run.monitor], state.best, run.mode, tc.min_delta):
         state.best, state.bad_evals = metrics[run.monitor], 0
         _save(run, state, 'best.pth')
@@ -209,6 +229,8 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=None) -> tuple[_R
     train_ds = dataset_from_config(cfg.data, 'train')
     cfg = resolve_backbone_norm(resolve_num_classes(cfg, train_ds))  # params.yaml records what was trained
     check_labels(train_ds, cfg.model.num_classes)
+    if main:  # objects beyond the queries can never be matched: said before any step
+        check_objects_per_image(train_ds, cfg.model.num_queries)
     cfg, model, criterion, extras = _model_and_loss(cfg, train_ds, resume, device, progress and main)
     tc, data = cfg.train, cfg.data
     loader = make_train_loader(train_ds, data.batch_size, tc.seed, rank, world, data.num_workers, data.pin_memory)
