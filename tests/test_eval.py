@@ -14,6 +14,7 @@ from detr_nb.eval import (PostProcess, STAT_NAMES, check_categories, coco_stats,
                           metric_defined, to_coco_results)
 from torchvision.ops import box_convert
 from detr_nb.data import make_shapes
+from detr_nb.coco_metrics import read_coco_stats
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared'
 FIXTURE = SHARED / 'reference' / 'official_parity_tiny.pt'
@@ -288,7 +289,8 @@ def test_evaluate_job_writes_report(tmp_path):
     papermill.execute_notebook(str(job), str(result / 'evaluate.ipynb'),
                                parameters={'out_dir': str(result), 'n_val': 2},
                                kernel_name='python3', progress_bar=False, cwd=str(job.parent))
-    stats = json.loads((result / 'coco_stats.json').read_text())
+    stats = read_coco_stats(result / 'coco_stats.json')   # strict JSON: null where undefined, NaN when read
+    assert 'NaN' not in (result / 'coco_stats.json').read_text()
     assert list(stats) == list(STAT_NAMES) and stats['AP'] == 0.0  # an untrained model
     for name in ('per_class.csv', 'detections.json', 'summary.txt', 'pr_curves.png', 'confusion.png',
                  'worst_images.png', 'evaluate.ipynb'):
