@@ -221,11 +221,18 @@ def validation_loss(model:nn.Module,         # the model (unwrapped)
                     device:torch.device,     # where the model is
                     precision:str='fp32',    # autocast of the model
                    ) -> float:
-    "Mean weighted loss per image over `loader` (over every process under DDP)."
+    """Mean weighted loss per image over `loader` (over every process under DDP). The stand-ins a dataset hands for
+    unreadable images (`target['substitute_for']`, see `CocoDetection`) are left out: each would count another image
+    twice, and a split with unreadable files would otherwise be scored on a different mix of images."""
     was = model.training
     model.eval()
     tot = torch.zeros(2, dtype=torch.float64, device=device)
     for images, mask, targets in loader:
+        keep = [k for k, t in enumerate(targets) if 'substitute_for' not in t]
+        if not keep:
+            continue
+        if len(keep) < len(targets):
+            images, mask, targets = images[keep], mask[keep], [targets[k] for k in keep]
         targets = [{'labels': t['labels'].to(device), 'boxes': t['boxes'].to(device)} for t in targets]
         with autocast(device, precision):
             out = model(images.to(device), mask.to(device))
