@@ -243,6 +243,7 @@ def _check_fractions(anns:list, img_by_id:dict, add):
             f"{sizes[a['image_id']][0]:g}x{sizes[a['image_id']][1]:g} image); COCO boxes are pixels: multiply x and "
             f"width by the image width, y and height by its height")
 
+# %% ../nbs/01a_coco.ipynb #3a343e11
 def normalize_coco(d:dict,          # a parsed COCO instances json (as `read_coco_json` returns it)
                    tol:float=0.01,  # pixels a box may run past the border before it is clipped (and reported)
                    files:bool=True, # images must name their file and size (training, validation); False: scoring only
@@ -314,6 +315,7 @@ def coco_index(d:dict, # a COCO json (normalized: see `normalize_coco`)
         coco.createIndex()
     return coco
 
+# %% ../nbs/01a_coco.ipynb #343494c1
 def load_coco(annotations,            # path of a COCO instances json, a parsed dict, or a pycocotools `COCO`
               where:str|None=None,    # how to name it in messages (default: the path)
               warn:bool=True,         # warn with what the normalization filled in or dropped
@@ -349,6 +351,7 @@ def crowded_images(coco:COCO,         # a ground-truth index (e.g. from `load_co
     crowded = [(str(coco.imgs[i].get('file_name', i)), k) for i, k in n.items() if k > max_dets]
     return sorted(crowded, key=lambda t: -t[1])
 
+# %% ../nbs/01a_coco.ipynb #69282aca
 def check_objects_per_image(source,          # a `CocoDetection` (its `.coco`), a `COCO`, a json dict or path
                             num_queries:int, # the model's object queries (`model.num_queries`)
                             warn:bool=True,  # warn naming the worst images

@@ -86,6 +86,7 @@ def _quiet(fn, *args, **kwargs):
     with contextlib.redirect_stdout(io.StringIO()):
         return fn(*args, **kwargs)
 
+# %% ../nbs/06_coco_metrics.ipynb #f62133c3
 class CocoStats(dict):
     """The 12 COCO numbers by name (a dict), with `.per_class` (DataFrame), `.coco_eval`, `.results` and `.max_dets`
     attached."""
@@ -98,6 +99,7 @@ class CocoStats(dict):
 
     def __repr__(self): return '{' + ', '.join(f"'{k}': {v:.4f}" for k, v in self.items()) + '}'
 
+# %% ../nbs/06_coco_metrics.ipynb #cca28f3e
 def _mean_defined(a):
     "The mean of the entries pycocotools computed (it writes -1 where nothing exists to score); NaN if none."
     a = a[a > -1]
@@ -115,6 +117,7 @@ def metric_defined(value, # one COCO number (e.g. `stats['AP']`), as `coco_stats
         return False
     return math.isfinite(v) and v != -1.0
 
+# %% ../nbs/06_coco_metrics.ipynb #480b3daf
 def per_class_table(E:COCOeval) -> pd.DataFrame:
     "One row per category: AP, AP50, AP75, APs/m/l, AR100 (as `summarize` computes them) and object/detection counts."
     p, r, P = E.eval['precision'], E.eval['recall'], E.params   # p: [T,R,K,A,M], r: [T,K,A,M]
@@ -202,6 +205,7 @@ def coco_stats(coco_gt,               # ground truth: `COCO`, dict or path of th
                       f"so they can pick no best model and stop no training (see metric_defined)")
     return stats
 
+# %% ../nbs/06_coco_metrics.ipynb #7f4f0e55
 def evaluate_results(results_json,       # path of a COCO results file (JSON list of detections), or the list
                      annotations_json,   # path of the COCO instances json it is scored against (or a `COCO`)
                      max_dets:int=100,   # detections scored per image

@@ -85,6 +85,7 @@ def _gather(predictions:dict) -> dict:
         merged.update(p)
     return merged
 
+# %% ../nbs/06_eval.ipynb #bad17d2b
 def _same_images(dataset, gt:COCO, where:str):
     "Raise a `ValueError` when `gt` gives an image id of `dataset` another file (a ground truth of another split)."
     own = getattr(getattr(dataset, 'coco', None), 'imgs', None)
@@ -97,6 +98,7 @@ def _same_images(dataset, gt:COCO, where:str):
                              f"{'absent' if theirs is None else theirs.get('file_name')} in coco_gt; the ground truth "
                              f"is of another split: pass the data's own annotation json (or leave coco_gt out)")
 
+# %% ../nbs/06_eval.ipynb #001a0d05
 @torch.no_grad()
 def predict_dataset(model:nn.Module,                 # DETR-like: model(list of [3,H,W]) -> {'pred_logits', ...}
                     data,                            # dataset of (image, target) or loader of (images, mask, targets)
@@ -146,6 +148,7 @@ def predict_dataset(model:nn.Module,                 # DETR-like: model(list of 
         model.train(was_training)
     return _gather(predictions)
 
+# %% ../nbs/06_eval.ipynb #e7258876
 def _not_predicted(gt:COCO, predictions:dict, dataset, where:str, unpredicted:str) -> list[str]:
     "File names of the ground-truth images without predictions, named in a warning that says how they are scored."
     unread = sorted(set(gt.getImgIds()) - set(predictions))
@@ -160,6 +163,7 @@ def _not_predicted(gt:COCO, predictions:dict, dataset, where:str, unpredicted:st
                          if unpredicted == 'exclude' else "their objects count as missed (unpredicted='missed')"))
     return names
 
+# %% ../nbs/06_eval.ipynb #9bfaa8b2
 def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W]) -> {'pred_logits', 'pred_boxes'}
              data,                             # dataset of (image, target) or loader of (images, mask, targets)
              coco_gt=None,                     # ground truth (`COCO`, dict or path); default: `data.coco`
