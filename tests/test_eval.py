@@ -452,6 +452,30 @@ class _Exact(nn.Module):
         return {'pred_logits': logits, 'pred_boxes': boxes}
 
 
+
+class _CountingLoss(nn.Module):
+    "A loss of 1 per batch; counts the images it is given."
+    def __init__(self):
+        super().__init__()
+        self.images = 0
+    def forward(self, out, targets):
+        self.images += len(targets)
+        return {'loss': torch.tensor(1.)}
+    def total_loss(self, losses): return losses['loss']
+
+
+def test_validation_loss_leaves_out_stand_ins(tmp_path):
+    "An unreadable image's stand-in (the next image, `target['substitute_for']`) is not counted a second time."
+    from detr_nb.data import CocoDetection, make_loader
+    from detr_nb.eval import validation_loss
+    img, ann = _rectangles(tmp_path)
+    (img / 'img_001.png').write_bytes((img / 'img_001.png').read_bytes()[:60])    # truncated: img_002 stands in
+    ds = CocoDetection(img, ann)
+    model, criterion = _Exact(), _CountingLoss()
+    with pytest.warns(UserWarning, match='img_001.png: cannot read image'):
+        loss = validation_loss(model, criterion, make_loader(ds, 2, train=False), torch.device('cpu'))
+    assert model.seen == 3 and criterion.images == 3 and loss == 1.0             # 4 records, 3 readable, each once
+
 @pytest.mark.parametrize('batch_size,loader', [(1, False), (3, False), (2, True)])
 def test_unreadable_images_are_left_out_and_named(batch_size, loader, tmp_path):
     from detr_nb.data import CocoDetection, make_loader
