@@ -72,6 +72,7 @@ def plot_per_class_ap(stats:CocoStats, # what `evaluate` / `evaluate_results` re
     fig.tight_layout()
     return fig
 
+# %% ../nbs/06a_analysis.ipynb #9f8a95c7
 def plot_iou_and_calibration(an:Analysis, # what `analyze` returned
                              bins:int=10,  # score bins
                             ):
@@ -153,6 +154,7 @@ def confusion_matrix(an:Analysis,               # what `analyze` returned
             cm.loc[an.names[c], 'background'] += 1
     return cm
 
+# %% ../nbs/06a_analysis.ipynb #5d6e4324
 def plot_confusion(cm:pd.DataFrame, # what `confusion_matrix` returned
                    max_classes:int=30, # show the classes with the most objects + detections, at most this many
                   ):
