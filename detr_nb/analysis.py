@@ -191,10 +191,8 @@ def _show(ax, img_folder, an, img_id):
     rec = an.coco_eval.cocoGt.imgs[img_id]
     ok = img_folder is not None and 'file_name' in rec and Path(img_folder).is_dir()
     path = find_image_files(img_folder, [rec])[0].get(rec['id']) if ok else None
-    if path is not None:
-        ax.imshow(read_image(path))
-    else:
-        ax.imshow(np.full((int(rec.get('height', 480)), int(rec.get('width', 640)), 3), 235, np.uint8))
+    ax.imshow(read_image(path) if path is not None
+              else np.full((int(rec.get('height', 480)), int(rec.get('width', 640)), 3), 235, np.uint8))
     ax.set_axis_off()
 
 def _box(ax, b, color, text=None, ls='-'):
@@ -316,8 +314,8 @@ def write_report(stats:CocoStats,           # what `evaluate` / `evaluate_result
                  score_threshold:float=0.5, # threshold of the error breakdown, confusion matrix and drawings
                  figures:bool=True,         # also write the PNG figures
                 ) -> dict:
-    """Write coco_stats.json (strict JSON: `null` where undefined), per_class.csv, detections.json, summary.txt and the analysis PNGs into `out_dir`;
-    returns name -> path."""
+    """Write coco_stats.json (strict JSON, `null` where undefined), per_class.csv, detections.json, summary.txt and
+    the analysis PNGs into `out_dir`; returns name -> path."""
     import matplotlib.pyplot as plt
     out = Path(out_dir)
     paths = {k: out / f for k, f in (('coco_stats', 'coco_stats.json'), ('per_class', 'per_class.csv'),

@@ -294,5 +294,6 @@ def read_coco_stats(path, # a coco_stats.json, as `coco_stats_json` (and `write_
         raise ValueError(f"{path} is not valid JSON ({e}); expected the COCO numbers by name") from None
     if not isinstance(d, dict) or any(v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))
                                       for v in d.values()):
-        raise ValueError(f"{path}: expected a JSON object of numbers or null by name ({', '.join(STAT_NAMES[:3])}, ...)")
+        raise ValueError(f"{path}: expected a JSON object of numbers or null by name "
+                         f"({', '.join(STAT_NAMES[:3])}, ...)")
     return {k: math.nan if v is None else float(v) for k, v in d.items()}

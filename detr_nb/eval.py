@@ -18,9 +18,10 @@ from .coco import load_coco
 from .coco_metrics import (STAT_NAMES, to_coco_results, check_results, CocoStats, metric_defined,
                                   per_class_table, coco_stats, evaluate_results, check_categories)
 
-_all_ = ['STAT_NAMES', 'to_coco_results', 'check_results', 'CocoStats', 'metric_defined', 'per_class_table', 'coco_stats',
-         'evaluate_results', 'check_categories',  # the scoring of detr_nb.coco_metrics, read here before it was a chapter
-         'load_coco']  # the normalizing ground-truth loader of detr_nb.coco, where evaluation users look for it
+# read here before they were chapters of their own: the scoring of detr_nb.coco_metrics and the normalizing
+# ground-truth loader of detr_nb.coco (where evaluation users look for it)
+_all_ = ['STAT_NAMES', 'to_coco_results', 'check_results', 'CocoStats', 'metric_defined', 'per_class_table',
+         'coco_stats', 'evaluate_results', 'check_categories', 'load_coco']
 
 # %% auto #0
 __all__ = ['PostProcess', 'predict_dataset', 'evaluate', 'validation_loss', 'STAT_NAMES', 'to_coco_results', 'check_results',
@@ -157,8 +158,8 @@ def _not_predicted(gt:COCO, predictions:dict, dataset, where:str, unpredicted:st
         listed = set(getattr(dataset, 'ids', None) or [])
         missing = sum(1 for i in unread if i not in listed)
         warnings.warn(f"{where}: {len(unread)} of {len(gt.getImgIds())} images were not predicted "
-                      f"({missing} missing, {len(unread) - missing} unreadable or not in the loader: {', '.join(names[:5])}"
-                      f"{' ...' if len(names) > 5 else ''}); "
+                      f"({missing} missing, {len(unread) - missing} unreadable or not in the loader: "
+                      f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}); "
                       + ("they are left out of the score (unpredicted='missed' counts their objects as missed)"
                          if unpredicted == 'exclude' else "their objects count as missed (unpredicted='missed')"))
     return names
