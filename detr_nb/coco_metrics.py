@@ -134,6 +134,7 @@ def per_class_table(E:COCOeval) -> pd.DataFrame:
                      'AR100': _mean_defined(r[:, k, 0, m]), 'n_gt': n_gt, 'n_det': len(dt.getAnnIds(catIds=[c]))})
     return pd.DataFrame(rows)
 
+# %% ../nbs/06_coco_metrics.ipynb #789e0bad
 def _summary(E:COCOeval) -> list[float]:
     "The 12 numbers of `COCOeval.summarize`, all at `params.maxDets[-1]` detections (`summarize` reads AP at 100)."
     p, r, P = E.eval['precision'], E.eval['recall'], E.params   # p: [T,R,K,A,M], r: [T,K,A,M]
@@ -152,6 +153,7 @@ def _original_image_ids(results:list, gt:COCO) -> list:
                         and r['image_id'] in ids)
     return [{**r, 'image_id': ids[r['image_id']]} if mapped(r) else r for r in results]
 
+# %% ../nbs/06_coco_metrics.ipynb #0b4a2938
 def coco_stats(coco_gt,               # ground truth: `COCO`, dict or path of the instances json (normalized first)
                results:list,          # detections in the COCO results format
                where:str='results',   # name of the results in error messages
