@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torchvision.ops import box_iou
-from .eval import CocoStats, STAT_NAMES
+from .coco_metrics import CocoStats, coco_stats_json
+from .images import find_image_files, read_image
 from .files import atomic_write
 # the matching (chapter 06, detr_nb.matching) stays importable from here
 from .matching import SIZES, ERROR_TYPES, Analysis, analyze, simulate_detections, boxes_xyxy
@@ -71,6 +72,7 @@ def plot_per_class_ap(stats:CocoStats, # what `evaluate` / `evaluate_results` re
     fig.tight_layout()
     return fig
 
+# %% ../nbs/06a_analysis.ipynb #9f8a95c7
 def plot_iou_and_calibration(an:Analysis, # what `analyze` returned
                              bins:int=10,  # score bins
                             ):
@@ -152,6 +154,7 @@ def confusion_matrix(an:Analysis,               # what `analyze` returned
             cm.loc[an.names[c], 'background'] += 1
     return cm
 
+# %% ../nbs/06a_analysis.ipynb #5d6e4324
 def plot_confusion(cm:pd.DataFrame, # what `confusion_matrix` returned
                    max_classes:int=30, # show the classes with the most objects + detections, at most this many
                   ):
@@ -184,13 +187,12 @@ def image_errors(an:Analysis, score_threshold:float=0.5) -> pd.DataFrame:
 
 # %% ../nbs/06a_analysis.ipynb #ef836194
 def _show(ax, img_folder, an, img_id):
-    from detr_nb.coco import read_image  # upright by its EXIF orientation, as the boxes were drawn
+    "Image `img_id` on `ax`, upright, its file found as the dataset finds it (`find_image_files`); else grey."
     rec = an.coco_eval.cocoGt.imgs[img_id]
-    path = Path(img_folder) / str(rec['file_name']) if img_folder is not None and 'file_name' in rec else None
-    if path is not None and path.is_file():
-        ax.imshow(read_image(path))
-    else:
-        ax.imshow(np.full((int(rec.get('height', 480)), int(rec.get('width', 640)), 3), 235, np.uint8))
+    ok = img_folder is not None and 'file_name' in rec and Path(img_folder).is_dir()
+    path = find_image_files(img_folder, [rec])[0].get(rec['id']) if ok else None
+    ax.imshow(read_image(path) if path is not None
+              else np.full((int(rec.get('height', 480)), int(rec.get('width', 640)), 3), 235, np.uint8))
     ax.set_axis_off()
 
 def _box(ax, b, color, text=None, ls='-'):
@@ -312,13 +314,13 @@ def write_report(stats:CocoStats,           # what `evaluate` / `evaluate_result
                  score_threshold:float=0.5, # threshold of the error breakdown, confusion matrix and drawings
                  figures:bool=True,         # also write the PNG figures
                 ) -> dict:
-    """Write coco_stats.json, per_class.csv, detections.json, summary.txt and the analysis PNGs into `out_dir`;
-    returns name -> path."""
+    """Write coco_stats.json (strict JSON, `null` where undefined), per_class.csv, detections.json, summary.txt and
+    the analysis PNGs into `out_dir`; returns name -> path."""
     import matplotlib.pyplot as plt
     out = Path(out_dir)
     paths = {k: out / f for k, f in (('coco_stats', 'coco_stats.json'), ('per_class', 'per_class.csv'),
                                      ('detections', 'detections.json'), ('summary', 'summary.txt'))}
-    atomic_write(paths['coco_stats'], lambda t: t.write_text(json.dumps({k: stats[k] for k in STAT_NAMES}, indent=1)))
+    atomic_write(paths['coco_stats'], lambda t: t.write_text(coco_stats_json(stats)))
     atomic_write(paths['per_class'], lambda t: stats.per_class.to_csv(t, index=False))
     atomic_write(paths['detections'], lambda t: t.write_text(json.dumps(stats.results)))
     an = analyze(stats)

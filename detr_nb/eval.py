@@ -2,10 +2,8 @@
 
 # %% ../nbs/06_eval.ipynb #01e45b54
 from __future__ import annotations
-import contextlib, io, json, math, os, warnings
+import json, os, warnings
 from pathlib import Path
-import numpy as np
-import pandas as pd
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -14,16 +12,20 @@ from torch.utils.data import DataLoader, SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 from torchvision.ops import box_convert
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 from .device import autocast
 from .distributed import is_distributed, rank, world_size
-from .coco import coco_index, crowded_images, load_coco
+from .coco import load_coco
+from .coco_metrics import (STAT_NAMES, to_coco_results, check_results, CocoStats, metric_defined,
+                                  per_class_table, coco_stats, evaluate_results, check_categories)
 
-_all_ = ['load_coco']  # the normalizing ground-truth loader of detr_nb.coco, where evaluation users look for it
+# read here before they were chapters of their own: the scoring of detr_nb.coco_metrics and the normalizing
+# ground-truth loader of detr_nb.coco (where evaluation users look for it)
+_all_ = ['STAT_NAMES', 'to_coco_results', 'check_results', 'CocoStats', 'metric_defined', 'per_class_table',
+         'coco_stats', 'evaluate_results', 'check_categories', 'load_coco']
 
 # %% auto #0
-__all__ = ['STAT_NAMES', 'PostProcess', 'to_coco_results', 'check_results', 'CocoStats', 'metric_defined', 'per_class_table',
-           'coco_stats', 'evaluate_results', 'check_categories', 'predict_dataset', 'evaluate', 'validation_loss',
+__all__ = ['PostProcess', 'predict_dataset', 'evaluate', 'validation_loss', 'STAT_NAMES', 'to_coco_results', 'check_results',
+           'CocoStats', 'metric_defined', 'per_class_table', 'coco_stats', 'evaluate_results', 'check_categories',
            'load_coco']
 
 # %% ../nbs/06_eval.ipynb #2d5e700f
@@ -63,259 +65,6 @@ class PostProcess(nn.Module):
             results.append({'scores': s, 'labels': l, 'boxes': b})
         return results
 
-# %% ../nbs/06_eval.ipynb #d67b5f23
-STAT_NAMES = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100', 'ARs', 'ARm', 'ARl')
-_RESULT_KEYS = ('image_id', 'category_id', 'bbox', 'score')
-
-def to_coco_results(predictions:dict,        # image_id -> {'scores' [N], 'labels' [N], 'boxes' [N,4] absolute xyxy}
-                    cat_ids=None,            # category ids to keep (None: keep every one)
-                    categories:list|None=None, # label map `[{'label', 'id', ...}]` (None: labels are category ids)
-                   ) -> list[dict]:
-    "Detections in the COCO results format: one `{'image_id', 'category_id', 'bbox' (xywh), 'score'}` per detection."
-    keep = None if cat_ids is None else set(int(c) for c in cat_ids)
-    to_id = None if categories is None else {int(c['label']): int(c['id']) for c in categories}
-    results = []
-    for image_id, p in predictions.items():
-        xywh = box_convert(torch.as_tensor(p['boxes'], dtype=torch.float32).reshape(-1, 4), 'xyxy', 'xywh')
-        for s, l, b in zip(torch.as_tensor(p['scores']).tolist(), torch.as_tensor(p['labels']).tolist(), xywh.tolist()):
-            c = l if to_id is None else to_id.get(l)
-            if c is not None and (keep is None or c in keep):
-                results.append({'image_id': int(image_id), 'category_id': int(c), 'bbox': [round(v, 3) for v in b],
-                                'score': round(s, 5)})
-    return results
-
-# %% ../nbs/06_eval.ipynb #088e78bf
-def _entry_error(where, k, entry, msg) -> ValueError:
-    "The error for entry `k` of the results named `where`: the entry itself (cut at 200 characters) and what is wrong."
-    return ValueError(f"{where}: entry {k} ({json.dumps(entry, default=str)[:200]}) {msg}")
-
-def check_results(results:list,      # detections in the COCO results format
-                  coco_gt:COCO,      # the ground truth they are scored against
-                  where:str='results' # how to name the results in messages (e.g. the file)
-                 ) -> list:
-    "Raise a `ValueError` naming the first entry of `results` that pycocotools would misread; returns `results`."
-    if not isinstance(results, list):
-        raise ValueError(f"{where}: a COCO results file is a JSON list of detections, got {type(results).__name__}")
-    img_ids, cat_ids = set(coco_gt.getImgIds()), set(coco_gt.getCatIds())
-    for k, e in enumerate(results):
-        if not isinstance(e, dict):
-            raise _entry_error(where, k, e, "is not an object; expected {'image_id', 'category_id', 'bbox', 'score'}")
-        missing = [m for m in _RESULT_KEYS if m not in e]
-        if missing:
-            raise _entry_error(where, k, e,
-                               f"lacks {', '.join(map(repr, missing))}; "
-                               f"every detection needs {', '.join(_RESULT_KEYS)}")
-        if e['image_id'] not in img_ids:
-            raise _entry_error(where, k, e,
-                               f"has image_id {e['image_id']!r}, "
-                               f"which is no image of the annotation file ({len(img_ids)} images)")
-        if e['category_id'] not in cat_ids:
-            raise _entry_error(where, k, e,
-                               f"has category_id {e['category_id']!r}; expected one of the annotation file's "
-                               f"category ids {sorted(cat_ids)[:20]}{' ...' if len(cat_ids) > 20 else ''}")
-        b, s = e['bbox'], e['score']
-        if not isinstance(b, (list, tuple)) or len(b) != 4 or \
-           not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b):
-            raise _entry_error(where, k, e,
-                               "has a bbox that is not 4 numbers; expected [x, y, width, height] in pixels")
-        if not all(math.isfinite(v) for v in b):
-            raise _entry_error(where, k, e, "has a bbox with NaN or infinity; expected 4 finite numbers")
-        if b[2] < 0 or b[3] < 0:
-            raise _entry_error(where, k, e,
-                               f"has a negative width or height ({b[2]}, {b[3]}); "
-                               f"the bbox is [x, y, width, height], not corners")
-        if not isinstance(s, (int, float)) or isinstance(s, bool) or not math.isfinite(s):
-            raise _entry_error(where, k, e, f"has score {s!r}; expected a finite number")
-    return results
-
-# %% ../nbs/06_eval.ipynb #1df167e2
-def _quiet(fn, *args, **kwargs):
-    with contextlib.redirect_stdout(io.StringIO()):
-        return fn(*args, **kwargs)
-
-class CocoStats(dict):
-    """The 12 COCO numbers by name (a dict), with `.per_class` (DataFrame), `.coco_eval`, `.results` and `.max_dets`
-    attached."""
-    per_class: pd.DataFrame
-    coco_eval: COCOeval
-    results: list
-    max_dets: int = 100
-    img_ids: list                # the images scored
-    not_predicted: list          # file names of the ground-truth images `evaluate` could not predict
-
-    def __repr__(self): return '{' + ', '.join(f"'{k}': {v:.4f}" for k, v in self.items()) + '}'
-
-def _mean_defined(a):
-    "The mean of the entries pycocotools computed (it writes -1 where nothing exists to score); NaN if none."
-    a = a[a > -1]
-    return float(a.mean()) if a.size else math.nan
-
-def metric_defined(value, # one COCO number (e.g. `stats['AP']`), as `coco_stats` / `evaluate` return it
-                  ) -> bool:
-    """False for a metric COCO cannot compute: NaN (what `coco_stats` returns when the split holds no object of
-    that kind), None, or pycocotools' own -1. A training loop must not pick `best.pth` or stop early on it."""
-    if value is None or isinstance(value, bool):
-        return False
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return False
-    return math.isfinite(v) and v != -1.0
-
-def per_class_table(E:COCOeval) -> pd.DataFrame:
-    "One row per category: AP, AP50, AP75, APs/m/l, AR100 (as `summarize` computes them) and object/detection counts."
-    p, r, P = E.eval['precision'], E.eval['recall'], E.params   # p: [T,R,K,A,M], r: [T,K,A,M]
-    t50, t75 = [int(np.argmin(np.abs(P.iouThrs - t))) for t in (.5, .75)]
-    m = len(P.maxDets) - 1                                       # max_dets detections
-    gt, dt = E.cocoGt, E.cocoDt
-    rows = []
-    for k, c in enumerate(P.catIds):
-        n_gt = sum(1 for a in gt.loadAnns(gt.getAnnIds(catIds=[c], iscrowd=False)))
-        rows.append({'category_id': c, 'name': gt.cats[c].get('name', str(c)),
-                     'AP': _mean_defined(p[:, :, k, 0, m]), 'AP50': _mean_defined(p[t50, :, k, 0, m]),
-                     'AP75': _mean_defined(p[t75, :, k, 0, m]), 'APs': _mean_defined(p[:, :, k, 1, m]),
-                     'APm': _mean_defined(p[:, :, k, 2, m]), 'APl': _mean_defined(p[:, :, k, 3, m]),
-                     'AR100': _mean_defined(r[:, k, 0, m]), 'n_gt': n_gt, 'n_det': len(dt.getAnnIds(catIds=[c]))})
-    return pd.DataFrame(rows)
-
-def _summary(E:COCOeval) -> list[float]:
-    "The 12 numbers of `COCOeval.summarize`, all at `params.maxDets[-1]` detections (`summarize` reads AP at 100)."
-    p, r, P = E.eval['precision'], E.eval['recall'], E.params   # p: [T,R,K,A,M], r: [T,K,A,M]
-    t50, t75 = [int(np.argmin(np.abs(P.iouThrs - t))) for t in (.5, .75)]
-    m = len(P.maxDets) - 1
-    return [_mean_defined(p[:, :, :, 0, m]), _mean_defined(p[t50, :, :, 0, m]), _mean_defined(p[t75, :, :, 0, m]),
-            *(_mean_defined(p[:, :, :, a, m]) for a in (1, 2, 3)),
-            *(_mean_defined(r[:, :, 0, k]) for k in (0, 1, m)), *(_mean_defined(r[:, :, a, m]) for a in (1, 2, 3))]
-
-def _original_image_ids(results:list, gt:COCO) -> list:
-    "`results` with image ids that were not integers in the json (`'img_a'`) replaced by the ids they were given."
-    ids = getattr(getattr(gt, 'normalized', None), 'image_ids', None)
-    if not ids or not isinstance(results, list):
-        return results
-    mapped = lambda r: (isinstance(r, dict) and isinstance(r.get('image_id'), (str, float))
-                        and r['image_id'] in ids)
-    return [{**r, 'image_id': ids[r['image_id']]} if mapped(r) else r for r in results]
-
-def coco_stats(coco_gt,               # ground truth: `COCO`, dict or path of the instances json (normalized first)
-               results:list,          # detections in the COCO results format
-               where:str='results',   # name of the results in error messages
-               max_dets:int=100,      # detections scored per image (COCOeval's default: 100); at least 10
-               img_ids=None,          # score only these images of the ground truth (None: all of them)
-               cat_ids=None,          # score only these categories (None: all of the ground truth's)
-               split:str|None=None,   # name of the ground truth in warnings (e.g. its json)
-              ) -> CocoStats:
-    """Check `results` and score them with pycocotools `COCOeval` (bbox): the 12 standard numbers (NaN where
-    undefined, see `metric_defined`) and the per-class table; warns when an image of the ground truth has more
-    objects than `max_dets`, and when the scored images hold no object at all (every number undefined)."""
-    if not (isinstance(max_dets, int) and max_dets >= 10):
-        raise ValueError(f"max_dets = {max_dets!r}; it must be an integer >= 10 (COCO also reports AR1 and AR10)")
-    gt = load_coco(coco_gt)
-    split = split or (str(coco_gt) if isinstance(coco_gt, (str, os.PathLike)) else 'the ground truth')
-    if img_ids is not None:
-        img_ids = sorted({int(i) for i in img_ids})
-        unknown = sorted(set(img_ids) - set(gt.getImgIds()))
-        if unknown or not img_ids:
-            raise ValueError(f"img_ids: {f'{unknown[:5]} are no images of {split}' if unknown else 'no image to score'}; "
-                             f"give image ids of the ground truth (None: all of them)")
-    results = check_results(_original_image_ids(results, gt), gt, where)
-    crowded = crowded_images(gt, max_dets)
-    if crowded:
-        name, k = crowded[0]
-        warnings.warn(f"{len(crowded)} image(s) of the ground truth have more objects than max_dets = {max_dets} "
-                      f"(most: {k} in {name}); COCOeval scores only the {max_dets} best detections per image, so "
-                      f"their recall cannot reach 1: pass max_dets={k} (a model needs num_queries >= {k} too)")
-    if results:
-        dt = _quiet(gt.loadRes, [dict(r) for r in results])
-    else:
-        dt = coco_index({'images': list(gt.dataset['images']), 'categories': list(gt.dataset.get('categories', [])),
-                         'annotations': []})
-    E = COCOeval(gt, dt, 'bbox')
-    E.params.maxDets = [1, 10, max_dets]
-    if img_ids is not None:
-        E.params.imgIds = img_ids
-    if cat_ids is not None:
-        E.params.catIds = sorted(int(c) for c in cat_ids)
-    _quiet(E.evaluate)
-    _quiet(E.accumulate)
-    E.stats = np.array(_summary(E))
-    stats = CocoStats(zip(STAT_NAMES, (float(v) for v in E.stats)))
-    stats.per_class, stats.coco_eval, stats.results, stats.max_dets = per_class_table(E), E, results, max_dets
-    stats.img_ids, stats.not_predicted = list(E.params.imgIds), []
-    if not metric_defined(stats['AP']):
-        n_img = len(E.params.imgIds)
-        warnings.warn(f"{split}: no object to score in its {n_img} image{'s' * (n_img != 1)}"
-                      f"{'' if img_ids is None else ' that were predicted'}: AP and AR are undefined (NaN), "
-                      f"so they can pick no best model and stop no training (see metric_defined)")
-    return stats
-
-def evaluate_results(results_json,       # path of a COCO results file (JSON list of detections), or the list
-                     annotations_json,   # path of the COCO instances json it is scored against (or a `COCO`)
-                     max_dets:int=100,   # detections scored per image
-                     img_ids=None,       # score only these images (e.g. those the detector could read; None: all)
-                    ) -> CocoStats:
-    "Score an existing COCO results file with pycocotools: the 12 standard numbers by name and the per-class AP table."
-    where = 'results'
-    if isinstance(results_json, (str, os.PathLike)):
-        where, p = str(results_json), Path(results_json)
-        if not p.is_file():
-            raise FileNotFoundError(f"results file {p} does not exist")
-        try:
-            results_json = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p} is not valid JSON: {e}") from None
-    split = str(annotations_json) if isinstance(annotations_json, (str, os.PathLike)) else None
-    if img_ids is None and isinstance(results_json, list) and results_json:
-        gt = load_coco(annotations_json)
-        seen = {r['image_id'] for r in _original_image_ids(results_json, gt)
-                if isinstance(r, dict) and isinstance(r.get('image_id'), (int, float, str))}
-        bare = [i for i in gt.getImgIds() if i not in seen]
-        if bare:
-            names = ', '.join(str(gt.imgs[i].get('file_name', i)) for i in bare[:3])
-            warnings.warn(f"{where}: {len(bare)} of {len(gt.getImgIds())} images have no detection ({names}"
-                          f"{' ...' if len(bare) > 3 else ''}); they are scored, their objects as missed "
-                          f"(pass img_ids= to score only the images the detector ran on)")
-        annotations_json = gt
-    return coco_stats(annotations_json, results_json, where, max_dets, img_ids=img_ids, split=split)
-
-# %% ../nbs/06_eval.ipynb #3d128265
-def _cat_set(cats:dict) -> str:
-    items = sorted(cats.items())
-    return '{' + ', '.join(f"{i}: {n}" for i, n in items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else '') + '}'
-
-def check_categories(categories:list|None,      # the model's `{'label', 'id', 'name'}` (a checkpoint's 'categories')
-                     coco_gt,                   # the ground truth (`COCO`, dict or path)
-                     allow_mismatch:bool=False, # score by id even when the names say the classes differ
-                     where:str='the ground truth', # name of the ground truth in messages
-                    ) -> list|None:
-    """The category ids to score: None for all of the ground truth's, else the ones the model shares with it.
-    `ValueError` (one line naming both sets) when an id names another class in the two, or no id is shared."""
-    if categories is None:
-        return None
-    gt = load_coco(coco_gt, warn=False)
-    model = {int(c['id']): str(c.get('name', c['id'])) for c in categories}
-    truth = {int(i): str(c.get('name', i)) for i, c in gt.cats.items()}
-    key = lambda name: ' '.join(name.split()).casefold()
-    shared = sorted(set(model) & set(truth))
-    renamed = [i for i in shared if key(model[i]) != key(truth[i])]
-    if renamed or (model and truth and not shared):
-        what = (f"id {renamed[0]} is {model[renamed[0]]!r} to the model but {truth[renamed[0]]!r} here" if renamed
-                else "no id in common")
-        msg = f"{where}: the model's categories {_cat_set(model)} are not these {_cat_set(truth)} ({what})"
-        if not allow_mismatch:
-            raise ValueError(msg + "; evaluate on data with the model's categories, or pass "
-                                   "allow_category_mismatch=True to score by id anyway")
-        warnings.warn(msg + "; scored by id as asked (allow_category_mismatch=True)")
-        return None
-    only_gt, only_model = sorted(set(truth) - set(model)), sorted(set(model) - set(truth))
-    if only_model:
-        warnings.warn(f"{where}: the model's categories {_cat_set({i: model[i] for i in only_model})} are not in "
-                      f"the ground truth; their detections are not scored")
-    if only_gt:
-        warnings.warn(f"{where}: categories {_cat_set({i: truth[i] for i in only_gt})} are unknown to the model; "
-                      f"scored over the {len(shared)} categories it knows")
-        return shared
-    return None
-
 # %% ../nbs/06_eval.ipynb #f4eb06d7
 def _list_collate(batch): return tuple(zip(*batch))
 
@@ -337,6 +86,7 @@ def _gather(predictions:dict) -> dict:
         merged.update(p)
     return merged
 
+# %% ../nbs/06_eval.ipynb #bad17d2b
 def _same_images(dataset, gt:COCO, where:str):
     "Raise a `ValueError` when `gt` gives an image id of `dataset` another file (a ground truth of another split)."
     own = getattr(getattr(dataset, 'coco', None), 'imgs', None)
@@ -349,6 +99,7 @@ def _same_images(dataset, gt:COCO, where:str):
                              f"{'absent' if theirs is None else theirs.get('file_name')} in coco_gt; the ground truth "
                              f"is of another split: pass the data's own annotation json (or leave coco_gt out)")
 
+# %% ../nbs/06_eval.ipynb #001a0d05
 @torch.no_grad()
 def predict_dataset(model:nn.Module,                 # DETR-like: model(list of [3,H,W]) -> {'pred_logits', ...}
                     data,                            # dataset of (image, target) or loader of (images, mask, targets)
@@ -398,6 +149,22 @@ def predict_dataset(model:nn.Module,                 # DETR-like: model(list of 
         model.train(was_training)
     return _gather(predictions)
 
+# %% ../nbs/06_eval.ipynb #e7258876
+def _not_predicted(gt:COCO, predictions:dict, dataset, where:str, unpredicted:str) -> list[str]:
+    "File names of the ground-truth images without predictions, named in a warning that says how they are scored."
+    unread = sorted(set(gt.getImgIds()) - set(predictions))
+    names = [str(gt.imgs[i].get('file_name', i)) for i in unread]
+    if unread:
+        listed = set(getattr(dataset, 'ids', None) or [])
+        missing = sum(1 for i in unread if i not in listed)
+        warnings.warn(f"{where}: {len(unread)} of {len(gt.getImgIds())} images were not predicted "
+                      f"({missing} missing, {len(unread) - missing} unreadable or not in the loader: "
+                      f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}); "
+                      + ("they are left out of the score (unpredicted='missed' counts their objects as missed)"
+                         if unpredicted == 'exclude' else "their objects count as missed (unpredicted='missed')"))
+    return names
+
+# %% ../nbs/06_eval.ipynb #9bfaa8b2
 def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W]) -> {'pred_logits', 'pred_boxes'}
              data,                             # dataset of (image, target) or loader of (images, mask, targets)
              coco_gt=None,                     # ground truth (`COCO`, dict or path); default: `data.coco`
@@ -440,17 +207,8 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
         if results_file is not None:
             Path(results_file).parent.mkdir(parents=True, exist_ok=True)
             Path(results_file).write_text(json.dumps(results))
-        unread = sorted(set(gt.getImgIds()) - set(predictions))
-        names = [str(gt.imgs[i].get('file_name', i)) for i in unread]
-        if unread:
-            listed = set(getattr(dataset, 'ids', None) or [])
-            missing = sum(1 for i in unread if i not in listed)
-            warnings.warn(f"{where}: {len(unread)} of {len(gt.getImgIds())} images were not predicted "
-                          f"({missing} missing, {len(unread) - missing} unreadable or not in the loader: {', '.join(names[:5])}"
-                          f"{' ...' if len(names) > 5 else ''}); "
-                          + ("they are left out of the score (unpredicted='missed' counts their objects as missed)"
-                             if unpredicted == 'exclude' else "their objects count as missed (unpredicted='missed')"))
-        scored = sorted(predictions) if unread and unpredicted == 'exclude' else None
+        names = _not_predicted(gt, predictions, dataset, where, unpredicted)
+        scored = sorted(predictions) if names and unpredicted == 'exclude' else None
         stats = coco_stats(gt, results, max_dets=max_dets, img_ids=scored, cat_ids=cat_ids, split=where)
         stats.not_predicted = names
     if is_distributed():
@@ -468,11 +226,18 @@ def validation_loss(model:nn.Module,         # the model (unwrapped)
                     device:torch.device,     # where the model is
                     precision:str='fp32',    # autocast of the model
                    ) -> float:
-    "Mean weighted loss per image over `loader` (over every process under DDP)."
+    """Mean weighted loss per image over `loader` (over every process under DDP). The stand-ins a dataset hands for
+    unreadable images (`target['substitute_for']`, see `CocoDetection`) are left out: each would count another image
+    twice, and a split with unreadable files would otherwise be scored on a different mix of images."""
     was = model.training
     model.eval()
     tot = torch.zeros(2, dtype=torch.float64, device=device)
     for images, mask, targets in loader:
+        keep = [k for k, t in enumerate(targets) if 'substitute_for' not in t]
+        if not keep:
+            continue
+        if len(keep) < len(targets):
+            images, mask, targets = images[keep], mask[keep], [targets[k] for k in keep]
         targets = [{'labels': t['labels'].to(device), 'boxes': t['boxes'].to(device)} for t in targets]
         with autocast(device, precision):
             out = model(images.to(device), mask.to(device))

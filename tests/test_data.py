@@ -522,8 +522,8 @@ def test_phone_photo_is_read_upright(tmp_path):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from types import SimpleNamespace
-    from detr_nb.analysis import _show
+    from detr_nb.analysis import analyze, draw_image
+    from detr_nb.eval import coco_stats
     upright = np.zeros((120, 80, 3), np.uint8)
     upright[10:40, 20:60] = (255, 0, 0)                                  # the object, at the top of a portrait photo
     (tmp_path / 'img').mkdir()
@@ -542,11 +542,19 @@ def test_phone_photo_is_read_upright(tmp_path):
     assert t['orig_size'].tolist() == [120, 80]
     assert x[0, 10:40, 20:60].float().mean() > 200 and x[1, 10:40, 20:60].float().mean() < 60   # the box is on red
     assert np.asarray(read_image(tmp_path / 'img' / 'p.jpg')).shape == (120, 80, 3)
-    an = SimpleNamespace(coco_eval=SimpleNamespace(cocoGt=SimpleNamespace(imgs={1: rec})))
-    fig, ax = plt.subplots()
-    _show(ax, tmp_path / 'img', an, 1)                                  # the error analysis draws it upright too
-    assert ax.images[0].get_array().shape[:2] == (120, 80)
+    det = {'image_id': 1, 'category_id': 1, 'bbox': box['bbox'], 'score': 1.}
+    an = analyze(coco_stats(tmp_path / 'ann.json', [det]))
+    fig = draw_image(an, 1, tmp_path / 'img', show='ground truth')     # the error analysis draws it upright too
+    assert fig.axes[0].images[0].get_array().shape[:2] == (120, 80)
+    px = fig.axes[0].images[0].get_array()[20, 40]
+    assert px[0] > 200 and px[1] < 60                                   # the photo (red there), not a grey canvas
     plt.close(fig)
+    (tmp_path / 'img' / 'p.jpg').rename(tmp_path / 'img' / 'P.JPG')      # found by another name, as the dataset does
+    fig = draw_image(an, 1, tmp_path / 'img', show='ground truth')
+    px = fig.axes[0].images[0].get_array()[20, 40]
+    assert px[0] > 200 and px[1] < 60
+    plt.close(fig)
+    (tmp_path / 'img' / 'P.JPG').rename(tmp_path / 'img' / 'p.jpg')
     rec_stored = {**rec, 'width': 120, 'height': 80}                    # a json with the stored size: named as such
     (tmp_path / 'ann2.json').write_text(json.dumps({'images': [rec_stored], 'categories': [], 'annotations': []}))
     assert 'the json has the stored size' in str(validate_coco(tmp_path / 'ann2.json', tmp_path / 'img'))

@@ -14,6 +14,7 @@ from detr_nb.eval import (PostProcess, STAT_NAMES, check_categories, coco_stats,
                           metric_defined, to_coco_results)
 from torchvision.ops import box_convert
 from detr_nb.data import make_shapes
+from detr_nb.coco_metrics import read_coco_stats
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared'
 FIXTURE = SHARED / 'reference' / 'official_parity_tiny.pt'
@@ -288,7 +289,8 @@ def test_evaluate_job_writes_report(tmp_path):
     papermill.execute_notebook(str(job), str(result / 'evaluate.ipynb'),
                                parameters={'out_dir': str(result), 'n_val': 2},
                                kernel_name='python3', progress_bar=False, cwd=str(job.parent))
-    stats = json.loads((result / 'coco_stats.json').read_text())
+    stats = read_coco_stats(result / 'coco_stats.json')   # strict JSON: null where undefined, NaN when read
+    assert 'NaN' not in (result / 'coco_stats.json').read_text()
     assert list(stats) == list(STAT_NAMES) and stats['AP'] == 0.0  # an untrained model
     for name in ('per_class.csv', 'detections.json', 'summary.txt', 'pr_curves.png', 'confusion.png',
                  'worst_images.png', 'evaluate.ipynb'):
@@ -449,6 +451,30 @@ class _Exact(nn.Module):
             logits[b, 0, 1], logits[b, 1, -1] = 10., 10.
         return {'pred_logits': logits, 'pred_boxes': boxes}
 
+
+
+class _CountingLoss(nn.Module):
+    "A loss of 1 per batch; counts the images it is given."
+    def __init__(self):
+        super().__init__()
+        self.images = 0
+    def forward(self, out, targets):
+        self.images += len(targets)
+        return {'loss': torch.tensor(1.)}
+    def total_loss(self, losses): return losses['loss']
+
+
+def test_validation_loss_leaves_out_stand_ins(tmp_path):
+    "An unreadable image's stand-in (the next image, `target['substitute_for']`) is not counted a second time."
+    from detr_nb.data import CocoDetection, make_loader
+    from detr_nb.eval import validation_loss
+    img, ann = _rectangles(tmp_path)
+    (img / 'img_001.png').write_bytes((img / 'img_001.png').read_bytes()[:60])    # truncated: img_002 stands in
+    ds = CocoDetection(img, ann)
+    model, criterion = _Exact(), _CountingLoss()
+    with pytest.warns(UserWarning, match='img_001.png: cannot read image'):
+        loss = validation_loss(model, criterion, make_loader(ds, 2, train=False), torch.device('cpu'))
+    assert model.seen == 3 and criterion.images == 3 and loss == 1.0             # 4 records, 3 readable, each once
 
 @pytest.mark.parametrize('batch_size,loader', [(1, False), (3, False), (2, True)])
 def test_unreadable_images_are_left_out_and_named(batch_size, loader, tmp_path):

@@ -113,6 +113,17 @@ PUBLIC_NAMES = {
     ],
 }
 
+# Names added since ea17528 to the modules the redesign splits, kept importable from there too (issue 26 landed them
+# in `coco` and `eval` before those were split into `images`, `coco`, and `scoring`, `eval`).
+ADDED_NAMES = {
+    'coco': ['check_objects_per_image', 'find_image_files', 'eight_bit_scale'],
+    'eval': ['metric_defined', 'check_categories', 'validation_loss'],
+    'images': [
+        'ORIENTATIONS', 'clean_file_name', 'find_image_files', 'image_mode_problem', 'exif_orientation',
+        'eight_bit_scale', 'upright_rgb', 'read_image'
+    ],
+}
+
 
 def test_count():
     assert (len(PUBLIC_NAMES), sum(len(v) for v in PUBLIC_NAMES.values())) == (26, 275)
@@ -124,3 +135,13 @@ def test_importable(module):
     missing = [n for n in PUBLIC_NAMES[module] if not hasattr(m, n)]
     assert missing == [], f'detr_nb.{module} lost {missing}'
     exec(f"from detr_nb.{module} import {', '.join(PUBLIC_NAMES[module])}", {})
+
+
+@pytest.mark.parametrize('module', sorted(ADDED_NAMES))
+def test_added_importable(module):
+    m = importlib.import_module(f'detr_nb.{module}')
+    missing = [n for n in ADDED_NAMES[module] if not hasattr(m, n)]
+    assert missing == [], f'detr_nb.{module} lost {missing}'
+    unlisted = sorted(set(ADDED_NAMES[module]) - set(m.__all__))
+    assert unlisted == [], f'detr_nb.{module}.__all__ lacks {unlisted}'
+

@@ -287,13 +287,13 @@ def test_resume_with_the_convergence_switches_follows_a_changed_rate(shapes, tmp
     with pytest.raises(ValueError, match='train.group_queries: 2 -> 3'):
         T.train(small_cfg(shapes, tmp_path, 'conv', 'train.epochs=2', 'train.lr=1e-4', *switches,
                           'train.group_queries=3'), resume='auto', progress=False)
-    resumed, run_epoch = [], T._run_epoch
-    def first_epoch(run, state, *a):  # what the resumed run starts its first epoch with
+    resumed, step = [], T.train_step
+    def first_step(model, criterion, optimizer, *a, extras=None, **k):  # what the resumed run's first step starts with
         if not resumed:
             copy = lambda module: {k: v.clone() for k, v in module.state_dict().items()}
-            resumed.append((copy(run.queries), copy(run.ema.module), run.optimizer.param_groups[0]['lr']))
-        return run_epoch(run, state, *a)
-    monkeypatch.setattr(T, '_run_epoch', first_epoch)
+            resumed.append((copy(extras.queries), copy(extras.ema.module), optimizer.param_groups[0]['lr']))
+        return step(model, criterion, optimizer, *a, extras=extras, **k)
+    monkeypatch.setattr(T, 'train_step', first_step)
     capsys.readouterr()
     T.train(small_cfg(shapes, tmp_path, 'conv', 'train.epochs=2', 'train.lr=1e-3', *switches), resume='auto',
             progress=False)
