@@ -70,13 +70,15 @@ def job_params(job, # a job's name, or the path of a notebook
 
 # %% ../nbs/08b_jobs.ipynb #b2c0e004
 def _check_value(job:str, name:str, value, types:tuple):
-    "The value of one job parameter, converted where that is safe (int -> float, str -> [str]); `ValueError` else."
+    "One job parameter's value, converted where safe (int -> float, number -> str, str -> [str]); `ValueError` else."
     import math
     if types and (not isinstance(value, types) or isinstance(value, bool) and bool not in types):
         if list in types and isinstance(value, str):
             return [value]  # -p overrides train.max_steps=1: one override
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
+        if str in types and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # -p name 2024: YAML reads a number, the job wants the text
         want = ' or '.join('None' if t is type(None) else t.__name__ for t in types)
         raise ValueError(f"-p {name} {value!r}: the {job} job's {name} is {want}, not {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
