@@ -4,11 +4,64 @@
 
 # %% ../nbs/08c_arguments.ipynb #b86eb744
 from __future__ import annotations
-import argparse
+import argparse, math
 from .config import PRECISIONS, PRESETS
 
 # %% auto #0
-__all__ = ['make_parser']
+__all__ = ['UsageError', 'count', 'number', 'text', 'make_parser']
+
+# %% ../nbs/08c_arguments.ipynb #a1c0e002
+class UsageError(ValueError):
+    "A command line the parser refuses: the message is one line naming the command and the option."
+
+class _Parser(argparse.ArgumentParser):
+    "An `ArgumentParser` whose errors raise `UsageError` (one line) instead of printing the usage and exiting."
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+# %% ../nbs/08c_arguments.ipynb #a1c0e003
+def _number(text:str, kind):
+    "`text` read as `kind` (int or float), finite; `argparse.ArgumentTypeError` naming what was expected."
+    try:
+        v = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a{'' if kind is int else ' finite'} number"
+                                         f"{' (a whole number)' if kind is int else ''}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number")
+    return v
+
+def count(minimum:int=1): # the smallest value allowed (1: a positive count, 0: none allowed)
+    "An argparse `type`: a whole number >= `minimum` (images, steps, threads, ...)."
+    def read(text):
+        v = _number(text, int)
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{v}: give a whole number >= {minimum}")
+        return v
+    read.__name__ = 'count'
+    return read
+
+def number(low:float=-math.inf, high:float=math.inf, # the closed range allowed
+           low_open:bool=False,                      # exclude `low` itself (a budget > 0)
+          ):
+    "An argparse `type`: a finite number in [low, high] (or (low, high] with `low_open`)."
+    def read(text):
+        v = _number(text, float)
+        if v < low or v > high or (low_open and v == low):
+            lo = f"{'(' if low_open else '['}{low:g}"
+            raise argparse.ArgumentTypeError(f"{v:g} is outside {lo}, {high:g}]")
+        return v
+    read.__name__ = 'number'
+    return read
+
+def text(what:str): # what the value names, for the message, e.g. 'a file path'
+    "An argparse `type`: a string that is not empty or blank (`--out ''` would mean the current folder)."
+    def read(s):
+        if not s.strip():
+            raise argparse.ArgumentTypeError(f"an empty value; give {what}")
+        return s
+    read.__name__ = 'text'
+    return read
 
 # %% ../nbs/08c_arguments.ipynb #7e9bb88b
 def _add_set_option(p, example:str='train.epochs=3', what:str='one config value'):
@@ -17,57 +70,68 @@ def _add_set_option(p, example:str='train.epochs=3', what:str='one config value'
                    help=f'override {what}, e.g. --set {example} (repeatable)')
 
 def _add_config_options(p, preset:str|None='tiny'):
-    p.add_argument('--config', help='a params.yaml to start from (default: the preset)')
-    p.add_argument('--preset', default=preset, choices=sorted(PRESETS),
+    p.add_argument('--config', type=text('a params.yaml file'),
+                   help='a params.yaml to start from (default: the preset)')
+    p.add_argument('--preset', choices=sorted(PRESETS),  # default None: `--config` with `--preset` is refused
                    help=f'named starting config (default: {preset or "the demo config"})')
     _add_set_option(p)
 
 def _add_time_to_ap_options(p):
     "The options of `time-to-ap` (and of `bench --time-to-ap`, which has --config, --preset and --set already)."
-    p.add_argument('--minutes', type=float, help='training minutes, evaluations excluded (default 10)')
-    p.add_argument('--eval-every-steps', type=int, help='optimizer steps between evaluations (default 50)')
+    p.add_argument('--minutes', type=number(0, low_open=True),
+                   help='training minutes, evaluations excluded (default 10)')
+    p.add_argument('--eval-every-steps', type=count(1), help='optimizer steps between evaluations (default 50)')
 
 # %% ../nbs/08c_arguments.ipynb #737594bb
 def make_parser() -> argparse.ArgumentParser:
     "The `detr_nb` argument parser with all its sub-commands."
-    parser = argparse.ArgumentParser(prog='detr_nb', description='DETR: train, evaluate and understand it.')
+    parser = _Parser(prog='detr_nb', description='DETR: train, evaluate and understand it.')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
 
     p = sub.add_parser('make-shapes', help='write the synthetic shapes dataset in the COCO layout')
-    p.add_argument('--out', required=True, help='folder to write (train2017/, val2017/, annotations/)')
-    p.add_argument('--n-train', type=int, default=200, help='training images (default 200)')
-    p.add_argument('--n-val', type=int, default=50, help='validation images (default 50)')
+    p.add_argument('--out', required=True, type=text('a folder'),
+                   help='folder to write (train2017/, val2017/, annotations/)')
+    p.add_argument('--n-train', type=count(1), default=200, help='training images (default 200)')
+    p.add_argument('--n-val', type=count(1), default=50, help='validation images (default 50)')
     p.add_argument('--seed', type=int, default=0, help='random seed; the same seed writes the same dataset')
 
-    p = sub.add_parser('validate', help='check a COCO-format dataset and report every problem')
-    p.add_argument('--data', help='dataset root in the COCO 2017 layout')
+    p = sub.add_parser('validate', help='check a dataset (COCO, Pascal VOC or YOLO) and report every problem')
+    p.add_argument('--data', type=text('a dataset folder'),
+                   help='dataset root: the COCO 2017 layout, a Pascal VOC or a YOLO folder (the format is detected)')
     p.add_argument('--split', default='both', choices=['train', 'val', 'both'], help='which split(s) of --data')
-    p.add_argument('--images', help='image folder of a custom COCO-format dataset (with --annotations)')
-    p.add_argument('--annotations', help='COCO json of a custom dataset (with --images)')
-    p.add_argument('--max-dets', type=int, default=100, help='detections COCOeval scores per image (default 100)')
+    p.add_argument('--images', type=text('an image folder'),
+                   help='image folder of a custom COCO-format dataset (with --annotations)')
+    p.add_argument('--annotations', type=text('a COCO json file'), help='COCO json of a custom dataset (with --images)')
+    p.add_argument('--max-dets', type=count(1), default=100, help='detections COCOeval scores per image (default 100)')
 
     p = sub.add_parser('config', help='print or write the fully resolved config')
     _add_config_options(p)
-    p.add_argument('--out', help='write the YAML here instead of printing it')
+    p.add_argument('--out', type=text('a file path'), help='write the YAML here instead of printing it')
     p.add_argument('--overwrite', action='store_true', help='replace an existing file at --out')
 
     p = sub.add_parser('train', help='train DETR into experiments/<name>/')
     _add_config_options(p)
-    p.add_argument('--resume', help="checkpoint to resume from, or 'auto' (this experiment's model/last.pth if any)")
+    p.add_argument('--resume', type=text("a checkpoint or 'auto'"),
+                   help="checkpoint to resume from, or 'auto' (this experiment's model/last.pth if any)")
     p.add_argument('--no-progress', action='store_true', help='no progress bars (batch logs)')
 
     p = sub.add_parser('eval', help='COCO metrics and error analysis of a checkpoint')
-    p.add_argument('--checkpoint', required=True, help='model/best.pth of an experiment, or an official DETR .pth')
-    p.add_argument('--data', help="COCO-layout dataset root (default: the checkpoint config's data.root)")
+    p.add_argument('--checkpoint', required=True, type=text('a checkpoint file'),
+                   help='model/best.pth of an experiment, or an official DETR .pth')
+    p.add_argument('--data', type=text('a dataset folder'),
+                   help="dataset root, COCO, Pascal VOC or YOLO (default: the checkpoint config's data.root)")
     p.add_argument('--split', default='val', choices=['train', 'val'], help='split of --data to evaluate')
-    p.add_argument('--images', help='image folder of a custom COCO-format split (with --annotations)')
-    p.add_argument('--annotations', help='COCO json of a custom split (with --images)')
-    p.add_argument('--out', help='report folder (default: <experiment>/result next to model/)')
+    p.add_argument('--images', type=text('an image folder'),
+                   help='image folder of a custom COCO-format split (with --annotations)')
+    p.add_argument('--annotations', type=text('a COCO json file'), help='COCO json of a custom split (with --images)')
+    p.add_argument('--out', type=text('a folder'), help='report folder (default: <experiment>/result next to model/)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     p.add_argument('--precision', default='fp32', choices=PRECISIONS, help='autocast precision')
-    p.add_argument('--batch-size', type=int, help="images per forward pass (default: the config's data.batch_size)")
+    p.add_argument('--batch-size', type=count(1),
+                   help="images per forward pass (default: the config's data.batch_size)")
     p.add_argument('--no-figures', action='store_true', help='write the numbers only, no PNG figures')
-    p.add_argument('--max-dets', type=int, help="detections COCOeval scores per image (default: the run's, else 100)")
+    p.add_argument('--max-dets', type=count(1),
+                   help="detections COCOeval scores per image (default: the run's, else 100)")
     _add_set_option(p, 'model.nheads=8', 'a model setting of an official checkpoint that its shapes do not tell')
     p.add_argument('--model', action='append', metavar='KEY=VALUE', help='the same as --set model.KEY=VALUE')
 
@@ -76,47 +140,51 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('-p', nargs=2, action='append', metavar=('NAME', 'VALUE'), help='a job parameter (repeatable)')
     p.add_argument('--grid', action='append', default=[], metavar='SECTION.KEY=V1,V2',
                    help='sweep: a config key and its values (repeatable: every combination runs)')
-    p.add_argument('--out', help='sweep: its folder, one experiment per setting (default experiments/sweep)')
+    p.add_argument('--out', type=text('a folder'),
+                   help='sweep: its folder, one experiment per setting (default experiments/sweep)')
     p.add_argument('--metric', help='sweep: validation metric of the table and plot (default AP; val_loss, AP50, ...)')
     _add_set_option(p, 'train.lr=1e-4', "a config value of the train job's runs (added to its overrides)")
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
     p = sub.add_parser('demo', help='train the tiny preset on the synthetic shapes, then evaluate it')
-    p.add_argument('--out', default='experiments', help='parent folder of the demo experiment and its dataset')
-    p.add_argument('--epochs', type=int, default=18, help='training epochs (default 18)')
+    p.add_argument('--out', default='experiments', type=text('a folder'),
+                   help='parent folder of the demo experiment and its dataset')
+    p.add_argument('--epochs', type=count(1), default=18, help='training epochs (default 18)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
 
     p = sub.add_parser('bench', help='time the training step and inference (the data loader with --data; the AP '
                                      'reached in a training-time budget with --time-to-ap)')
     p.add_argument('--preset', choices=sorted(PRESETS),
                    help='model preset (default: tiny; with --time-to-ap the config to train, default: the demo config)')
-    p.add_argument('--batch-size', type=int, default=2, help='images per step (default 2)')
+    p.add_argument('--batch-size', type=count(1), default=2, help='images per step (default 2)')
     p.add_argument('--size', default='64x64', help='image size HxW (default 64x64)')
-    p.add_argument('--boxes', type=int, default=7, help='target boxes per image (default 7)')
+    p.add_argument('--boxes', type=count(0), default=7, help='target boxes per image (default 7)')
     p.add_argument('--precision', default='fp32', choices=PRECISIONS, help='autocast precision')
     p.add_argument('--modes', default='train,infer', help="'train', 'infer' or 'train,infer'")
-    p.add_argument('--steps', type=int, default=10, help='timed steps (default 10)')
-    p.add_argument('--warmup', type=int, default=3, help='untimed warm-up steps (default 3)')
+    p.add_argument('--steps', type=count(1), default=10, help='timed steps (default 10)')
+    p.add_argument('--warmup', type=count(0), default=3, help='untimed warm-up steps (default 3)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
-    p.add_argument('--threads', type=int, help='torch CPU threads (default: as is)')
+    p.add_argument('--threads', type=count(1), help='torch CPU threads (default: as is)')
     for flag, what in (('--channels-last', 'NHWC backbone and images'), ('--compile', 'torch.compile the model'),
                        ('--checkpoint-activations', 'recompute activations in backward'),
                        ('--cuda-graphs', 'inference from a captured CUDA graph (GPU only)'),
                        ('--no-fused-adamw', "PyTorch's default AdamW, as the official code"),
                        ('--no-flops', "skip counting the step's arithmetic and measuring the matrix-product peak")):
         p.add_argument(flag, action='store_true', help=what)
-    p.add_argument('--out', help='write the JSON result here (--time-to-ap: the parent folder of its experiment)')
+    p.add_argument('--out', type=text('a file path'),
+                   help='write the JSON result here (--time-to-ap: the parent folder of its experiment)')
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out JSON')
     p.add_argument('--data', nargs='?', const='', default=None, metavar='ROOT',
                    help='time the data loader instead (ROOT: a COCO-layout dataset; none: the synthetic shapes)')
-    p.add_argument('--workers', type=int, nargs='+', default=[0, 1, 2], help='loader worker counts for --data')
+    p.add_argument('--workers', type=count(0), nargs='+', default=[0, 1, 2], help='loader worker counts for --data')
     p.add_argument('--gpu-decode', action='store_true', help='decode JPEGs on the GPU (with --data)')
     p.add_argument('--time-to-ap', action='store_true',
                    help='train a config for a training-time budget instead, COCO-evaluated every N steps: CSV and plot '
                         'of AP50 and AP against minutes and images seen (model, data, batch and device from the '
                         'config: --preset, --config, --set; --out: the parent folder, default experiments)')
     _add_time_to_ap_options(p)
-    p.add_argument('--config', help='--time-to-ap: a params.yaml to train (default: --preset, else the demo config)')
+    p.add_argument('--config', type=text('a params.yaml file'),
+                   help='--time-to-ap: a params.yaml to train (default: --preset, else the demo config)')
     _add_set_option(p, 'model.num_queries=50', 'a model setting (with --time-to-ap: any config value)')
     p.add_argument('--no-progress', action='store_true', help='--time-to-ap: no progress bars')
 
@@ -124,26 +192,32 @@ def make_parser() -> argparse.ArgumentParser:
                                           'CSV and plot of AP50 and AP against minutes (as bench --time-to-ap)')
     _add_config_options(p, preset=None)
     _add_time_to_ap_options(p)
-    p.add_argument('--out', help='the parent folder of its experiment (default experiments)')
+    p.add_argument('--out', type=text('a folder'), help='the parent folder of its experiment (default experiments)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
 
     _add_inference_parsers(sub)
+    _add_convert_parser(sub)
     return parser
 
 # %% ../nbs/08c_arguments.ipynb #190d43ae
 def _add_inference_parsers(sub):
     "The `predict` and `export` sub-commands."
     p = sub.add_parser('predict', help='detect objects in images: annotated pictures + COCO results JSON')
-    p.add_argument('checkpoint', help='model/best.pth of an experiment, an official DETR .pth, or an exported .onnx')
-    p.add_argument('inputs', nargs='+', help='image files and/or folders of images')
-    p.add_argument('--out', required=True, help='a new or empty folder for the annotated images and detections.json')
+    p.add_argument('checkpoint', type=text('a checkpoint file'),
+                   help='model/best.pth of an experiment, an official DETR .pth, or an exported .onnx')
+    p.add_argument('inputs', nargs='+', type=text('an image file or folder'),
+                   help='image files and/or folders of images')
+    p.add_argument('--out', required=True, type=text('a folder'),
+                   help='a new or empty folder for the annotated images and detections.json')
     p.add_argument('--overwrite', action='store_true',
                    help='write into a folder that already holds files (replaces detections.json and same-named images)')
-    p.add_argument('--threshold', type=float, default=0.7, help='keep detections scoring at least this (default 0.7)')
-    p.add_argument('--top-k', type=int, help='then at most this many per image (default: all)')
+    p.add_argument('--threshold', type=number(0, 1), default=0.7,
+                   help='keep detections scoring at least this (default 0.7)')
+    p.add_argument('--top-k', type=count(1), help='then at most this many per image (default: all)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ... (torch backend)")
-    p.add_argument('--batch-size', type=int, default=4, help='images per forward pass (default 4)')
-    p.add_argument('--canvas', type=int, help="pad every image (masked) to CANVAS x CANVAS pixels, from the model's "
+    p.add_argument('--batch-size', type=count(1), default=4, help='images per forward pass (default 4)')
+    p.add_argument('--canvas', type=count(32),
+                   help="pad every image (masked) to CANVAS x CANVAS pixels, from the model's "
                    "max_size to twice it (an image that does not fit is reported): results independent of the batch "
                    "(default: pad to the batch's largest)")
     p.add_argument('--backend', '--runtime', dest='backend', default='torch',  # one thing, two names: either works
@@ -153,15 +227,31 @@ def _add_inference_parsers(sub):
     p.add_argument('--precision', default='fp32', choices=PRECISIONS,
                    help='torch: autocast precision; openvino: fp32 or bf16; onnxruntime: fp32')
     p.add_argument('--weights', default='model', choices=['model', 'ema'], help="a training checkpoint's weights")
-    p.add_argument('--threads', type=int,
+    p.add_argument('--threads', type=count(1),
                    help='CPU threads of the backend that runs the model: torch, onnxruntime or OpenVINO (default: one '
                         'per core)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
     p = sub.add_parser('export', help='export a checkpoint to ONNX (dynamic batch and size, class names inside)')
-    p.add_argument('checkpoint', help='model/best.pth of an experiment or an official DETR .pth')
-    p.add_argument('--out', required=True, help='the .onnx file to write')
-    p.add_argument('--opset', type=int, default=17, help='ONNX opset (default 17)')
+    p.add_argument('checkpoint', type=text('a checkpoint file'),
+                   help='model/best.pth of an experiment or an official DETR .pth')
+    p.add_argument('--out', required=True, type=text('an .onnx file path'), help='the .onnx file to write')
+    p.add_argument('--opset', type=count(1), default=17, help='ONNX opset (default 17)')
     p.add_argument('--weights', default='model', choices=['model', 'ema'], help="a training checkpoint's weights")
     p.add_argument('--no-check', action='store_true', help='skip the onnxruntime parity check')
     p.add_argument('--overwrite', action='store_true', help='replace an existing file at --out')
+
+def _add_convert_parser(sub):
+    "The `convert` sub-command: a Pascal VOC, YOLO or COCO folder to the COCO layout (`detr_nb.formats.convert`)."
+    p = sub.add_parser('convert',
+                       help='write a Pascal VOC, YOLO or COCO dataset folder in the COCO layout detr_nb reads')
+    p.add_argument('src', type=text('a dataset folder'), help='the dataset folder (its format is detected)')
+    p.add_argument('out', type=text('a folder'), help='a new or empty folder for train2017/, val2017/, annotations/')
+    p.add_argument('--format', choices=['voc', 'yolo', 'coco'], help="the source's format (default: detected)")
+    p.add_argument('--val-fraction', type=number(0, 1, low_open=True), default=0.2,
+                   help="the share of images for validation when the dataset has no split of its own (default 0.2)")
+    p.add_argument('--train-list', type=text('a file'), help='a file listing the training images (with --val-list)')
+    p.add_argument('--val-list', type=text('a file'), help='a file listing the validation images (with --train-list)')
+    p.add_argument('--copy', action='store_true', help='copy the images (default: link them where the disk allows)')
+    p.add_argument('--overwrite', action='store_true', help='write into an OUT that already holds files')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')

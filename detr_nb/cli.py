@@ -8,36 +8,100 @@ import signal, sys
 from pathlib import Path
 
 from .config import get_preset, load_config, apply_overrides, save_config, config_to_dict
-from .arguments import make_parser  # the declarations (chapter 08c); importable from here too
+from .arguments import UsageError, make_parser  # the declarations (chapter 08c); importable from here too
 _all_ = ['make_parser']
 
 # %% auto #0
 __all__ = ['train_exit_status', 'main', 'make_parser']
 
+# %% ../nbs/08_cli.ipynb #c3c0e002
+def _existing(path, kind:str, option:str) -> Path:
+    "`path` when it is an existing `kind` ('file' or 'folder'); `FileNotFoundError` / `ValueError` naming `option`."
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{option} {p}: no such {kind}")
+    if (kind == 'folder') != p.is_dir():
+        raise ValueError(f"{option} {p} is a {'folder' if p.is_dir() else 'file'}; give a {kind}")
+    return p
+
+def _output(path, kind:str, option:str):
+    "`ValueError` when the output `path` exists as the other kind of thing than `kind` ('file' or 'folder')."
+    if path is not None and Path(path).exists() and (kind == 'folder') != Path(path).is_dir():
+        raise ValueError(f"{option} {path} is a {'folder' if Path(path).is_dir() else 'file'}; give a {kind}")
+
+def _check_model_settings(settings:dict, option:str) -> dict:
+    "`settings` when each is a `DETRConfig` field with a value of its type; `ValueError` naming `option` else."
+    from detr_nb.config import config_from_dict
+    try:
+        config_from_dict({'model': settings})
+    except ValueError as e:
+        raise ValueError(f"{option}: {e}") from None
+    return settings
+
+def _cli_words(message:str, parser, command:str) -> str:
+    """`message` with each Python parameter it names (`canvas = 0`, `runtime = 'x'`) written as the option of `command`
+    that sets it (`--canvas 0`), when the command has one: the user typed the option, not the parameter."""
+    import re
+    sub = parser._subparsers._group_actions[0].choices.get(command) if parser._subparsers else None
+    if sub is None:
+        return message
+    flags = {s for a in sub._actions for s in a.option_strings}
+    def option(m):
+        flag = '--' + m.group(2).replace('_', '-')
+        return f"{m.group(1)}{flag} " if flag in flags else m.group(0)
+    return re.sub(r'(^|, |; )(\w+) ?= ?', option, message)
+
 # %% ../nbs/08_cli.ipynb #ed8c3a68
 def _make_shapes(args) -> int:
     from detr_nb.data import make_shapes
+    _output(args.out, 'folder', '--out')
     root = make_shapes(args.out, n_train=args.n_train, n_val=args.n_val, seed=args.seed)
     print(f"wrote the synthetic shapes dataset ({args.n_train} train, {args.n_val} val images) to {root}")
     return 0
 
 def _split_sources(args) -> list[tuple[str, Path, Path]]:
-    "(name, image folder, annotation json) of each split the `validate` arguments point at."
-    if args.annotations or args.images:
-        if not (args.annotations and args.images):
-            raise ValueError("--images and --annotations go together: give the image folder and its COCO json")
-        return [('custom', Path(args.images), Path(args.annotations))]
-    if not args.data:
-        raise ValueError("give --data ROOT (COCO layout) or --images DIR --annotations JSON")
-    root = Path(args.data)
-    if not root.is_dir():
-        raise ValueError(f"--data {root}: no such folder "
-                         f"(expected <root>/train2017, <root>/val2017, <root>/annotations)")
-    splits = ('train', 'val') if args.split == 'both' else (args.split,)
-    return [(s, root / f'{s}2017', root / 'annotations' / f'instances_{s}2017.json') for s in splits]
+    "(name, image folder, annotation json) of the custom split `validate --images --annotations` points at."
+    if not (args.annotations and args.images):
+        raise ValueError("--images and --annotations go together: give the image folder and its COCO json")
+    return [('custom', _existing(args.images, 'folder', '--images'),
+             _existing(args.annotations, 'file', '--annotations'))]
+
+def _validate_root(root:Path, splits:tuple, max_dets:int) -> int:
+    """`validate --data`: a COCO root is validated split by split; a Pascal VOC or YOLO folder is read
+    (`detr_nb.formats.load_dataset`, its report printed) and the COCO json it becomes is validated the same way."""
+    import tempfile
+    from detr_nb.data import validate_coco
+    from detr_nb.formats import detect_format, load_dataset
+    fmt, status = detect_format(root), 0
+    with tempfile.TemporaryDirectory() as tmp:
+        if fmt == 'coco':
+            paths = {s: (root / f'{s}2017', root / 'annotations' / f'instances_{s}2017.json') for s in ('train', 'val')}
+        else:
+            ds = load_dataset(root, format=fmt)
+            print(f"== {root}: {fmt}")
+            print(ds.report())
+            status = 1 if ds.n_errors else 0
+            paths = ds.write_json(tmp)
+        for s in splits:
+            if s not in paths:
+                print(f"== {s}: the dataset has no {s} split")
+                continue
+            images, ann = paths[s]
+            report = validate_coco(ann, images, max_dets=max_dets)
+            print(f"== {s}: {ann if fmt == 'coco' else f'{root} ({fmt}, read as COCO)'}")
+            print(report)
+            status = status or (0 if report.ok else 1)
+    return status
 
 def _validate(args) -> int:
     from detr_nb.data import validate_coco
+    if args.data and (args.images or args.annotations):
+        raise ValueError("give --data ROOT, or --images DIR --annotations JSON, not both")
+    if not (args.data or args.images or args.annotations):
+        raise ValueError("give --data ROOT (COCO, Pascal VOC or YOLO) or --images DIR --annotations JSON")
+    if args.data:
+        return _validate_root(_existing(args.data, 'folder', '--data'),
+                              ('train', 'val') if args.split == 'both' else (args.split,), args.max_dets)
     status = 0
     for name, images, ann in _split_sources(args):
         report = validate_coco(ann, images, max_dets=args.max_dets)
@@ -49,12 +113,15 @@ def _validate(args) -> int:
 
 # %% ../nbs/08_cli.ipynb #3433a139
 def _resolve_config(args):
-    "The config named by `--config` (a YAML file) or `--preset`, with every `--set` applied."
-    cfg = load_config(args.config) if args.config else get_preset(args.preset)
+    "The config named by `--config` (a YAML file) or `--preset` (default tiny), with every `--set` applied."
+    if args.config and args.preset:
+        raise ValueError(f"--config {args.config} and --preset {args.preset}: give one starting config")
+    cfg = load_config(_existing(args.config, 'file', '--config')) if args.config else get_preset(args.preset or 'tiny')
     return apply_overrides(cfg, args.set)
 
 def _config(args) -> int:
     import yaml
+    _output(args.out, 'file', '--out')
     cfg = _resolve_config(args)
     if args.out:
         print(f"wrote {save_config(cfg, args.out, overwrite=args.overwrite)}")
@@ -73,9 +140,22 @@ def train_exit_status(summary:dict, # what `detr_nb.train.train` returned (a `Tr
         return 128 + signal.Signals[summary['signal']].value
     return 0 if stopped.finished else 1
 
+def _check_data(cfg, option:str='--set data.*'):
+    "`FileNotFoundError` naming the setting when the config's dataset folder or split files are not there."
+    d = cfg.data
+    if d.root is not None:
+        _existing(d.root, 'folder', f'{option} data.root:')
+    for split in ('train', 'val'):
+        for key, kind in ((f'{split}_images', 'folder'), (f'{split}_annotations', 'file')):
+            if getattr(d, key) is not None:
+                _existing(getattr(d, key), kind, f'{option} data.{key}:')
+
 def _train(args) -> int:
     from detr_nb.train import train
     cfg = _resolve_config(args)
+    _check_data(cfg)
+    if args.resume not in (None, 'auto'):
+        _existing(args.resume, 'file', '--resume')
     summary = train(cfg, resume=args.resume, progress=not args.no_progress)
     print(f"experiment: {summary['exp_dir']}  steps: {summary['step']}  stopped: {summary['stopped']}  "
           f"best {summary['monitor']}: {summary['best']}")
@@ -103,12 +183,43 @@ def _model_sets(sets:list[str], command:str) -> dict:
         out[name] = yaml.safe_load(value)
     return out
 
-def _eval(args) -> int:
-    from detr_nb.analysis import evaluate_checkpoint
+def _check_eval(args) -> dict:
+    """The model settings of `eval` (`--set model.K=V`, `--model K=V`) after every option is checked: paths, the
+    device, and the settings against the checkpoint (`detr_nb.detector.load_detector` refuses settings a training
+    checkpoint has its own of, and ones that do not fit an official checkpoint's shapes)."""
+    from detr_nb.detector import load_detector
+    from detr_nb.device import resolve_device
     for o in args.model or []:  # the older form, --model KEY=VALUE
         if '=' not in o:
             raise ValueError(f"--model {o!r} is not of the form key=value (e.g. nheads=8)")
-    overrides = _model_sets([*args.set, *(f'model.{o}' for o in args.model or [])], 'eval')
+    settings = _model_sets([*args.set, *(f'model.{o}' for o in args.model or [])], 'eval')
+    _check_model_settings(settings, '--model/--set model.*')
+    ck = _existing(args.checkpoint, 'file', '--checkpoint')
+    if args.data and (args.images or args.annotations):
+        raise ValueError("give --data ROOT, or --images DIR --annotations JSON for one split, not both")
+    if bool(args.images) != bool(args.annotations):
+        raise ValueError("--images and --annotations go together: give the image folder and its COCO json")
+    if args.data:
+        _existing(args.data, 'folder', '--data')
+    if args.images:
+        _existing(args.images, 'folder', '--images'), _existing(args.annotations, 'file', '--annotations')
+    _output(args.out, 'folder', '--out')
+    resolve_device(args.device, setting='--device')
+    if ck.suffix.lower() == '.onnx':
+        raise ValueError(f"--checkpoint {ck}: eval scores a .pth checkpoint (a training or an official one); an "
+                         f"exported .onnx is scored by predict's detections.json (detr_nb.eval.evaluate_results)")
+    try:
+        load_detector(ck, **settings)
+    except ValueError as e:
+        if settings:
+            given = ', '.join(f'{k}={v}' for k, v in settings.items())
+            raise ValueError(f"--model/--set model.* {given}: {e}") from None
+        raise
+    return settings
+
+def _eval(args) -> int:
+    from detr_nb.analysis import evaluate_checkpoint
+    overrides = _check_eval(args)
     stats, paths = evaluate_checkpoint(args.checkpoint, data_root=args.data, out_dir=args.out, split=args.split,
                                        ann_file=args.annotations, img_folder=args.images, device=args.device,
                                        precision=args.precision, batch_size=args.batch_size,
@@ -119,9 +230,20 @@ def _eval(args) -> int:
 # %% ../nbs/08_cli.ipynb #2ec9c919
 def _job_params(args) -> dict:
     """The `-p NAME VALUE` parameters of `job` (values read as YAML), with every `--set section.key=value` added to the
-    train job's `overrides`; `ValueError` for `--set` with a job that takes no config."""
+    train job's `overrides`; `ValueError` for a name given twice, a value YAML cannot read, or `--set` with a job that
+    takes no config."""
     import yaml
-    params = {k: yaml.safe_load(v) for k, v in args.p or []}
+    names = [k for k, _ in args.p or []]
+    twice = sorted({k for k in names if names.count(k) > 1})
+    if twice:
+        raise ValueError(f"-p {', '.join(twice)}: given more than once; give each job parameter once")
+    params = {}
+    for k, v in args.p or []:
+        try:
+            params[k] = yaml.safe_load(v) if v.strip() else None
+        except yaml.YAMLError:
+            raise ValueError(f"-p {k} {v!r}: not a value YAML can read (quote a string, write a list as [a, b])"
+                             ) from None
     if args.set:
         if args.job not in ('train', 'sweep'):
             raise ValueError(f"--set: the {args.job} job takes no config overrides; give its parameters with -p")
@@ -137,6 +259,7 @@ def _sweep(args) -> int:
                          "(e.g. --grid train.lr=1e-4,2e-4 --grid train.weight_decay=1e-4,1e-3)")
     params = _job_params(args)
     out = Path(args.out or 'experiments/sweep')
+    _output(out, 'folder', '--out')
     table = sweep(args.grid, out, params=params, metric=args.metric or 'AP', progress=not args.no_progress)
     print(table.drop(columns=['notebook']).to_string(index=False))
     n = table['status'].value_counts()
@@ -145,7 +268,7 @@ def _sweep(args) -> int:
     return 1 if n.get('failed', 0) else 0
 
 def _job(args) -> int:
-    from detr_nb.jobs import JobError, job_names, job_output, run_job
+    from detr_nb.jobs import JobError, check_params, job_names, job_output, run_job
     if args.job == 'sweep':
         return _sweep(args)
     given = [f for f, v in (('--grid', args.grid), ('--out', args.out), ('--metric', args.metric)) if v]
@@ -154,7 +277,7 @@ def _job(args) -> int:
     if args.job not in job_names():
         raise ValueError(f"unknown job {args.job!r}; the jobs are: {', '.join(job_names())}, and sweep (train over a "
                          f"--grid)")
-    params = _job_params(args)
+    params = check_params(args.job, _job_params(args))  # before anything runs
     # the notebook's defaults suit its test (a temp folder, 64-pixel images); a user's run doesn't
     if args.job == 'train':
         params.setdefault('out_dir', 'experiments')
@@ -174,6 +297,7 @@ def _demo(args) -> int:
     from detr_nb.train import demo, demo_config
     from detr_nb.analysis import evaluate_checkpoint
     from detr_nb.data import validate_coco
+    _output(args.out, 'folder', '--out')
     cfg = demo_config(args.out, epochs=args.epochs)  # writes the synthetic shapes if they are not there yet
     for split in ('train', 'val'):
         report = validate_coco(*reversed(cfg.data.split_paths(split)))
@@ -202,6 +326,28 @@ def _draw_demo_predictions(ckpt:Path, images:Path, out:Path, n:int=8, threshold:
     print(f"demo: {found} detections scoring >= {threshold} on {len(files)} validation images drawn in {out}")
 
 # %% ../nbs/08_cli.ipynb #3766b6ab
+def _check_bench(args):
+    "`ValueError` naming the option for a bench option it cannot use (sizes, modes, device, paths, switches)."
+    from detr_nb.bench import parse_size
+    from detr_nb.device import resolve_device
+    if args.data is not None:
+        if args.data:
+            _existing(args.data, 'folder', '--data')
+        return
+    if args.gpu_decode:
+        raise ValueError("--gpu-decode: an option of the data-loader bench (bench --data)")
+    try:
+        parse_size(args.size)
+    except ValueError as e:
+        raise ValueError(f"--size {args.size}: {e}") from None
+    modes = args.modes.split(',')
+    if not modes or set(modes) - {'train', 'infer'} or len(set(modes)) < len(modes):
+        raise ValueError(f"--modes {args.modes!r}: give 'train', 'infer' or 'train,infer'")
+    device = resolve_device(args.device, setting='--device')
+    if args.cuda_graphs and device.type != 'cuda':
+        raise ValueError(f"--cuda-graphs: a GPU-only switch; the device here is {device}")
+    _output(args.out, 'file', '--out')
+
 def _bench(args) -> int:
     from detr_nb.bench import bench, bench_table, bench_data
     import pandas as pd
@@ -212,7 +358,8 @@ def _bench(args) -> int:
     if given:
         raise ValueError(f"{', '.join(given)}: option(s) of --time-to-ap (detr_nb time-to-ap); the timing bench takes "
                          f"a --preset and --set model.KEY=VALUE")
-    model = _model_sets(args.set, 'bench')
+    model = _check_model_settings(_model_sets(args.set, 'bench'), '--set model.*')
+    _check_bench(args)
     if args.data is not None:
         rows = bench_data(root=args.data or None, workers=tuple(args.workers), batch_size=args.batch_size,
                           gpu_decode=args.gpu_decode)
@@ -237,6 +384,8 @@ def _time_to_ap_config(args):
     from dataclasses import replace
     from detr_nb.train import demo_config
     out = args.out or 'experiments'
+    if not (args.config or args.preset):  # a bad --set is refused before demo_config writes the shapes
+        _check_data(apply_overrides(get_preset('tiny'), args.set))
     cfg = _resolve_config(args) if args.config or args.preset else apply_overrides(demo_config(out), args.set)
     d = cfg.data
     if d.root is None and not all((d.train_images, d.train_annotations, d.val_images, d.val_annotations)):
@@ -249,6 +398,7 @@ _TIME_TO_AP_OPTIONS = ('command', 'func', 'time_to_ap', 'minutes', 'eval_every_s
 def _time_to_ap(args) -> int:
     import math
     from detr_nb.time_to_ap import time_to_ap, minutes_to_reach
+    _output(args.out, 'folder', '--out')
     minutes = 10. if args.minutes is None else args.minutes
     every = 50 if args.eval_every_steps is None else args.eval_every_steps
     if not 0 < minutes < math.inf:
@@ -263,7 +413,9 @@ def _time_to_ap(args) -> int:
             raise ValueError(f"{', '.join(timing)}: timing option(s) of bench; --time-to-ap takes the model, data, "
                              f"batch and device from its config (--preset/--config and --set, e.g. --set "
                              f"train.device=cpu)")
-    curve = time_to_ap(_time_to_ap_config(args), minutes, every, out_dir=args.out, progress=not args.no_progress)
+    cfg = _time_to_ap_config(args)
+    _check_data(cfg)
+    curve = time_to_ap(cfg, minutes, every, out_dir=args.out, progress=not args.no_progress)
     exp = curve.attrs['exp_dir']
     print(curve.to_string(index=False) if len(curve) else f"no evaluation within {minutes:g} minutes of training")
     reached = minutes_to_reach(curve, .5)
@@ -277,8 +429,11 @@ def _predict(args) -> int:
     "`predict`: `detr_nb.inference.predict_to_folder`; exit 1 when an input failed, 130 on Ctrl-C."
     from tqdm.auto import tqdm
     from detr_nb.inference import predict_to_folder
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads {args.threads}; give a positive number of threads, or leave it out")
+    from detr_nb.device import resolve_device
+    if args.backend == 'torch':
+        resolve_device(args.device, setting='--device')
+    _existing(args.checkpoint, 'file', 'checkpoint')
+    _output(args.out, 'folder', '--out')
     done = predict_to_folder(args.checkpoint, args.inputs, args.out, overwrite=args.overwrite, threshold=args.threshold,
                              top_k=args.top_k, batch_size=args.batch_size, device=args.device,
                              precision=args.precision, backend=args.backend, canvas=args.canvas, threads=args.threads,
@@ -294,6 +449,8 @@ def _predict(args) -> int:
 
 def _export(args) -> int:
     from detr_nb.export import export_onnx, OnnxDETR
+    _existing(args.checkpoint, 'file', 'checkpoint')
+    _output(args.out, 'file', '--out')
     path = export_onnx(args.checkpoint, args.out, opset=args.opset, check=not args.no_check, weights=args.weights,
                        overwrite=args.overwrite)
     m = OnnxDETR(path)
@@ -302,22 +459,45 @@ def _export(args) -> int:
           + ('' if args.no_check else '; matches the torch model in onnxruntime (batch 1 and 2, max |diff| <= 1e-4)'))
     return 0
 
+def _convert(args) -> int:
+    "`convert`: `detr_nb.formats.convert` in one call; prints the dataset's report and where it wrote."
+    from detr_nb.formats import convert
+    src = _existing(args.src, 'folder', 'SRC')
+    _output(args.out, 'folder', 'OUT')
+    if bool(args.train_list) != bool(args.val_list):
+        raise ValueError("--train-list and --val-list go together: give the two files that list each split's images")
+    split_files = None
+    if args.train_list:
+        split_files = {'train': _existing(args.train_list, 'file', '--train-list'),
+                       'val': _existing(args.val_list, 'file', '--val-list')}
+    ds = convert(src, args.out, overwrite=args.overwrite, link=not args.copy,
+                 progress=False if args.no_progress else None, format=args.format,
+                 split_files=split_files, val_fraction=args.val_fraction)
+    print(ds.report())
+    print(f"wrote {args.out}")
+    return 0
+
 # %% ../nbs/08_cli.ipynb #e6575966
 _COMMANDS = {'make-shapes': _make_shapes, 'validate': _validate, 'config': _config, 'train': _train, 'eval': _eval,
              'job': _job, 'demo': _demo, 'bench': _bench, 'time-to-ap': _time_to_ap, 'predict': _predict,
-             'export': _export}  # each sub-command of `make_parser` -> the function that runs it
+             'export': _export, 'convert': _convert}  # each sub-command of `make_parser` -> the function that runs it
 
 def main(argv:list[str]|None=None) -> int:
     "Run the `detr_nb` command line with `argv` (default: `sys.argv[1:]`); returns the exit status."
     parser = make_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:  # the parser's own errors (an unknown option, a bad number): one line, exit status 2
+        print(e, file=sys.stderr)
+        return 2
     if args.command is None:
         parser.print_help()
         return 2
     try:
         return _COMMANDS[args.command](args)
     except (ValueError, OSError) as e:  # OSError: a missing file, no permission, a full disk, ...
-        print(f"detr_nb {args.command}: error: {e}", file=sys.stderr)
+        message = ' '.join(_cli_words(str(e), parser, args.command).split())  # one line, in the words of the options
+        print(f"detr_nb {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"detr_nb {args.command}: interrupted", file=sys.stderr)

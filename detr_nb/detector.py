@@ -139,8 +139,9 @@ def load_detector(src,                     # a `DETR`, `Detector`, `OnnxDETR`, o
         raise ValueError(f"cannot make a detector of a {type(src).__name__}; give a DETR, an OnnxDETR or a path: "
                          f"{_KINDS}")
     if overrides:
-        raise ValueError(f"{', '.join(overrides)}: model settings only an official checkpoint takes (its shapes do not "
-                         f"tell them); {det.source} has its own")
+        kind = 'a training checkpoint, whose config' if det.backend == 'torch' else 'an exported model, which'
+        raise ValueError(f"{', '.join(overrides)}: model settings only an official checkpoint takes (those its shapes "
+                         f"do not tell: nheads, dilation, ...); {det.source} is {kind} fixes them: leave them out")
     if categories is not None:
         det = replace(det, categories=resolve_categories(categories, det.num_classes))
     return replace(det, val_size=val_size or det.val_size, max_size=max_size or det.max_size)

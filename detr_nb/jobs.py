@@ -9,7 +9,7 @@ from pathlib import Path
 import detr_nb
 
 # %% auto #0
-__all__ = ['jobs_dir', 'job_names', 'job_notebook', 'job_output', 'JobError', 'run_job']
+__all__ = ['jobs_dir', 'job_names', 'job_notebook', 'job_output', 'job_params', 'check_params', 'JobError', 'run_job']
 
 # %% ../nbs/08b_jobs.ipynb #91d4bcde
 def jobs_dir() -> Path:
@@ -46,6 +46,91 @@ def job_output(job:str,    # the job's name
     if params.get('checkpoint'):
         return Path(params['checkpoint']).resolve().parent.parent / 'result' / f'{job}.ipynb'
     return Path('experiments') / f'{job}_job' / 'result' / f'{job}.ipynb'
+
+# %% ../nbs/08b_jobs.ipynb #b2c0e002
+_TYPES = {'int': int, 'float': float, 'str': str, 'bool': bool, 'list': list, 'dict': dict, 'None': type(None)}
+
+def job_params(job, # a job's name, or the path of a notebook
+                  ) -> dict[str, dict]:
+    """The parameters of `job` as papermill reads them: name -> `{'default': value, 'types': (type, ...),
+    'help': text}`; the types come from the annotation (`epochs: int = 1`), else from the default's type (None: any)."""
+    import ast, papermill as pm
+    src = Path(job) if isinstance(job, os.PathLike) else job_notebook(job)
+    out = {}
+    for name, p in pm.inspect_notebook(str(src)).items():
+        default = ast.literal_eval(p['default'])
+        hint = (p.get('inferred_type_name') or 'None').replace('Optional[', '').replace(']', '')
+        names = [t.strip() for t in hint.split('|')] if hint != 'None' else [type(default).__name__]
+        types = tuple(_TYPES[t] for t in names if t in _TYPES)
+        if default is None and types and type(None) not in types:
+            types += (type(None),)
+        out[name] = {'default': default, 'types': types if default is not None or hint != 'None' else (),
+                     'help': p.get('help', '')}
+    return out
+
+# %% ../nbs/08b_jobs.ipynb #b2c0e004
+def _check_value(job:str, name:str, value, types:tuple):
+    "One job parameter's value, converted where safe (int -> float, number -> str, str -> [str]); `ValueError` else."
+    import math
+    if types and (not isinstance(value, types) or isinstance(value, bool) and bool not in types):
+        if list in types and isinstance(value, str):
+            return [value]  # -p overrides train.max_steps=1: one override
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if str in types and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # -p name 2024: YAML reads a number, the job wants the text
+        want = ' or '.join('None' if t is type(None) else t.__name__ for t in types)
+        raise ValueError(f"-p {name} {value!r}: the {job} job's {name} is {want}, not {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"-p {name} {value}: give a finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+        raise ValueError(f"-p {name} {value}: the {job} job's {name} is a count; give a whole number >= 1")
+    return value
+
+def _check_paths(job:str, p:dict):
+    "`FileNotFoundError` / `ValueError` for a path parameter that names nothing, or the wrong kind of thing."
+    from detr_nb.config import PRECISIONS, PRESETS
+    for name, kind in (('config', 'file'), ('checkpoint', 'file'), ('data_root', 'folder'), ('resume', 'file')):
+        v = p.get(name)
+        if v is None or (name == 'resume' and v == 'auto'):
+            continue
+        path = Path(str(v))
+        if not path.exists():
+            raise FileNotFoundError(f"-p {name} {v}: no such {kind}")
+        if (kind == 'file') != path.is_file():
+            found = 'folder' if path.is_dir() else 'file'
+            raise ValueError(f"-p {name} {v}: is a {found}; the {job} job's {name} is a {kind}")
+    if p.get('out_dir') is not None and Path(str(p['out_dir'])).is_file():
+        raise ValueError(f"-p out_dir {p['out_dir']}: is a file; give a folder")
+    for name, choices in (('preset', sorted(PRESETS)), ('precision', PRECISIONS), ('split', ('train', 'val'))):
+        if name in p and p[name] not in choices:
+            raise ValueError(f"-p {name} {p[name]!r}: choose one of {', '.join(choices)}")
+    if p.get('device') is not None:
+        from detr_nb.device import resolve_device
+        resolve_device(p['device'], setting='-p device')
+
+def check_params(job,          # a job's name, or the path of a notebook
+                     params:dict,  # the parameters to run it with
+                    ) -> dict:
+    """`params` checked against the job's parameters (`job_params`) before anything runs, and returned with
+    safe conversions (an int for a float parameter, one string for a list). `ValueError` naming the parameter and
+    what the job takes for an unknown name, a value of the wrong type, a non-finite number or a count below 1;
+    `FileNotFoundError` for a config, checkpoint, data_root or resume path that is not there. For the train job the
+    config it would build (preset or config, epochs and overrides) is built, so a bad override is refused here too."""
+    known = job_params(job)
+    name = Path(job).stem if isinstance(job, os.PathLike) else job
+    unknown = [k for k in params if k not in known]
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not a parameter of the {name} job; its parameters are "
+                         f"{', '.join(known)}")
+    out = {k: _check_value(name, k, v, known[k]['types']) for k, v in params.items()}
+    _check_paths(name, out)
+    if name == 'train':
+        from detr_nb.config import apply_overrides, get_preset, load_config
+        preset, epochs = out.get('preset', known['preset']['default']), out.get('epochs', known['epochs']['default'])
+        start = load_config(out['config']) if out.get('config') else get_preset(preset)
+        apply_overrides(start, [f"train.epochs={epochs}", *(out.get('overrides') or [])])
+    return out
 
 # %% ../nbs/08b_jobs.ipynb #e28facca
 class JobError(RuntimeError):

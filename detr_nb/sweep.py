@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from .config import MONITORS, ExperimentConfig, apply_overrides, config_to_dict, get_preset, load_config
 from .checkpoint import read_metrics
 from .files import atomic_write
-from .jobs import JobError, job_notebook, run_job
+from .jobs import JobError, check_params, job_notebook, run_job
 
 # %% auto #0
 __all__ = ['parse_grid', 'expand_grid', 'run_name', 'run_results', 'sweep', 'plot_sweep']
@@ -177,6 +177,7 @@ def sweep(grid:dict|list[str],      # config key -> values, or specs as `parse_g
     taken = sorted({'name', 'out_dir'} & set(params))
     if taken:
         raise ValueError(f"params {', '.join(taken)}: the sweep names each run and puts it in out_dir; leave them out")
+    params = check_params('train', params)  # unknown names, types, paths: before any run
     base = list(params.pop('overrides', None) or [])
     points = expand_grid(grid)
     _check_points(points, base, params)

@@ -104,7 +104,7 @@ def test_train_then_eval_then_evaluate_job(tmp_path):
 
 def test_eval_missing_checkpoint_and_unknown_job(tmp_path):
     res = run('eval', '--checkpoint', tmp_path / 'none.pth', ok=False)
-    assert res.returncode == 1 and 'does not exist' in res.stderr
+    assert res.returncode == 1 and f"--checkpoint {tmp_path / 'none.pth'}: no such file" in res.stderr
     res = run('job', 'nosuchjob', ok=False)
     assert res.returncode == 1 and "unknown job 'nosuchjob'" in res.stderr
 

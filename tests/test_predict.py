@@ -138,4 +138,4 @@ def test_predict_cli_canvas_gives_batch_independent_results(run_dir, tmp_path):
     # a canvas smaller than the model's max_size (80 here): one line before anything runs, nothing written
     res = run('predict', ck, val, '--out', tmp_path / 'small', '--canvas', 40, '--no-progress')
     assert res.returncode == 1 and 'Traceback' not in res.stderr and len(res.stderr.strip().splitlines()) == 1
-    assert 'canvas = 40' in res.stderr and not (tmp_path / 'small').exists()
+    assert '--canvas 40' in res.stderr and not (tmp_path / 'small').exists()  # the option's name, as typed

@@ -1,0 +1,96 @@
+"""Dataset formats on the command line (issue 23): `detr_nb convert` and `detr_nb validate --data` on Pascal VOC and
+YOLO folders, as a user runs them in-process (`main`), with their exit statuses and one-line errors."""
+import contextlib, io, json
+from pathlib import Path
+
+from PIL import Image
+from detr_nb.cli import main
+
+
+def img(path, w=40, h=30):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new('RGB', (w, h), (90, 120, 30)).save(path)
+    return path
+
+
+def xml(path, filename, objects=(), size=(40, 30)):
+    "A Pascal VOC XML as labelImg writes it; `objects` = [(name, xmin, ymin, xmax, ymax)]."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    s = f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>" if size else ''
+    objs = ''.join(f"<object><name>{n}</name><difficult>0</difficult><bndbox><xmin>{a}</xmin><ymin>{b}</ymin>"
+                   f"<xmax>{c}</xmax><ymax>{d}</ymax></bndbox></object>" for n, a, b, c, d in objects)
+    path.write_text(f"<annotation><folder>x</folder><filename>{filename}</filename>{s}{objs}</annotation>")
+    return path
+
+
+def voc(root, n=5, broken=False):
+    "labelImg's `images/` + `annotations/`: n images with one raccoon each; `broken`: one box inverted (xmax < xmin)."
+    for i in range(n):
+        img(root / 'images' / f'r{i}.jpg')
+        box = (30, 5, 10, 20) if broken and i == 0 else (5, 5, 20 + i, 20)
+        xml(root / 'annotations' / f'r{i}.xml', f'r{i}.jpg', [('raccoon', *box)])
+    return root
+
+
+def yolo(root, n=5, broken=False):
+    "images/ + labels/ with a classes.txt; `broken`: a label line with four fields."
+    (root / 'classes.txt').parent.mkdir(parents=True, exist_ok=True)
+    (root / 'classes.txt').write_text('cat\ndog\n')
+    for i in range(n):
+        img(root / 'images' / f'y{i}.jpg', 100, 50)
+        lab = root / 'labels' / f'y{i}.txt'
+        lab.parent.mkdir(parents=True, exist_ok=True)
+        lab.write_text('0 0.5 0.5 0.2 0.4\n1 0.2 0.2 0.1 0.1\n' + ('0 0.5 0.5 0.2\n' if broken and i == 0 else ''))
+    return root
+
+
+def run(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([str(a) for a in argv])
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_convert_voc_then_validate_the_coco_layout(tmp_path):
+    src = voc(tmp_path / 'voc')
+    status, out, err = run('convert', src, tmp_path / 'coco', '--val-fraction', '0.4', '--no-progress')
+    assert status == 0, err
+    assert f"wrote {tmp_path / 'coco'}" in out and 'voc' in out.lower()
+    train = json.loads((tmp_path / 'coco' / 'annotations' / 'instances_train2017.json').read_text())
+    val = json.loads((tmp_path / 'coco' / 'annotations' / 'instances_val2017.json').read_text())
+    assert len(train['images']) + len(val['images']) == 5 and len(val['images']) == 2
+    assert [c['name'] for c in train['categories']] == ['raccoon']
+    status, out, err = run('validate', '--data', tmp_path / 'coco')
+    assert status == 0 and '== train' in out and '== val' in out, out + err
+    # a second convert into the same folder: refused in one line, the first kept; --overwrite replaces it
+    status, out, err = run('convert', src, tmp_path / 'coco')
+    assert status == 1 and len(err.strip().splitlines()) == 1 and 'not empty' in err, err
+    assert run('convert', src, tmp_path / 'coco', '--overwrite', '--copy')[0] == 0
+
+
+def test_convert_with_split_lists(tmp_path):
+    src = voc(tmp_path / 'voc')
+    (tmp_path / 'train.txt').write_text('r0\nr1\nr2\n')
+    (tmp_path / 'val.txt').write_text('r3\nr4\n')
+    status, out, err = run('convert', src, tmp_path / 'coco', '--train-list', tmp_path / 'train.txt',
+                           '--val-list', tmp_path / 'val.txt')
+    assert status == 0, err
+    val = json.loads((tmp_path / 'coco' / 'annotations' / 'instances_val2017.json').read_text())
+    assert sorted(i['file_name'] for i in val['images']) == ['r3.jpg', 'r4.jpg']
+
+
+def test_validate_reads_voc_and_yolo_folders(tmp_path):
+    for make, fmt in ((voc, 'voc'), (yolo, 'yolo')):
+        status, out, err = run('validate', '--data', make(tmp_path / fmt))
+        assert status == 0, out + err
+        assert f'({fmt}, read as COCO)' in out and '== train' in out and '== val' in out, out
+
+
+def test_validate_names_the_faults_of_each_format_with_status_1(tmp_path):
+    status, out, err = run('validate', '--data', voc(tmp_path / 'voc', broken=True))
+    assert status == 1 and 'r0.xml' in out, out + err
+    status, out, err = run('validate', '--data', yolo(tmp_path / 'yolo', broken=True))
+    assert status == 1 and 'y0.txt' in out, out + err
+    assert 'Traceback' not in err

@@ -1,0 +1,217 @@
+"""Every option of every `detr_nb` command, given a value a user can get wrong: refused before any work, in one line
+on stderr, with a non-zero exit status, no traceback and nothing written (issue 26, kind 1)."""
+import contextlib, io
+from pathlib import Path
+
+import pytest
+import torch
+from detr_nb.cli import main
+from detr_nb.config import apply_overrides, get_preset
+from detr_nb.data import make_shapes
+from detr_nb.jobs import check_params
+from detr_nb.train import train
+
+SMALL = ['data.scales=[64]', 'data.max_size=80', 'data.val_size=64', 'data.crop_resize=[64]', 'data.crop_min=48',
+         'data.crop_max=64', 'data.batch_size=2', 'data.num_workers=0', 'train.device=cpu']
+
+
+@pytest.fixture(scope='module')
+def fx(tmp_path_factory):
+    "A one-epoch training run on 4 small shapes images (its checkpoint and dataset), a file and a folder."
+    d = tmp_path_factory.mktemp('options')
+    shapes = make_shapes(d / 'shapes', n_train=4, n_val=3, seed=0, min_size=64, max_size=80)
+    cfg = apply_overrides(get_preset('tiny'), SMALL + [f'data.root={shapes}', f'out_dir={d}', 'name=run',
+                                                      'train.epochs=1', 'train.monitor=val_loss'])
+    torch.manual_seed(0)
+    train(cfg, progress=False)
+    (d / 'afile.txt').write_text('not a dataset\n')
+    (d / 'adir').mkdir()
+    (d / 'params.yaml').write_text('train:\n  epochs: 1\n')
+    return {'ckpt': d / 'run' / 'model' / 'best.pth', 'shapes': shapes, 'file': d / 'afile.txt', 'dir': d / 'adir',
+            'yaml': d / 'params.yaml', 'root': d}
+
+
+def snapshot(*folders):
+    return {(str(p), p.stat().st_mtime_ns, p.stat().st_size if p.is_file() else 0)
+            for f in folders for p in Path(f).rglob('*')}
+
+
+# (argv with {ckpt} {shapes} {file} {dir} {yaml} {new}, a word the one-line message must hold)
+CASES = [
+    # eval: model settings (the issue's three), and every other option
+    ('eval --checkpoint {ckpt} --model nhead=8', 'unknown key model.nhead'),
+    ('eval --checkpoint {ckpt} --model num_queries=5', 'a training checkpoint, whose config fixes them'),
+    ('eval --checkpoint {ckpt} --model nheads=2', 'a training checkpoint, whose config fixes them'),
+    ('eval --checkpoint {ckpt} --set model.nheads=2', 'a training checkpoint, whose config fixes them'),
+    ('eval --checkpoint {ckpt} --model nheads=two', "model.nheads = 'two' has the wrong type"),
+    ('eval --checkpoint {ckpt} --model nheads', 'is not of the form key=value'),
+    ('eval --checkpoint {ckpt} --set train.lr=1', 'eval takes model settings only'),
+    ('eval --checkpoint {new}/x.pth', '--checkpoint'),
+    ('eval --checkpoint {dir}', 'is a folder; give a file'),
+    ('eval --checkpoint {file}', 'not a checkpoint'),
+    ('eval --checkpoint ', 'an empty value'),
+    ('eval --checkpoint {ckpt} --data {new}/nowhere', '--data'),
+    ('eval --checkpoint {ckpt} --data {file}', 'is a file; give a folder'),
+    ('eval --checkpoint {ckpt} --batch-size 0', 'argument --batch-size'),
+    ('eval --checkpoint {ckpt} --batch-size -1', 'argument --batch-size'),
+    ('eval --checkpoint {ckpt} --batch-size two', 'argument --batch-size'),
+    ('eval --checkpoint {ckpt} --max-dets 0', 'argument --max-dets'),
+    ('eval --checkpoint {ckpt} --device gpu7', "--device = 'gpu7' is not a device"),
+    ('eval --checkpoint {ckpt} --images {shapes}/val2017', '--images and --annotations go together'),
+    ('eval --checkpoint {ckpt} --data {shapes} --images {shapes}/val2017 '
+     '--annotations {shapes}/annotations/instances_val2017.json', 'not both'),
+    ('eval --checkpoint {ckpt} --images {shapes}/val2017 --annotations {shapes}/annotations',
+     'is a folder; give a file'),
+    ('eval --checkpoint {ckpt} --out {file}', '--out'),
+    ('eval --checkpoint {ckpt} --precision fp8', 'argument --precision'),
+    ('eval --checkpoint {ckpt} --split test', 'argument --split'),
+    # job: parameters the job does not have, of the wrong type, out of range, paths
+    ('job train -p lr 0.5', 'lr: not a parameter of the train job; its parameters are config, preset'),
+    ('job train -p epochs two', "-p epochs 'two': the train job's epochs is int, not str"),
+    ('job train -p epochs 0', '-p epochs 0'),
+    ('job train -p epochs -1', '-p epochs -1'),
+    ('job train -p epochs 1.5', 'is int, not float'),
+    ('job train -p epochs .nan', 'is int, not float'),
+    ('job train -p epochs 2 -p epochs 3', 'given more than once'),
+    ('job train -p preset huge', "-p preset 'huge': choose one of"),
+    ('job train -p config {new}/none.yaml', '-p config'),
+    ('job train -p config {dir}', 'the train job\'s config is a file'),
+    ('job train -p data_root {new}/nowhere', '-p data_root'),
+    ('job train -p data_root {file}', "data_root is a folder"),
+    ('job train -p resume {new}/last.pth', '-p resume'),
+    ('job train -p overrides train.lrr=1', 'unknown key train.lrr'),
+    ('job train -p overrides [train.epochs=-3]', 'train.epochs'),
+    ('job train --set train.lr=abc', 'train.lr'),
+    ('job train -p name "[a"', 'not a value YAML can read'),
+    ('job train -p out_dir {file}', 'give a folder'),
+    ('job evaluate -p checkpoint {new}/ckpt.pth', '-p checkpoint'),
+    ('job evaluate -p precision fp8', "-p precision 'fp8': choose one of"),
+    ('job evaluate -p split test', "-p split 'test'"),
+    ('job evaluate -p batch_size 0', '-p batch_size 0'),
+    ('job evaluate -p figures maybe', "figures is bool, not str"),
+    ('job evaluate -p device gpu7', "'gpu7' is not a device"),
+    ('job evaluate --set train.lr=1', 'takes no config overrides'),
+    ('job nosuch', 'unknown job'),
+    ('job train --grid train.lr=1,2', 'option(s) of `job sweep`'),
+    # sweep
+    ('job sweep --grid train.lrr=1e-4,2e-4 --out {new}/sw', "no key 'lrr'"),
+    ('job sweep --grid train.lr=abc --out {new}/sw', 'train.lr'),
+    ('job sweep --grid train.lr=1e-4 --grid train.lr=2e-4 --out {new}/sw', 'given twice'),
+    ('job sweep --grid train.lr=1e-4, --out {new}/sw', 'non-empty values'),
+    ('job sweep --out {new}/sw', 'give the grid'),
+    ('job sweep --grid train.lr=1e-4 --metric APX --out {new}/sw', 'metric'),
+    ('job sweep --grid train.lr=1e-4 -p lr 0.5 --out {new}/sw', 'not a parameter of the train job'),
+    ('job sweep --grid train.lr=1e-4 -p name x --out {new}/sw', 'leave them out'),
+    ('job sweep --grid train.lr=1e-4 -p epochs 0 --out {new}/sw', '-p epochs 0'),
+    ('job sweep --grid train.lr=1e-4 --out {file}', 'is a file; give a folder'),
+    # bench
+    ('bench --size 64', None), ('bench --size axb', '--size axb'), ('bench --size 0x64', '--size 0x64'),
+    ('bench --batch-size 0', 'argument --batch-size'), ('bench --steps 0', 'argument --steps'),
+    ('bench --warmup -1', 'argument --warmup'), ('bench --boxes -1', 'argument --boxes'),
+    ('bench --threads 0', 'argument --threads'), ('bench --modes foo', "--modes 'foo'"),
+    ('bench --modes train,train', "--modes 'train,train'"), ('bench --set model.nhead=2', 'unknown key model.nhead'),
+    ('bench --set model.nheads=two', 'has the wrong type'), ('bench --device gpu7', "--device = 'gpu7'"),
+    ('bench --cuda-graphs --device cpu', '--cuda-graphs'), ('bench --out {dir}', 'is a folder; give a file'),
+    ('bench --data {new}/nowhere', '--data'), ('bench --data {shapes} --workers -1', 'argument --workers'),
+    ('bench --gpu-decode', '--gpu-decode'), ('bench --precision fp8', 'argument --precision'),
+    # time-to-ap
+    ('time-to-ap --minutes 0', 'argument --minutes'), ('time-to-ap --minutes nan', 'argument --minutes'),
+    ('time-to-ap --minutes inf', 'argument --minutes'), ('time-to-ap --minutes -1', 'argument --minutes'),
+    ('time-to-ap --eval-every-steps 0', 'argument --eval-every-steps'),
+    ('time-to-ap --set train.lrr=1', 'unknown key train.lrr'),
+    ('time-to-ap --config {new}/p.yaml', '--config'), ('time-to-ap --config {dir}', 'is a folder; give a file'),
+    ('time-to-ap --config {yaml} --preset tiny', 'give one starting config'),
+    ('time-to-ap --set data.root={new}/nowhere', 'data.root'), ('time-to-ap --out {file}', 'give a folder'),
+    ('bench --time-to-ap --minutes 0', 'argument --minutes'),
+    # train and config
+    ('train --set train.lrr=1', 'unknown key train.lrr'), ('train --set train.epochs=-1', 'train.epochs'),
+    ('train --set train.lr=nan', 'train.lr'), ('train --set model.nhead=2', 'unknown key model.nhead'),
+    ('train --set data.root={new}/nowhere', 'data.root'), ('train --set data.root={file}', 'data.root'),
+    ('train --set data.root={shapes} --resume {new}/last.pth', '--resume'),
+    ('train --config {new}/p.yaml', '--config'), ('train --config {yaml} --preset r50', 'give one starting config'),
+    ('train --preset r18', 'argument --preset'), ('train --set epochs', 'not of the form section.key=value'),
+    ('config --set train.epoch=2', 'unknown key train.epoch'), ('config --out {dir}', 'is a folder; give a file'),
+    ('config --out {file}', 'exists'), ('config --config {dir}', 'is a folder; give a file'),
+    ('config --out ', 'an empty value'),
+    # validate, make-shapes, demo
+    ('validate', 'give --data'), ('validate --data {new}/nowhere', 'no such folder'),
+    ('validate --data {file}', 'is a file; give a folder'), ('validate --data {dir}', '{dir}'),
+    ('validate --images {shapes}/val2017', '--images and --annotations go together'),
+    ('validate --data {shapes} --images {shapes}/val2017', 'not both'),
+    ('validate --images {shapes}/val2017 --annotations {new}/a.json', '--annotations'),
+    ('validate --data {shapes} --max-dets 0', 'argument --max-dets'),
+    ('make-shapes --out {new}/s --n-train 0', 'argument --n-train'),
+    ('make-shapes --out {new}/s --n-val -1', 'argument --n-val'),
+    ('make-shapes --out {file}', 'is a file; give a folder'),
+    ('demo --epochs 0 --out {new}/d', 'argument --epochs'), ('demo --out {file}', 'is a file; give a folder'),
+    # predict and export: messages in the words of the options
+    ('predict {ckpt} {shapes}/val2017 --out {new}/p --threshold nan', 'argument --threshold'),
+    ('predict {ckpt} {shapes}/val2017 --out {new}/p --threshold 1.5', 'argument --threshold'),
+    ('predict {ckpt} {shapes}/val2017 --out {new}/p --top-k 0', 'argument --top-k'),
+    ('predict {ckpt} {shapes}/val2017 --out {new}/p --batch-size -1', 'argument --batch-size'),
+    ('predict {ckpt} {shapes}/val2017 --out {new}/p --canvas 0', 'argument --canvas'),
+    ('predict {ckpt} {shapes}/val2017 --out {new}/p --canvas 40', '--canvas 40'),
+    ('predict {ckpt} {shapes}/val2017 --out {new}/p --threads 0', 'argument --threads'),
+    ('predict {ckpt} {shapes}/val2017 --out {file}', 'is a file; give a folder'),
+    ('predict {dir} {shapes}/val2017 --out {new}/p', 'is a folder; give a file'),
+    ('predict {new}/x.pth {shapes}/val2017 --out {new}/p', 'no such file'),
+    ('predict {ckpt} {shapes}/val2017 --out {new}/p --weights ema', 'holds no EMA weights'),
+    ('predict {ckpt} {shapes}/val2017 --out {new}/p --device gpu7', "--device = 'gpu7'"),
+    ('predict {ckpt} {shapes}/val2017 --out {new}/p --backend onnxruntime --precision bf16', '--precision'),
+    ('export {ckpt} --out {dir}', 'is a folder; give a file'), ('export {ckpt} --out {new}/m.txt', '.onnx'),
+    ('export {ckpt} --out {new}/m.onnx --opset 0', 'argument --opset'),
+    ('export {ckpt} --out {new}/m.onnx --opset 5', '--opset 5'),
+    ('export {new}/x.pth --out {new}/m.onnx', 'no such file'),
+    ('export {ckpt} --out {new}/m.onnx --weights ema', 'holds no EMA weights'),
+    # convert
+    ('convert {new}/nowhere {new}/out', 'SRC'), ('convert {file} {new}/out', 'is a file; give a folder'),
+    ('convert {shapes} {file}', 'is a file; give a folder'),
+    ('convert {shapes} {new}/out --val-fraction 1.5', 'argument --val-fraction'),
+    ('convert {shapes} {new}/out --val-fraction nan', 'argument --val-fraction'),
+    ('convert {shapes} {new}/out --val-fraction 0', 'argument --val-fraction'),
+    ('convert {shapes} {new}/out --train-list {file}', 'go together'),
+    ('convert {shapes} {new}/out --train-list {file} --val-list {new}/v.txt', '--val-list'),
+    ('convert {shapes} {new}/out --format pdf', 'argument --format'),
+    ('convert {shapes} {shapes}/inner', 'overlap'), ('convert {dir} {new}/out', '{dir}'),
+    # the parser itself
+    ('eval', 'the following arguments are required: --checkpoint'), ('nosuch', 'invalid choice'),
+    ('predict {ckpt}', 'the following arguments are required'), ('bench --what', 'unrecognized arguments'),
+]
+CASES = [c for c in CASES if c[1] is not None]
+
+
+@pytest.mark.parametrize('argv, message', CASES, ids=[c[0][:60] for c in CASES])
+def test_bad_option_is_one_line_and_writes_nothing(fx, tmp_path, monkeypatch, argv, message):
+    import shlex
+    new = tmp_path / 'new'
+    fill = {k: str(v) for k, v in fx.items()} | {'new': str(new)}
+    args = [a.format(**fill) for a in shlex.split(argv.replace('--checkpoint ', '--checkpoint "" ', 1)
+                                                  if argv.endswith('--checkpoint ') else argv)]
+    if argv.endswith('--out '):
+        args.append('')
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(fx['root'], tmp_path)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = main(args)
+    lines = err.getvalue().strip().splitlines()
+    assert status != 0, (args, err.getvalue())
+    assert len(lines) == 1 and 'Traceback' not in err.getvalue(), err.getvalue()
+    assert message.format(**fill) in lines[0], (message, lines[0])
+    assert snapshot(fx['root'], tmp_path) == before, 'something was written'
+
+
+def test_a_one_string_list_parameter_is_a_list_of_one():
+    assert check_params('train', {'overrides': 'train.max_steps=1', 'epochs': 2}) == \
+        {'overrides': ['train.max_steps=1'], 'epochs': 2}
+
+
+def test_jobs_parameters_cells_have_one_parameter_per_line():
+    "papermill reads one `name = value` a line: every parameter of each job is seen (n_val was not, issue 26)."
+    import papermill as pm
+    from detr_nb.jobs import job_notebook
+    for job, names in (('train', {'config', 'preset', 'name', 'out_dir', 'data_root', 'epochs', 'resume', 'overrides',
+                                  'n_train', 'n_val'}),
+                       ('evaluate', {'checkpoint', 'data_root', 'out_dir', 'split', 'device', 'precision',
+                                     'batch_size', 'figures', 'n_val'})):
+        assert set(pm.inspect_notebook(str(job_notebook(job)))) == names
