@@ -87,7 +87,10 @@ check-docs: $(STAMP)
 readme: $(STAMP)
 	$(BIN)/python tools/build_docs.py --readme
 
-test: lint check-export check-clean nbtest pytest docs
+# the three checks first (check-export rewrites detr_nb/), then the notebooks, the tests and the docs side by side:
+# the docs build is one process, so it runs beside the other two rather than after them on one busy core
+test: lint check-export check-clean
+	@$(MAKE) --no-print-directory -j 2 --output-sync=target docs nbtest pytest
 	@echo "make test: all steps passed (the slow cells and tests: make test-slow)"
 
 test-slow: nbtest-slow pytest-slow
