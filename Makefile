@@ -49,8 +49,9 @@ check-clean: $(STAMP)
 	  rm -rf $$tmp; exit 1; fi; \
 	rm -rf $$tmp; echo "check-clean: notebooks are clean"
 
-# both steps below use every core: one worker process per core (notebooks longest first, pytest-xdist for the tests),
-# and torch one thread per worker (more only fight over the cores)
+# both steps below use every core: one worker process per core (notebooks longest first, pytest-xdist for the tests,
+# a file's tests on one worker so that a module fixture, e.g. test_predict's training run, is built once), and torch
+# one thread per worker (more only fight over the cores)
 NPROC := $(shell nproc)
 
 # notebooks and tests write scratch runs under TMPDIR (checkpoints, exports: several GB in all); each step gets a
@@ -60,7 +61,7 @@ nbtest: $(STAMP)
 
 # tests/test_site_browser.py is left to `docs`, which runs it on the site it has just built
 pytest: $(STAMP)
-	@tmp=$$(mktemp -d -t detr_nb_pytest.XXXXXX); TMPDIR=$$tmp OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(NPROC) \
+	@tmp=$$(mktemp -d -t detr_nb_pytest.XXXXXX); TMPDIR=$$tmp OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(NPROC) --dist loadfile \
 	  -m "not slow" --ignore tests/test_site_browser.py tests/; rc=$$?; rm -rf $$tmp; exit $$rc
 
 # the slow half: the notebooks that have `#| slow` cells, with those cells, and the tests marked slow
@@ -69,7 +70,7 @@ nbtest-slow: $(STAMP)
 	rc=$$?; rm -rf $$tmp; exit $$rc
 
 pytest-slow: $(STAMP)
-	@tmp=$$(mktemp -d -t detr_nb_pytest.XXXXXX); TMPDIR=$$tmp OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(NPROC) -m slow \
+	@tmp=$$(mktemp -d -t detr_nb_pytest.XXXXXX); TMPDIR=$$tmp OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(NPROC) --dist loadfile -m slow \
 	  tests/; rc=$$?; rm -rf $$tmp; exit $$rc
 
 # the site into docs/ (fails on a broken page), README.md from nbs/index.ipynb, then the docs check of the result
