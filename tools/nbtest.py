@@ -19,9 +19,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS_CACHE = ROOT / '.cache' / 'nbtest_seconds.json'
-# seconds of CPU per notebook without its slow cells, measured on 2026-12-05 (a warm worker: imports not counted);
+# seconds of CPU of the notebooks measured on 2026-12-05 without their slow cells (a warm worker: imports not counted);
 # only the order matters, and a notebook missing here starts first
-SECONDS = {}
+SECONDS = {
+    'nbs/05_train.ipynb': 6.5,
+    'nbs/tutorials/04_why_miss.ipynb': 3.6,
+    'nbs/06_eval.ipynb': 2.9,
+    'nbs/05b_convergence.ipynb': 1.9,
+    'nbs/05_step.ipynb': 1.7,
+    'nbs/05a_checkpoint.ipynb': 1.6,
+    'nbs/05c_memory.ipynb': 1.3,
+    'nbs/05d_queries.ipynb': 0.7,
+    'nbs/06_matching.ipynb': 0.7,
+}
 
 
 def eligible_notebooks(paths: list[str] | None = None) -> list[Path]:
