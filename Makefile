@@ -1,6 +1,7 @@
 # detr_nb: the two commands of the README, and the steps they are made of.
 #   make demo   create .venv, install, write + validate the synthetic shapes, train the tiny preset, evaluate it
-#   make test   everything CI runs (.ci/run calls it)
+#   make test        everything CI runs (.ci/run calls it), without the cells and tests flagged slow
+#   make test-slow   only what make test leaves out: the notebooks' `#| slow` cells and the pytest tests marked slow
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.detr_nb-installed
 DEMO_DIR ?= experiments
 
-.PHONY: install demo test lint check-export check-clean nbtest pytest docs check-docs readme clean-docs
+.PHONY: install demo test test-slow nbtest-slow pytest-slow lint check-export check-clean nbtest pytest docs check-docs readme clean-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,13 +49,29 @@ check-clean: $(STAMP)
 	  rm -rf $$tmp; exit 1; fi; \
 	rm -rf $$tmp; echo "check-clean: notebooks are clean"
 
+# both steps below use every core: one worker process per core (notebooks longest first, pytest-xdist for the tests,
+# a file's tests on one worker so that a module fixture, e.g. test_predict's training run, is built once), and torch
+# one thread per worker (more only fight over the cores)
+NPROC := $(shell nproc)
+
 # notebooks and tests write scratch runs under TMPDIR (checkpoints, exports: several GB in all); each step gets a
 # fresh one that is removed when it ends, pass or fail, so repeated runs never fill the disk
 nbtest: $(STAMP)
 	@tmp=$$(mktemp -d -t detr_nb_nbtest.XXXXXX); TMPDIR=$$tmp $(BIN)/python tools/nbtest.py; rc=$$?; rm -rf $$tmp; exit $$rc
 
+# tests/test_site_browser.py is left to `docs`, which runs it on the site it has just built
 pytest: $(STAMP)
-	@tmp=$$(mktemp -d -t detr_nb_pytest.XXXXXX); TMPDIR=$$tmp $(BIN)/pytest -q tests/; rc=$$?; rm -rf $$tmp; exit $$rc
+	@tmp=$$(mktemp -d -t detr_nb_pytest.XXXXXX); TMPDIR=$$tmp OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(NPROC) --dist loadfile \
+	  -m "not slow" --ignore tests/test_site_browser.py tests/; rc=$$?; rm -rf $$tmp; exit $$rc
+
+# the slow half: the notebooks that have `#| slow` cells, with those cells, and the tests marked slow
+nbtest-slow: $(STAMP)
+	@tmp=$$(mktemp -d -t detr_nb_nbtest.XXXXXX); TMPDIR=$$tmp $(BIN)/python tools/nbtest.py --flags slow --flagged; \
+	rc=$$?; rm -rf $$tmp; exit $$rc
+
+pytest-slow: $(STAMP)
+	@tmp=$$(mktemp -d -t detr_nb_pytest.XXXXXX); TMPDIR=$$tmp OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(NPROC) --dist loadfile -m slow \
+	  tests/; rc=$$?; rm -rf $$tmp; exit $$rc
 
 # the site into docs/ (fails on a broken page), README.md from nbs/index.ipynb, then the docs check of the result
 # (truncated cells, warnings, internal phrases, stale headline figures, reference gaps, widgets without state)
@@ -71,5 +88,11 @@ check-docs: $(STAMP)
 readme: $(STAMP)
 	$(BIN)/python tools/build_docs.py --readme
 
-test: lint check-export check-clean nbtest pytest docs
-	@echo "make test: all steps passed"
+# the three checks first (check-export rewrites detr_nb/), then the notebooks, the tests and the docs side by side:
+# the docs build is one process, so it runs beside the other two rather than after them on one busy core
+test: lint check-export check-clean
+	@$(MAKE) --no-print-directory -j 2 --output-sync=target docs nbtest pytest
+	@echo "make test: all steps passed (the slow cells and tests: make test-slow)"
+
+test-slow: nbtest-slow pytest-slow
+	@echo "make test-slow: all steps passed"

@@ -1,5 +1,6 @@
 "DDP: 2 CPU processes (gloo) reach the same weights as 1 process with the doubled batch."
 import os, socket
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -85,6 +86,7 @@ def _torchrun_train(tmp_path, *settings):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env), tmp_path / 'exp' / 'ddp'
 
 
+@pytest.mark.slow  # torchrun and two training processes (14 s of CPU): make test-slow
 def test_torchrun_launches_the_cli_train(tmp_path):
     "`torchrun --nproc_per_node 2 --no-python detr_nb train ...`: both processes train, only rank 0 writes."
     res, run = _torchrun_train(tmp_path, 'train.max_steps=2', 'train.epochs=1', 'train.eval_every=1')
@@ -101,6 +103,7 @@ def test_torchrun_launches_the_cli_train(tmp_path):
     assert ckpt['step'] == 2  # 8 images, 2 processes x 2 images a step: max_steps reached together
 
 
+@pytest.mark.slow  # torchrun and two training processes (14 s of CPU): make test-slow
 def test_torchrun_time_budget_stops_every_process_after_the_same_step(tmp_path):
     """`train.max_minutes` under torchrun: the clock of rank 0 decides for both processes, so they stop after the
     same step (one that stopped alone would leave the other waiting in its gradient all-reduce) and exit 0; the

@@ -143,6 +143,7 @@ def _run(tmp_path, name, shapes, resume='none', sleep=0., kill_after=None, sig=N
 def _weights(path):
     return T.load_checkpoint(path)['model']
 
+@pytest.mark.slow  # five training processes (34 s of CPU): make test-slow
 def test_resume_after_kill_is_bitwise(shapes, tmp_path):
     rc, out = _run(tmp_path, 'ref', shapes)
     assert rc == 0 and 'DONE completed 8' in out, out[-2000:]
