@@ -15,7 +15,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from .config import ExperimentConfig, TrainConfig, save_config, get_preset, fit_to_dataset
+from .config import ExperimentConfig, TrainConfig, save_config
+from .presets import get_preset, fit_to_dataset
 from .data import (dataset_from_config, check_labels, make_shapes, num_classes_of, ResumableSampler,
                           make_train_loader)
 from .model import build_model

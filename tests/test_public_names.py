@@ -122,6 +122,14 @@ ADDED_NAMES = {
         'ORIENTATIONS', 'clean_file_name', 'find_image_files', 'image_mode_problem', 'exif_orientation',
         'eight_bit_scale', 'upright_rgb', 'read_image'
     ],
+    'config': [
+        'DATA_FORMATS', 'SCRATCH_STEPS', 'SIZE_CAPS', 'image_sizes', 'photo_sizes', 'fastest_precision',
+        'fit_to_dataset'
+    ],
+    'presets': [
+        'PRESETS', 'get_preset', 'SCRATCH_STEPS', 'SIZE_CAPS', 'image_sizes', 'photo_sizes', 'fastest_precision',
+        'fit_to_dataset'
+    ],
 }
 
 
