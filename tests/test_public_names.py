@@ -130,6 +130,13 @@ ADDED_NAMES = {
         'PRESETS', 'get_preset', 'SCRATCH_STEPS', 'SIZE_CAPS', 'image_sizes', 'photo_sizes', 'fastest_precision',
         'fit_to_dataset'
     ],
+    'stopping': [
+        'StopReason', 'NONFINITE_HELP', 'diverged', 'step_evaluation_due', 'sync_train_seconds', 'exceeds_budget',
+        'budget_planned', 'budget_evals_reached', 'budget_evaluation_due', 'epoch_evaluation_due'
+    ],
+    'findings': [
+        'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box'
+    ],
 }
 
 
