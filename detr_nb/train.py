@@ -362,7 +362,7 @@ def demo_config(out_dir='experiments', # parent of the experiment folder (the sh
                 n_train:int=1000,      # synthetic training images
                 n_val:int=100,         # synthetic validation images
                ) -> ExperimentConfig:
-    """The `scratch` preset (config chapter) on the synthetic shapes (written to `<out_dir>/shapes` if absent): the tiny
+    """The `scratch` preset (presets chapter) on the synthetic shapes (written to `<out_dir>/shapes` if absent): the tiny
     model trained from scratch with the convergence switches of `detr_nb.convergence`, each measured there. Its sizes
     are those `image_sizes` gives the shapes' median sides (105 x 119 px), written out so that a set drawn with other
     counts keeps them; 3 epochs between evaluations (18 / 6), and fp32, in which the demo's AP was measured."""
