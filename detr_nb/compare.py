@@ -160,6 +160,22 @@ def detector_lr_factor(step:int,                 # optimizer steps done
     warm = 1. if step >= warmup_steps else warmup_factor + (1 - warmup_factor) * step / warmup_steps
     return warm * gamma ** sum(fraction >= m for m in milestones)
 
+# %% ../nbs/09b_compare.ipynb #c022a
+def _detector_step(model:nn.Module,                   # a torchvision detector in training mode
+                   optimizer:torch.optim.Optimizer,   # its SGD
+                   images:Tensor,                     # [B,3,H,W] padded normalized batch (`detr_nb.data.collate_fn`)
+                   targets:list,                      # B DETR targets
+                  ) -> tuple[Tensor, int]:
+    """One SGD step on the summed torchvision losses of a batch, skipped (no update) when that sum is not finite;
+    returns the summed loss (a scalar) and the number of images."""
+    ims, tgts = detector_batch(images, targets)
+    loss = sum(model(ims, tgts).values())
+    optimizer.zero_grad(set_to_none=True)
+    if torch.isfinite(loss):
+        loss.backward()
+        optimizer.step()
+    return loss, len(ims)
+
 # %% ../nbs/09b_compare.ipynb #c022
 def _curve_row(step:int, seconds:float, images:int, stats:CocoStats) -> dict:
     return {'step': step, 'minutes': seconds / 60, 'images_seen': images, 'AP': float(stats['AP']),
@@ -200,17 +216,9 @@ def train_detector(name:str,                   # one of `DETECTORS`
             fraction = seconds / (60 * minutes) if minutes else step / max_steps
             for g in optimizer.param_groups:
                 g['lr'] = base_lr * detector_lr_factor(step, fraction, warmup)
-            ims, tgts = detector_batch(batch_images, targets)
-            losses = model(ims, tgts)
-            loss = sum(losses.values())
-            optimizer.zero_grad(set_to_none=True)
-            if torch.isfinite(loss):
-                loss.backward()
-                optimizer.step()
-                bad = 0
-            else:
-                bad += 1
-            step, images = step + 1, images + len(ims)
+            loss, n = _detector_step(model, optimizer, batch_images, targets)
+            bad = 0 if torch.isfinite(loss) else bad + 1
+            step, images = step + 1, images + n
             seconds += time.perf_counter() - tick
             bar.update()
             bar.set_postfix(loss=f'{loss.item():.3f}', min=f'{seconds / 60:.1f}')

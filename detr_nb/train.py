@@ -6,7 +6,6 @@
 from __future__ import annotations
 import itertools, json, math, random, time, warnings
 from dataclasses import asdict, dataclass, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import TypedDict
 import numpy as np
@@ -15,7 +14,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from .config import ExperimentConfig, TrainConfig, save_config, get_preset, fit_to_dataset
+from .config import ExperimentConfig, TrainConfig, save_config
+from .presets import get_preset, fit_to_dataset
+from .stopping import (StopReason, diverged, step_evaluation_due, sync_train_seconds, exceeds_budget,
+                              budget_evals_reached, budget_evaluation_due, epoch_evaluation_due)
 from .data import (dataset_from_config, check_labels, make_shapes, num_classes_of, ResumableSampler,
                           make_train_loader)
 from .model import build_model
@@ -28,7 +30,7 @@ from .checkpoint import load_checkpoint  # noqa: F401 (reached as detr_nb.train.
 from .checkpoint import (save_checkpoint, StopOnSignal, MetricsLogger, read_metrics,
                                 plot_losses, categories_of, RunState, resume_path, refuse_to_overwrite, restore,
                                 set_learning_rates)
-from .step import (param_groups, make_optimizer, lr_factor, make_scheduler, schedule_progress, fused_clip_step,
+from .step import (param_groups, make_optimizer, lr_factor, make_scheduler, fused_clip_step,
                           clip_and_step, train_step, StepTotals, log_row)
 from .memory import (checkpoint_activations, find_batch_size, step_fits_on_device, apply_memory_switches,
                             fit_batch_size)
@@ -36,15 +38,15 @@ from .device import resolve_device
 from .distributed import setup_distributed, unwrap
 
 # %% auto #0
-__all__ = ['seed_everything', 'resolve_num_classes', 'StopReason', 'TrainSummary', 'experiment_dir', 'train', 'demo_config',
-           'free_name', 'demo', 'param_groups', 'make_optimizer', 'lr_factor', 'make_scheduler', 'ResumableSampler',
+__all__ = ['seed_everything', 'resolve_num_classes', 'TrainSummary', 'experiment_dir', 'train', 'demo_config', 'free_name',
+           'demo', 'param_groups', 'make_optimizer', 'lr_factor', 'make_scheduler', 'ResumableSampler',
            'make_train_loader', 'fused_clip_step', 'clip_and_step', 'train_step', 'checkpoint_activations',
-           'find_batch_size', 'validation_loss', 'RunState', 'build_model']
+           'find_batch_size', 'validation_loss', 'RunState', 'build_model', 'StopReason']
 
 # %% ../nbs/05_train.ipynb #c8deb0e5
 _all_ = ['param_groups', 'make_optimizer', 'lr_factor', 'make_scheduler', 'ResumableSampler', 'make_train_loader',
          'fused_clip_step', 'clip_and_step', 'train_step', 'checkpoint_activations', 'find_batch_size',
-         'validation_loss', 'RunState', 'build_model']  # moved to the chapters of their idea, importable from here
+         'validation_loss', 'RunState', 'build_model', 'StopReason']  # moved to the chapters of their idea
 _step_fits_on_device = step_fits_on_device  # the name tools/memory_techniques.py imports (now public in `memory`)
 
 # %% ../nbs/05_train.ipynb #f56e692e
@@ -124,20 +126,6 @@ def resolve_num_classes(cfg:ExperimentConfig, # the run's config
     return replace(cfg, model=replace(cfg.model, num_classes=num_classes_of(dataset)))
 
 # %% ../nbs/05_train.ipynb #f93623da
-class StopReason(StrEnum):
-    "Why `train` returned; a `str` too, so `summary['stopped'] == 'completed'` holds."
-    completed = 'completed'      # every epoch of `train.epochs` ran
-    max_steps = 'max_steps'      # `train.max_steps` optimizer steps ran
-    time_budget = 'time_budget'  # the training time (evaluations excluded) passed `train.max_minutes`
-    early_stop = 'early_stop'    # `train.patience` evaluations in a row did not improve the monitored metric
-    interrupted = 'interrupted'  # SIGINT or SIGTERM: `model/last.pth` was saved; resume with resume='auto'
-    nonfinite = 'nonfinite'      # `train.max_nonfinite_steps` NaN/Inf steps in a row: the run failed
-
-    @property
-    def finished(self) -> bool:
-        "The run ended as its config says (completed, max_steps, time_budget, early_stop): its checkpoints count."
-        return self in (StopReason.completed, StopReason.max_steps, StopReason.time_budget, StopReason.early_stop)
-
 class TrainSummary(TypedDict):
     "What `train` returns, entry by entry."
     exp_dir: Path         # the experiment folder, `<out_dir>/<name>`
@@ -257,7 +245,8 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=None) -> tuple[_R
     run = _Run(cfg, exp, device, main, world, model, criterion, optimizer, scheduler, scaler, loader, val_loader,
                logger, *_monitor(tc), progress=progress, extras=extras, categories=categories_of(train_ds),
                steps_per_epoch=steps_per_epoch, clock=clock or time.perf_counter)
-    run.evals_done = _budget_evals_reached(run, state)  # a resumed run goes on with the rest of its plan
+    # a resumed run goes on with the rest of its plan
+    run.evals_done = budget_evals_reached(tc, state.step, steps_per_epoch, state.train_seconds)
     return run, state
 
 # %% ../nbs/05_train.ipynb #6330b0de
@@ -270,61 +259,6 @@ def _log_step(run:_Run, state:RunState, totals:StepTotals, bar):
                     img_s=f"{row['train/img_per_s']:.1f}", mem=f"{row['train/peak_mem_mb']:.0f}MB")
     totals.reset()
 
-# %% ../nbs/05_train.ipynb #23249cb7
-_NONFINITE_HELP = ("the loss or the gradients were NaN/Inf in {n} optimizer steps in a row (each was skipped); the run "
-                   "stops without overwriting the saved checkpoints. Likely causes: a learning rate too high for this "
-                   "batch (lower train.lr / train.lr_backbone or add train.warmup_epochs), fp16 overflow (use "
-                   "train.precision=bf16 or fp32), clipping off (train.clip_max_norm=0.1), or bad boxes in the data "
-                   "(run detr_nb.data.validate_coco). The limit is train.max_nonfinite_steps.")
-
-def _diverged(run:_Run, totals:StepTotals) -> bool:
-    """Whether the last `train.max_nonfinite_steps` steps were all skipped as not finite (one read from the device);
-    rank 0 warns."""
-    if int(totals.nonfinite_run) < run.cfg.train.max_nonfinite_steps:
-        return False
-    if run.main:
-        warnings.warn(_NONFINITE_HELP.format(n=int(totals.nonfinite_run)))
-    return True
-
-def _step_evaluation_due(train_cfg:TrainConfig, # its eval_every_steps (0: evaluations at epoch ends only)
-                         step:int,              # optimizer steps done
-                        ) -> bool:
-    "Whether `train.eval_every_steps` asks for an evaluation after optimizer step `step`."
-    return bool(train_cfg.eval_every_steps) and step % train_cfg.eval_every_steps == 0
-
-def _sync_train_seconds(run:_Run, state:RunState):
-    """With a budget under DDP: rank 0's training time for every process (one broadcast of one number a step), so all
-    follow the same schedule and stop after the same step."""
-    if run.world > 1 and run.cfg.train.max_minutes:
-        seconds = torch.tensor([state.train_seconds], dtype=torch.float64, device=run.device)
-        torch.distributed.broadcast(seconds, src=0)
-        state.train_seconds = float(seconds.item())
-
-def _over_budget(run:_Run, state:RunState) -> bool:
-    "Whether the training time (rank 0's, see `_sync_train_seconds`) has passed `train.max_minutes` (never when 0)."
-    minutes = run.cfg.train.max_minutes
-    return bool(minutes) and state.train_seconds >= 60 * minutes
-
-def _budget_planned(train_cfg:TrainConfig) -> bool:
-    "Whether the evaluations follow the budget's plan: a budget, and no `eval_every_steps` cadence of its own."
-    return bool(train_cfg.max_minutes) and not train_cfg.eval_every_steps
-
-def _budget_evals_reached(run:_Run, state:RunState) -> int:
-    "How many of the budget's planned evaluations (at 1/N, 2/N, ..., 1 of the schedule) `state` has reached (0: no plan)."
-    tc = run.cfg.train
-    if not _budget_planned(tc):
-        return 0
-    progress = schedule_progress(state.step, run.steps_per_epoch, tc, state.train_seconds / 60)
-    return min(tc.budget_evals, math.floor(progress * tc.budget_evals))
-
-def _budget_evaluation_due(run:_Run, state:RunState, ending:bool) -> bool:
-    """With a budget's plan: whether step `state.step` reached the next planned evaluation, or ends the run (`ending`,
-    the end is always evaluated); counts it."""
-    reached = _budget_evals_reached(run, state)
-    due = reached > run.evals_done or (ending and _budget_planned(run.cfg.train))
-    run.evals_done = max(run.evals_done, reached)
-    return due
-
 # %% ../nbs/05_train.ipynb #cf1b0ed4
 def _after_step(run:_Run, state:RunState, totals:StepTotals, signals:StopOnSignal,
                 bar) -> tuple[StopReason|None, float]:
@@ -334,20 +268,21 @@ def _after_step(run:_Run, state:RunState, totals:StepTotals, signals:StopOnSigna
     budget, the evaluations of its plan are made here too."""
     tc = run.cfg.train
     end_of_epoch = state.micro_in_epoch >= run.micro_per_epoch
-    over_budget = _over_budget(run, state)
+    over_budget = exceeds_budget(tc, state.train_seconds)
     at_limit = bool(tc.max_steps and state.step >= tc.max_steps)
     stopping = bool(signals.requested) or at_limit or over_budget
     log_now = state.step % tc.log_every == 0 or end_of_epoch or stopping  # the only reads from a GPU
     stop, paused = None, 0.
-    if (log_now or run.device.type == 'cpu') and _diverged(run, totals):  # (on a CPU, reading is free)
+    if (log_now or run.device.type == 'cpu') and diverged(totals, tc.max_nonfinite_steps, run.main):  # CPU: free reads
         stop = StopReason.nonfinite
     elif log_now:
         _log_step(run, state, totals, bar)
     if stop is None and stopping and signals.requested:  # a run that stops logs its last steps first
         stop = StopReason.interrupted
-    planned = _budget_evaluation_due(run, state, ending=at_limit or over_budget or (
-        end_of_epoch and state.epoch + 1 >= tc.epochs))
-    if stop is None and (planned or _step_evaluation_due(tc, state.step) and not end_of_epoch):
+    planned, run.evals_done = budget_evaluation_due(tc, state.step, run.steps_per_epoch, state.train_seconds,
+                                                    run.evals_done, ending=at_limit or over_budget or (
+                                                        end_of_epoch and state.epoch + 1 >= tc.epochs))
+    if stop is None and (planned or step_evaluation_due(tc, state.step) and not end_of_epoch):
         started = run.clock()  # (a step's own cadence at an epoch end: `train` evaluates it)
         stop = _evaluate_and_keep_best(run, state)
         paused = run.clock() - started  # not training time, nor in the next row's images/s
@@ -375,7 +310,7 @@ def _run_epoch(run:_Run, state:RunState, totals:StepTotals, signals:StopOnSignal
             state.micro_in_epoch += len(micro_batches)
             now = run.clock()
             state.train_seconds, tick = state.train_seconds + now - tick, now
-            _sync_train_seconds(run, state)  # (a budget under DDP) before the schedule reads the minutes
+            state.train_seconds = sync_train_seconds(state.train_seconds, run.world, run.device, tc.max_minutes)
             run.scheduler.step()
             run.extras.after_step(run.model)  # the moving average, when on
             totals.add(out, images=sum(len(targets) for _, _, targets in micro_batches) * run.world)
@@ -387,13 +322,6 @@ def _run_epoch(run:_Run, state:RunState, totals:StepTotals, signals:StopOnSignal
     return None
 
 # %% ../nbs/05_train.ipynb #6f9187e2
-def _epoch_evaluation_due(run:_Run, state:RunState) -> bool:
-    """At the end of epoch `state.epoch`: every `eval_every` epochs and after the last (a budget's plan instead
-    evaluates in `_after_step`), or a step of `eval_every_steps`; never a step evaluated already."""
-    tc = run.cfg.train
-    epochs_due = not _budget_planned(tc) and (state.epoch % tc.eval_every == 0 or state.epoch == tc.epochs)
-    return (epochs_due or _step_evaluation_due(tc, state.step)) and run.evaluated_step != state.step
-
 def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, out_dir
           resume:str|None=None,     # checkpoint path, 'auto' (this experiment's last.pth if any) or None
           progress:bool=True,       # show a tqdm bar per epoch
@@ -411,7 +339,7 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
                 break  # the checkpoints on disk stay those of the last good state
             if state.micro_in_epoch >= run.micro_per_epoch:  # the epoch is complete
                 state.epoch, state.micro_in_epoch = state.epoch + 1, 0
-                if _epoch_evaluation_due(run, state):
+                if epoch_evaluation_due(tc, state.epoch, state.step, run.evaluated_step):
                     stopped = _evaluate_and_keep_best(run, state) or stopped
             _save(run, state, 'last.pth')
             if run.main:
@@ -434,7 +362,7 @@ def demo_config(out_dir='experiments', # parent of the experiment folder (the sh
                 n_train:int=1000,      # synthetic training images
                 n_val:int=100,         # synthetic validation images
                ) -> ExperimentConfig:
-    """The `scratch` preset (config chapter) on the synthetic shapes (written to `<out_dir>/shapes` if absent): the tiny
+    """The `scratch` preset (presets chapter) on the synthetic shapes (written to `<out_dir>/shapes` if absent): the tiny
     model trained from scratch with the convergence switches of `detr_nb.convergence`, each measured there. Its sizes
     are those `image_sizes` gives the shapes' median sides (105 x 119 px), written out so that a set drawn with other
     counts keeps them; 3 epochs between evaluations (18 / 6), and fp32, in which the demo's AP was measured."""

@@ -6,94 +6,23 @@
 from __future__ import annotations
 import csv, math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 import yaml
-from PIL import Image
-from .coco import PROBLEMS, exif_orientation
+from .findings import IMAGE_SUFFIXES, FORMAT_PROBLEMS, SHARED_KINDS, problem_info, Finding, image_size, clip_box
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'SPLIT_NAMES', 'problem_info', 'Finding', 'image_size',
-           'clip_box', 'parse_xml', 'read_voc_xml', 'parse_yolo_line', 'read_yolo_labels', 'read_class_list',
-           'read_split_list', 'rel_name', 'detect_format', 'yolo_label_path', 'yolo_parts', 'voc_parts']
+__all__ = ['SPLIT_NAMES', 'parse_xml', 'read_voc_xml', 'parse_yolo_line', 'read_yolo_labels', 'read_class_list',
+           'read_split_list', 'rel_name', 'detect_format', 'yolo_label_path', 'yolo_parts', 'voc_parts',
+           'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box']
+
+# %% ../nbs/01g_voc_yolo.ipynb #c7e1a0f1
+_all_ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box']
 
 # %% ../nbs/01g_voc_yolo.ipynb #56350e02
 try:  # defusedxml refuses DTDs and entities; without it a byte check below refuses them
     import defusedxml.ElementTree as _defused
 except ImportError:
     _defused = None
-
-# %% ../nbs/01g_voc_yolo.ipynb #5d878edd
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-
-FORMAT_PROBLEMS = {  # kind -> (severity, what loading does), beside coco.PROBLEMS whose kinds are reused
-    'unreadable label file': ('error', 'label file and its image skipped'),
-    'label file without image': ('warning', 'label file ignored'),
-    'image without label file': ('info', 'kept as an image with no objects (background)'),
-    'missing size': ('warning', 'size read from the image file'),
-    'malformed label': ('error', 'box dropped'),
-    'inverted box': ('error', 'box dropped'),
-    'value outside [0, 1]': ('warning', 'box clipped to the image'),
-    'unknown class': ('error', 'box dropped'),
-    'no class list': ('warning', 'classes named by their number'),
-}
-
-SHARED_KINDS = ('size mismatch', 'box outside image', 'non-positive box', 'missing file', 'unreadable image')
-
-def problem_info(kind:str) -> tuple[str, str]:
-    "(severity, what loading does) of a finding `kind`, from `FORMAT_PROBLEMS` or the shared `coco.PROBLEMS`."
-    if kind in FORMAT_PROBLEMS:
-        return FORMAT_PROBLEMS[kind]
-    if kind in SHARED_KINDS:
-        return PROBLEMS[kind]
-    raise ValueError(f"unknown finding kind {kind!r}; the kinds are: {', '.join([*FORMAT_PROBLEMS, *SHARED_KINDS])}")
-
-# %% ../nbs/01g_voc_yolo.ipynb #a887e846
-@dataclass(frozen=True)
-class Finding:
-    "One fault of one file: its kind (severity and action from `problem_info`), the file and what is wrong."
-    kind: str       # a key of FORMAT_PROBLEMS or one of SHARED_KINDS
-    file: str       # the file, relative to the dataset root
-    message: str    # what is wrong, and where in the file
-    def __post_init__(self): problem_info(self.kind)
-    @property
-    def severity(self) -> str: return problem_info(self.kind)[0]
-    @property
-    def example(self) -> str: return f"{self.file}: {self.message}"
-    def __str__(self): return f"{self.severity}: {self.file}: {self.message} ({problem_info(self.kind)[1]})"
-
-# %% ../nbs/01g_voc_yolo.ipynb #41f7deb2
-def image_size(path) -> tuple[int, int]:
-    """(width, height) of the image file `path` as shown upright (EXIF orientation 5-8 swaps them), read from the
-    file header without decoding the pixels; PIL's `UnidentifiedImageError` / `OSError` when it is not an image."""
-    with Image.open(path) as im:
-        w, h = im.size
-        if exif_orientation(im) in (5, 6, 7, 8):
-            w, h = h, w
-    return w, h
-
-# %% ../nbs/01g_voc_yolo.ipynb #bd362575
-def clip_box(x0:float, y0:float, x1:float, y1:float, # box corners in pixels
-             width:int, height:int,                  # the image size in pixels
-             file:str, where:str,                    # the label file and the place in it, for findings
-             findings:list,                          # findings are appended here
-             report_clip:bool=True,                  # report a clipped box ('box outside image')
-            ) -> list[float] | None:
-    """Pixel `[x, y, w, h]` of the box clipped to the image, or None when it is dropped: inverted (max < min),
-    empty, or wholly outside the image. Each change is appended to `findings` as a `Finding`."""
-    if x1 < x0 or y1 < y0:
-        findings.append(Finding('inverted box', file,
-                                f"{where}: xmax/ymax below xmin/ymin ({x0:g}, {y0:g}, {x1:g}, {y1:g})"))
-        return None
-    c = max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height))
-    if c[2] <= c[0] or c[3] <= c[1]:
-        why = 'zero width or height' if (x1 <= x0 or y1 <= y0) else f'wholly outside the {width}x{height} image'
-        findings.append(Finding('non-positive box', file, f"{where}: ({x0:g}, {y0:g}, {x1:g}, {y1:g}) {why}"))
-        return None
-    if report_clip and c != (x0, y0, x1, y1):
-        findings.append(Finding('box outside image', file, f"{where}: ({x0:g}, {y0:g}, {x1:g}, {y1:g}) clipped "
-                                                           f"to the {width}x{height} image"))
-    return [round(c[0], 4), round(c[1], 4), round(c[2] - c[0], 4), round(c[3] - c[1], 4)]
 
 # %% ../nbs/01g_voc_yolo.ipynb #db39fab9
 def parse_xml(path) -> ET.Element:

@@ -122,6 +122,21 @@ ADDED_NAMES = {
         'ORIENTATIONS', 'clean_file_name', 'find_image_files', 'image_mode_problem', 'exif_orientation',
         'eight_bit_scale', 'upright_rgb', 'read_image'
     ],
+    'config': [
+        'DATA_FORMATS', 'SCRATCH_STEPS', 'SIZE_CAPS', 'image_sizes', 'photo_sizes', 'fastest_precision',
+        'fit_to_dataset'
+    ],
+    'presets': [
+        'PRESETS', 'get_preset', 'SCRATCH_STEPS', 'SIZE_CAPS', 'image_sizes', 'photo_sizes', 'fastest_precision',
+        'fit_to_dataset'
+    ],
+    'stopping': [
+        'StopReason', 'NONFINITE_HELP', 'diverged', 'step_evaluation_due', 'sync_train_seconds', 'exceeds_budget',
+        'budget_planned', 'budget_evals_reached', 'budget_evaluation_due', 'epoch_evaluation_due'
+    ],
+    'findings': [
+        'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box'
+    ],
 }
 
 
