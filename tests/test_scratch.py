@@ -136,7 +136,7 @@ class FakeClock:
     "Training steps take `step_seconds` each and evaluations `eval_seconds`, of a clock that only they move."
     def __init__(self, monkeypatch, step_seconds=60., eval_seconds=1000.):
         self.now, self.lrs = 0., []  # lrs: the learning rate each step trained with
-        step, evaluate = T.train_step, T._evaluate_and_keep_best
+        step, evaluate = T.train_step, T.validation_loss  # one validation loss per evaluation
         def timed_step(model, criterion, optimizer, *a, **k):
             self.now += step_seconds
             self.lrs.append(optimizer.param_groups[0]['lr'])
@@ -145,7 +145,7 @@ class FakeClock:
             self.now += eval_seconds
             return evaluate(*a, **k)
         monkeypatch.setattr(T, 'train_step', timed_step)
-        monkeypatch.setattr(T, '_evaluate_and_keep_best', timed_eval)
+        monkeypatch.setattr(T, 'validation_loss', timed_eval)
 
     def __call__(self): return self.now
 
