@@ -107,7 +107,7 @@ def fit_to_dataset(cfg:ExperimentConfig,  # a config whose data.root (or split p
     """`cfg` with what depends on its training split resolved: with `data.auto_size`, the sizes of `image_sizes` for
     its typical photo (`photo_sizes`) and the device, at least 4 loader workers on a GPU, and `auto_size` False; with
     `train.epochs = 0`, the fewest epochs that make `SCRATCH_STEPS` steps at one process (at most 300); with
-    `train.eval_every = 0`, epochs / 6 (at least 1). Errors of `DataConfig.split_paths` and `photo_sizes`."""
+    `train.eval_every = 0`, epochs / 6 (at least 1). Errors of finding the training split (data.root) and of `photo_sizes`."""
     d, t = cfg.data, cfg.train
     if not (d.auto_size or t.epochs == 0 or t.eval_every == 0):
         return cfg
