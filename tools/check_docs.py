@@ -139,6 +139,7 @@ def check_warnings(article) -> list[str]:
 # phrase -> why a reader cannot act on it; searched in the prose (case-insensitive) unless marked 'all'
 INTERNAL = [
     (r'\bthe issue\b', 'prose', '"the issue" (a reader has no issue in front of them)'),
+    (r'\bissues? \d+\b', 'all', 'an issue number (a reader has no issue tracker in front of them)'),
     (r'\bprototype run outside (of )?this project\b', 'prose', 'a prototype run outside this project'),
     (r'\bchapters? \d{2}[a-z]?\b', 'prose-nolinks', 'a chapter number the site never shows (link the chapter '
                                                     'by its title)'),
