@@ -29,7 +29,7 @@ def test_every_config_field_has_a_meaning_type_and_default():
     assert rows['model.dropout']['allowed'] == 'in [0, 1)'
     assert rows['train.max_dets']['allowed'] == '>= 10'
     assert rows['model.feature_stride']['allowed'] == 'one of 16, 32'
-    assert rows['train.epochs']['allowed'] == 'a whole number > 0'
+    assert rows['train.epochs']['allowed'] == 'a whole number >= 0'
     assert rows['data.num_workers']['allowed'] == 'a finite number >= 0'
     # the experiment's own defaults, with the class default named where they differ
     assert rows['model.num_classes']['default'] == 'null (none) (DETRConfig() alone: 91)'
