@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from PIL import Image
+from fastcore.basics import patch
 from .model import DETR, nested_pad
 from .detector import Detector, Detections, load_detector, label_tables
 from .inputs import expand_inputs, val_transform, load_image
@@ -177,7 +178,7 @@ def _png(image) -> bytes:
     Image.fromarray(a).save(buf, format='PNG')
     return buf.getvalue()
 
-# %% ../nbs/07a_attention.ipynb #b5791b2d
+# %% ../nbs/07a_attention.ipynb #b88fdd26
 class Explorer:
     "The ipywidgets explorer of `explore`: `.widget` (a VBox), `.image`, `.threshold`, `.detection`, `.n_drawn`."
     def __init__(self, det:Detector, items:list, threshold:float, device, width:int, canvas:int|None=None):
@@ -210,39 +211,43 @@ class Explorer:
     def _kept(self) -> Tensor:
         return (self.maps().detections.scores >= self.threshold.value).nonzero()[:, 0]
 
-    def _redraw(self, *_):
-        try:
-            m, kept = self.maps(), self._kept()
-        except ValueError as e:  # an image the model cannot take (e.g. larger than the canvas): say so, keep going
-            self.n_drawn, self.count.value = 0, f'<b>0</b> boxes drawn: {html.escape(str(e))}'
-            self.boxes.value = self.attention.value = b''
-            self.detection.unobserve(self._draw_attention, 'value')
-            self.detection.options, self.detection.value = [], None
-            self.detection.observe(self._draw_attention, 'value')
-            return
-        d = m.detections[kept]
-        self.n_drawn = len(d)
-        self.count.value = f'<b>{len(d)}</b> boxes drawn (score &ge; {self.threshold.value:.2f})'
-        self.boxes.value = _png(draw_detections(m.image, d))
-        options = [(f'{n} {s:.2f} (query {q})', int(k)) for n, s, q, k in
-                   zip(d.names, d.scores.tolist(), d.queries.tolist(), kept.tolist())]
-        keep = self.detection.value if self.detection.value in [k for _, k in options] else None
-        self.detection.unobserve(self._draw_attention, 'value')
-        self.detection.options = options
-        self.detection.value = keep if keep is not None else (options[0][1] if options else None)
-        self.detection.observe(self._draw_attention, 'value')
-        self._draw_attention()
-
-    def _draw_attention(self, *_):
-        m, k = self.maps(), self.detection.value
-        if k is None:
-            self.attention.value = _png(m.image)
-            return
-        one = m.detections[[k]]
-        self.attention.value = _png(draw_detections(torch.from_numpy(_heat(m.image, m.upsample(m.decoder[[k]])[0]))
-                                                    .permute(2, 0, 1), one, labels=False))
-
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
+
+# %% ../nbs/07a_attention.ipynb #6a37829c
+@patch
+def _draw_attention(self:Explorer, *_):
+    m, k = self.maps(), self.detection.value
+    if k is None:
+        self.attention.value = _png(m.image)
+        return
+    one = m.detections[[k]]
+    self.attention.value = _png(draw_detections(torch.from_numpy(_heat(m.image, m.upsample(m.decoder[[k]])[0]))
+                                                .permute(2, 0, 1), one, labels=False))
+
+# %% ../nbs/07a_attention.ipynb #b5791b2d
+@patch
+def _redraw(self:Explorer, *_):
+    try:
+        m, kept = self.maps(), self._kept()
+    except ValueError as e:  # an image the model cannot take (e.g. larger than the canvas): say so, keep going
+        self.n_drawn, self.count.value = 0, f'<b>0</b> boxes drawn: {html.escape(str(e))}'
+        self.boxes.value = self.attention.value = b''
+        self.detection.unobserve(self._draw_attention, 'value')
+        self.detection.options, self.detection.value = [], None
+        self.detection.observe(self._draw_attention, 'value')
+        return
+    d = m.detections[kept]
+    self.n_drawn = len(d)
+    self.count.value = f'<b>{len(d)}</b> boxes drawn (score &ge; {self.threshold.value:.2f})'
+    self.boxes.value = _png(draw_detections(m.image, d))
+    options = [(f'{n} {s:.2f} (query {q})', int(k)) for n, s, q, k in
+               zip(d.names, d.scores.tolist(), d.queries.tolist(), kept.tolist())]
+    keep = self.detection.value if self.detection.value in [k for _, k in options] else None
+    self.detection.unobserve(self._draw_attention, 'value')
+    self.detection.options = options
+    self.detection.value = keep if keep is not None else (options[0][1] if options else None)
+    self.detection.observe(self._draw_attention, 'value')
+    self._draw_attention()
 
 # %% ../nbs/07a_attention.ipynb #7909327a
 def explore(model_or_checkpoint,   # a `DETR`, `Detector` or checkpoint path (torch backend)

@@ -127,7 +127,7 @@ class StopOnSignal:
         for s, handler in self._old.items():
             signal.signal(s, handler)
 
-# %% ../nbs/05a_checkpoint.ipynb #73c97e70
+# %% ../nbs/05a_checkpoint.ipynb #6a0d932c
 class MetricsLogger:
     "Logged values to `log/metrics.csv` (long format: time, epoch, step, tag, value) and to TensorBoard in `log/`."
     def __init__(self,
@@ -163,6 +163,7 @@ class MetricsLogger:
         self.f.close()
         self.tb.close()
 
+# %% ../nbs/05a_checkpoint.ipynb #5cb85135
 def read_metrics(exp_dir, # an experiment folder
                 ) -> 'pd.DataFrame':
     """log/metrics.csv as one row per (epoch, step) and one column per tag (a resumed run's rewrite wins); no rows
@@ -179,6 +180,7 @@ def read_metrics(exp_dir, # an experiment folder
     return df.pivot_table(index=['step'], columns='tag', values='value', aggfunc='last').reset_index() \
              .merge(df.groupby('step')['epoch'].max().reset_index(), on='step')
 
+# %% ../nbs/05a_checkpoint.ipynb #73c97e70
 def plot_losses(exp_dir, # an experiment folder with log/metrics.csv
                ) -> Path:
     """Draw the training/validation loss and the loss terms into result/loss.png; returns its path (a figure that

@@ -245,6 +245,26 @@ def _check_fractions(anns:list, img_by_id:dict, add):
             f"{sizes[a['image_id']][0]:g}x{sizes[a['image_id']][1]:g} image); COCO boxes are pixels: multiply x and "
             f"width by the image width, y and height by its height")
 
+# %% ../nbs/01a_coco.ipynb #6eb52458
+def _unique_id(a:dict, seen:dict, next_id:int, add) -> tuple[dict|None, int]:
+    """Annotation `a` with a unique, non-zero integer id (a copy when renumbered to `next_id`), or None when it repeats
+    the object `seen` holds under its id; and the next free id."""
+    key = a.get('id')
+    if _is_int(key) and key in seen:
+        if _same_object(a, seen[key]):
+            add('repeated annotation', f"annotation id {key}: the same object twice")
+            return None, next_id
+        add('duplicate annotation id', f"annotation id {key} -> {next_id}")
+        return {**a, 'id': next_id}, next_id + 1
+    if key == 0 and _is_int(key):
+        add('annotation id 0', f"annotation id 0 -> {next_id}")
+        return {**a, 'id': next_id}, next_id + 1
+    if not _is_int(key):
+        add('non-integer id', f"annotation {key!r} -> {next_id}" if 'id' in a
+            else f"annotation without id -> {next_id}")
+        return {**a, 'id': next_id}, next_id + 1
+    return a, next_id
+
 # %% ../nbs/01a_coco.ipynb #3a343e11
 def normalize_coco(d:dict,          # a parsed COCO instances json (as `read_coco_json` returns it)
                    tol:float=0.01,  # pixels a box may run past the border before it is clipped (and reported)
@@ -265,20 +285,9 @@ def normalize_coco(d:dict,          # a parsed COCO instances json (as `read_coc
             add('malformed record',
                 f"annotation {a.get('id', '?') if isinstance(a, dict) else a!r}: no {missing[0]}")
             continue
-        key = a.get('id')
-        if _is_int(key) and key in seen:
-            if _same_object(a, seen[key]):
-                add('repeated annotation', f"annotation id {key}: the same object twice")
-                continue
-            add('duplicate annotation id', f"annotation id {key} -> {next_id}")
-            a, next_id = {**a, 'id': next_id}, next_id + 1
-        elif key == 0 and _is_int(key):
-            add('annotation id 0', f"annotation id 0 -> {next_id}")
-            a, next_id = {**a, 'id': next_id}, next_id + 1
-        elif not _is_int(key):
-            add('non-integer id', f"annotation {key!r} -> {next_id}" if 'id' in a
-                else f"annotation without id -> {next_id}")
-            a, next_id = {**a, 'id': next_id}, next_id + 1
+        a, next_id = _unique_id(a, seen, next_id, add)
+        if a is None:  # an identical copy of an object already seen
+            continue
         seen[a['id']] = a
         img_key = _as_int_key(a['image_id'], img_by_id)
         if img_key is None:

@@ -176,11 +176,12 @@ def _detector_step(model:nn.Module,                   # a torchvision detector i
         optimizer.step()
     return loss, len(ims)
 
-# %% ../nbs/09b_compare.ipynb #c022
+# %% ../nbs/09b_compare.ipynb #335ac380
 def _curve_row(step:int, seconds:float, images:int, stats:CocoStats) -> dict:
     return {'step': step, 'minutes': seconds / 60, 'images_seen': images, 'AP': float(stats['AP']),
             'AP50': float(stats['AP50'])}
 
+# %% ../nbs/09b_compare.ipynb #c022
 def train_detector(name:str,                   # one of `DETECTORS`
                    cfg:ExperimentConfig,       # data (root, sizes, augmentation, batch size) and train.seed
                    minutes:float=0.,           # training-time budget (evaluations excluded); 0: no limit

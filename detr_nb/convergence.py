@@ -4,6 +4,7 @@
 from __future__ import annotations
 import math, time
 from dataclasses import dataclass, replace
+from fastcore.basics import patch
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
@@ -232,7 +233,7 @@ def make_ema(model:nn.Module, # the DETR being trained (not DDP-wrapped)
         return averaged * d + current * (1 - d)
     return torch.optim.swa_utils.AveragedModel(model, avg_fn=avg, use_buffers=True)
 
-# %% ../nbs/05b_convergence.ipynb #aded0d5d
+# %% ../nbs/05b_convergence.ipynb #91dd940d
 @dataclass
 class TrainingExtras:
     """The training-only extras of a run behind one interface: group and denoising queries, the cross-attention
@@ -248,19 +249,6 @@ class TrainingExtras:
         "The queries of this micro-batch (None: the model's own, the official step); call under autocast."
         return None if self.queries is None else self.queries(unwrap(model).query_embed.weight, targets)
 
-    def losses(self, criterion:SetCriterion, outputs:dict, targets:list, plan:QueryPlan|None,
-               norms:dict) -> tuple[dict, Tensor]:
-        "The loss terms and the weighted total [0-d] of one micro-batch; 'loss_attn' added with the guide."
-        if plan is None:  # the official loss: matcher + set loss in fp32
-            losses = criterion(outputs, targets, **norms)
-            loss = criterion.total_loss(losses)
-        else:  # every query group matched on its own, plus the denoising reconstruction
-            losses, loss = training_losses(criterion, outputs, targets, plan, **norms)
-        if self.guide is not None:  # the matched queries' cross-attention, pulled inside their boxes
-            attn = self.guide.loss(outputs, targets, criterion.matcher, plan)
-            losses, loss = {**losses, 'loss_attn': attn}, loss + self.guide_coef * attn
-        return losses, loss
-
     def sync_gradients(self):
         "Average the queries' gradients over the processes (DDP does the DETR's only); after backward."
         if self.queries is not None:
@@ -275,33 +263,54 @@ class TrainingExtras:
         "The model that evaluations measure and `best.pth` holds: the moving average, or `model` unwrapped."
         return self.ema.module if self.ema is not None else unwrap(model)
 
-    def state_dict(self) -> dict:
-        "What a checkpoint stores beside the DETR: 'train_queries' and 'ema', each when on."
-        extras = {}
-        if self.queries is not None:
-            extras['train_queries'] = self.queries.state_dict()
-        if self.ema is not None:
-            extras['ema'] = self.ema.module.state_dict()
-        return extras
+# %% ../nbs/05b_convergence.ipynb #0281178d
+@patch
+def losses(self:TrainingExtras, criterion:SetCriterion, outputs:dict, targets:list, plan:QueryPlan|None,
+           norms:dict) -> tuple[dict, Tensor]:
+    "The loss terms and the weighted total [0-d] of one micro-batch; 'loss_attn' added with the guide."
+    if plan is None:  # the official loss: matcher + set loss in fp32
+        losses = criterion(outputs, targets, **norms)
+        loss = criterion.total_loss(losses)
+    else:  # every query group matched on its own, plus the denoising reconstruction
+        losses, loss = training_losses(criterion, outputs, targets, plan, **norms)
+    if self.guide is not None:  # the matched queries' cross-attention, pulled inside their boxes
+        attn = self.guide.loss(outputs, targets, criterion.matcher, plan)
+        losses, loss = {**losses, 'loss_attn': attn}, loss + self.guide_coef * attn
+    return losses, loss
 
-    def load_state_dict(self, ckpt:dict):
-        "Restore from a checkpoint: the queries if it has them; the average goes on from the saved one (or the weights)."
-        if self.queries is not None and ckpt.get('train_queries') is not None:
-            self.queries.load_state_dict(ckpt['train_queries'])
-        if self.ema is not None:
-            self.ema.module.load_state_dict(ckpt.get('ema') or ckpt['model'])
-            self.ema.n_averaged.fill_(ckpt.get('step', 0) + 1)
+# %% ../nbs/05b_convergence.ipynb #b7b64bda
+@patch
+def state_dict(self:TrainingExtras) -> dict:
+    "What a checkpoint stores beside the DETR: 'train_queries' and 'ema', each when on."
+    extras = {}
+    if self.queries is not None:
+        extras['train_queries'] = self.queries.state_dict()
+    if self.ema is not None:
+        extras['ema'] = self.ema.module.state_dict()
+    return extras
 
-    def count_head_start(self, state, verbose:bool=True):
-        "The crop pretraining's time counts as training time (`state.train_seconds`); its accuracy is printed."
-        if self.head_start is None:
-            return
-        h = self.head_start
-        state.train_seconds = h['seconds']
-        if verbose:
-            accuracy = 'n/a' if math.isnan(h['accuracy']) else f"{h['accuracy']:.1%}"
-            print(f"backbone pretrained on {h['crops']} object crops in {h['seconds']:.0f} s: "
-                  f"held-out crop accuracy {accuracy}")
+# %% ../nbs/05b_convergence.ipynb #c6b06304
+@patch
+def load_state_dict(self:TrainingExtras, ckpt:dict):
+    "Restore from a checkpoint: the queries if it has them; the average goes on from the saved one (or the weights)."
+    if self.queries is not None and ckpt.get('train_queries') is not None:
+        self.queries.load_state_dict(ckpt['train_queries'])
+    if self.ema is not None:
+        self.ema.module.load_state_dict(ckpt.get('ema') or ckpt['model'])
+        self.ema.n_averaged.fill_(ckpt.get('step', 0) + 1)
+
+# %% ../nbs/05b_convergence.ipynb #aded0d5d
+@patch
+def count_head_start(self:TrainingExtras, state, verbose:bool=True):
+    "The crop pretraining's time counts as training time (`state.train_seconds`); its accuracy is printed."
+    if self.head_start is None:
+        return
+    h = self.head_start
+    state.train_seconds = h['seconds']
+    if verbose:
+        accuracy = 'n/a' if math.isnan(h['accuracy']) else f"{h['accuracy']:.1%}"
+        print(f"backbone pretrained on {h['crops']} object crops in {h['seconds']:.0f} s: "
+              f"held-out crop accuracy {accuracy}")
 
 # %% ../nbs/05b_convergence.ipynb #49cdb770
 def training_extras(cfg:ExperimentConfig,       # train.group_queries, dn_*, attn_loss_coef, ema_decay

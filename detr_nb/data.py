@@ -7,6 +7,8 @@ from collections import Counter
 from pathlib import Path
 import torch
 import torchvision
+
+from fastcore.basics import patch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 from torchvision import tv_tensors
 from torchvision.ops import box_convert
@@ -44,7 +46,7 @@ def label_map(categories:list, # the json's categories: dicts with an integer 'i
     compact = min(ids, default=0) >= 0 and not (k > 100 and k > 4 * (len(ids) + 1))
     return [{'label': c['id'] if compact else n, 'id': c['id'], 'name': c['name']} for n, c in enumerate(cats)]
 
-# %% ../nbs/01_data.ipynb #113c9117
+# %% ../nbs/01_data.ipynb #00b94c5a
 class CocoDetection(torchvision.datasets.CocoDetection):
     "COCO-format detection dataset yielding `(image [3,H,W], target)` with DETR targets; bad data never stops an epoch."
     def __init__(self,
@@ -93,51 +95,57 @@ class CocoDetection(torchvision.datasets.CocoDetection):
         "Label -> category name."
         return {c['label']: c['name'] for c in self.categories}
 
-    def _load_image(self, id:int):
-        return read_image(self.paths[id])
+# %% ../nbs/01_data.ipynb #6b57495b
+@patch
+def _load_image(self:CocoDetection, id:int):
+    return read_image(self.paths[id])
 
-    def _make_target(self, id:int, h:int, w:int) -> dict:
-        anns = [a for a in self.coco.imgToAnns[id] if a['category_id'] in self._label
-                and (self.keep_crowd or not a['iscrowd'])]
-        xywh = torch.tensor([a['bbox'] for a in anns], dtype=torch.float32).reshape(-1, 4)
-        boxes = F.clamp_bounding_boxes(tv_tensors.BoundingBoxes(box_convert(xywh, 'xywh', 'xyxy'), format='XYXY',
-                                                                canvas_size=(h, w)))
-        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # a box outside the file clips to nothing
-        pick = lambda vals, dtype: torch.tensor(vals, dtype=dtype).reshape(-1)[keep]
-        return {'boxes': tv_tensors.wrap(boxes[keep], like=boxes),
-                'labels': pick([self._label[a['category_id']] for a in anns], torch.int64),
-                'image_id': torch.tensor(id), 'orig_size': torch.tensor([h, w]),
-                'area': pick([float(a['area']) for a in anns], torch.float32),
-                'iscrowd': pick([int(a['iscrowd']) for a in anns], torch.int64)}
+# %% ../nbs/01_data.ipynb #add8c642
+@patch
+def _make_target(self:CocoDetection, id:int, h:int, w:int) -> dict:
+    anns = [a for a in self.coco.imgToAnns[id] if a['category_id'] in self._label
+            and (self.keep_crowd or not a['iscrowd'])]
+    xywh = torch.tensor([a['bbox'] for a in anns], dtype=torch.float32).reshape(-1, 4)
+    boxes = F.clamp_bounding_boxes(tv_tensors.BoundingBoxes(box_convert(xywh, 'xywh', 'xyxy'), format='XYXY',
+                                                            canvas_size=(h, w)))
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # a box outside the file clips to nothing
+    pick = lambda vals, dtype: torch.tensor(vals, dtype=dtype).reshape(-1)[keep]
+    return {'boxes': tv_tensors.wrap(boxes[keep], like=boxes),
+            'labels': pick([self._label[a['category_id']] for a in anns], torch.int64),
+            'image_id': torch.tensor(id), 'orig_size': torch.tensor([h, w]),
+            'area': pick([float(a['area']) for a in anns], torch.float32),
+            'iscrowd': pick([int(a['iscrowd']) for a in anns], torch.int64)}
 
-    def __getitem__(self, index:int):
-        if not -len(self.ids) <= index < len(self.ids):  # also ends `for image, target in dataset`
-            raise IndexError(f"index {index} out of range for {len(self.ids)} images of {self.ann_file}")
-        for k in range(len(self.ids)):
-            id = self.ids[(index + k) % len(self.ids)]
-            name = str(self.coco.imgs[id]['file_name'])
-            if self.skipped[name]:
-                continue
-            try:
-                pil = self._load_image(id)
-            except Exception as e:  # truncated, corrupt, not an image, a mode without 8-bit reading, vanished
-                self.skipped[name] += 1
-                warnings.warn(f"{self.paths[id]}: cannot read image ({type(e).__name__}: "
-                              f"{str(e).replace(str(self.paths[id]) + ': ', '')}); skipped: training uses the next "
-                              f"image instead, evaluation leaves it out of the score")
-                continue
-            image = tv_tensors.Image(F.pil_to_tensor(pil))
-            target = self._make_target(id, *image.shape[-2:])
-            if self.transforms is not None:
-                image, target = self.transforms(image, target)
-            h, w = image.shape[-2:]
-            cxcywh = F.convert_bounding_box_format(target['boxes'], new_format='CXCYWH').as_subclass(torch.Tensor)
-            target['boxes'] = cxcywh / torch.tensor([w, h, w, h], dtype=torch.float32)
-            target['size'] = torch.tensor([h, w])
-            if k:  # a stand-in for an unreadable image: evaluation drops it (it scores only what it predicted)
-                target['substitute_for'] = torch.tensor(self.ids[index % len(self.ids)])
-            return image, target
-        raise RuntimeError(f"no image of {self.ann_file} in {self.root} can be read; see the warnings above")
+# %% ../nbs/01_data.ipynb #113c9117
+@patch
+def __getitem__(self:CocoDetection, index:int):
+    if not -len(self.ids) <= index < len(self.ids):  # also ends `for image, target in dataset`
+        raise IndexError(f"index {index} out of range for {len(self.ids)} images of {self.ann_file}")
+    for k in range(len(self.ids)):
+        id = self.ids[(index + k) % len(self.ids)]
+        name = str(self.coco.imgs[id]['file_name'])
+        if self.skipped[name]:
+            continue
+        try:
+            pil = self._load_image(id)
+        except Exception as e:  # truncated, corrupt, not an image, a mode without 8-bit reading, vanished
+            self.skipped[name] += 1
+            warnings.warn(f"{self.paths[id]}: cannot read image ({type(e).__name__}: "
+                          f"{str(e).replace(str(self.paths[id]) + ': ', '')}); skipped: training uses the next "
+                          f"image instead, evaluation leaves it out of the score")
+            continue
+        image = tv_tensors.Image(F.pil_to_tensor(pil))
+        target = self._make_target(id, *image.shape[-2:])
+        if self.transforms is not None:
+            image, target = self.transforms(image, target)
+        h, w = image.shape[-2:]
+        cxcywh = F.convert_bounding_box_format(target['boxes'], new_format='CXCYWH').as_subclass(torch.Tensor)
+        target['boxes'] = cxcywh / torch.tensor([w, h, w, h], dtype=torch.float32)
+        target['size'] = torch.tensor([h, w])
+        if k:  # a stand-in for an unreadable image: evaluation drops it (it scores only what it predicted)
+            target['substitute_for'] = torch.tensor(self.ids[index % len(self.ids)])
+        return image, target
+    raise RuntimeError(f"no image of {self.ann_file} in {self.root} can be read; see the warnings above")
 
 # %% ../nbs/01_data.ipynb #f8a36a47
 def _coco_of(source):

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['COCO_URLS', 'COCO_MD5', 'COCO_SIZES', 'download_coco']
 
-# %% ../nbs/01e_download.ipynb #e3d7e678
+# %% ../nbs/01e_download.ipynb #24fabe89
 COCO_URLS = {'train': 'http://images.cocodataset.org/zips/train2017.zip',
              'val': 'http://images.cocodataset.org/zips/val2017.zip',
              'annotations': 'http://images.cocodataset.org/annotations/annotations_trainval2017.zip'}
@@ -19,6 +19,7 @@ COCO_MD5 = {'train': 'cced6f7f71b7629ddf16f17bbcfab6b2', 'val': '442b8da7639aeca
             'annotations': 'f4bbac642086de4f52a3fdda2de5fa2c'}
 COCO_SIZES = {'train': 19_336_861_798, 'val': 815_585_330, 'annotations': 252_907_541}
 
+# %% ../nbs/01e_download.ipynb #667c0cc7
 def _md5(path:Path, chunk:int=1 << 22) -> str:
     h = hashlib.md5()
     with open(path, 'rb') as f:
@@ -26,6 +27,7 @@ def _md5(path:Path, chunk:int=1 << 22) -> str:
             h.update(b)
     return h.hexdigest()
 
+# %% ../nbs/01e_download.ipynb #695e4e9a
 def _fetch(url:str, dest:Path, size:int|None, md5:str|None, timeout:float, progress:bool):
     "Download `url` to `dest` through `dest.part`, resuming it, then verify size and MD5."
     part = dest.with_name(dest.name + '.part')
@@ -63,6 +65,7 @@ def _fetch(url:str, dest:Path, size:int|None, md5:str|None, timeout:float, progr
                          f"the corrupt file was deleted, run download_coco again")
     part.replace(dest)
 
+# %% ../nbs/01e_download.ipynb #e3d7e678
 def download_coco(root,                         # folder to create in the COCO layout
                   splits=('train', 'val'),      # image archives to fetch: 'train' and/or 'val'
                   annotations:bool=True,        # also fetch annotations_trainval2017.zip

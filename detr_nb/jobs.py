@@ -68,7 +68,7 @@ def job_params(job, # a job's name, or the path of a notebook
                      'help': p.get('help', '')}
     return out
 
-# %% ../nbs/08b_jobs.ipynb #b2c0e004
+# %% ../nbs/08b_jobs.ipynb #ef3d7a1e
 def _check_value(job:str, name:str, value, types:tuple):
     "One job parameter's value, converted where safe (int -> float, number -> str, str -> [str]); `ValueError` else."
     import math
@@ -87,6 +87,7 @@ def _check_value(job:str, name:str, value, types:tuple):
         raise ValueError(f"-p {name} {value}: the {job} job's {name} is a count; give a whole number >= 1")
     return value
 
+# %% ../nbs/08b_jobs.ipynb #ec95f5fc
 def _check_paths(job:str, p:dict):
     "`FileNotFoundError` / `ValueError` for a path parameter that names nothing, or the wrong kind of thing."
     from detr_nb.config import PRECISIONS, PRESETS
@@ -109,6 +110,7 @@ def _check_paths(job:str, p:dict):
         from detr_nb.device import resolve_device
         resolve_device(p['device'], setting='-p device')
 
+# %% ../nbs/08b_jobs.ipynb #b2c0e004
 def check_params(job,          # a job's name, or the path of a notebook
                      params:dict,  # the parameters to run it with
                     ) -> dict:

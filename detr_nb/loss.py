@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from torchvision.ops import box_convert, generalized_box_iou
+from fastcore.basics import patch
 from .matcher import HungarianMatcher
 from .distributed import world_size
 
@@ -54,7 +55,7 @@ def _flat_indices(indices:list,  # L lists of B (query_idx, target_idx) CPU tens
     L, M = q.shape
     return packed[:L * M].view(L, M), packed[L * M:2 * L * M].view(L, M), packed[2 * L * M:]
 
-# %% ../nbs/04_loss.ipynb #627088dc
+# %% ../nbs/04_loss.ipynb #a0dde681
 class SetCriterion(nn.Module):
     "DETR loss: Hungarian matching, then CE (no-object weighted by `eos_coef`), L1 and GIoU for every decoder layer."
     def __init__(self,
@@ -88,113 +89,131 @@ class SetCriterion(nn.Module):
                    t.eos_coef,
                    {'loss_ce': t.ce_loss_coef, 'loss_bbox': t.bbox_loss_coef, 'loss_giou': t.giou_loss_coef})
 
-    def normalizers(self,
-                    targets:list,     # the targets of every micro-batch of one optimizer step, concatenated
-                    num_queries:int,  # Q, queries per image
-                    device=None,      # device of the all-reduce under torch.distributed (default: the labels')
-                   ) -> dict:
-        """`num_boxes` and `ce_norm` of a whole step (means over processes under DDP),
-        for `criterion(out, tgt, **norms)`."""
-        num_boxes = count_boxes(targets, device)
-        m = [min(len(t['labels']), num_queries) for t in targets]
-        ce = float(sum(m)) + self.eos_coef * float(sum(num_queries - k for k in m))
-        world = world_size()
-        if world == 1:
-            return {'num_boxes': num_boxes, 'ce_norm': ce}
-        ce = torch.tensor(ce, dtype=torch.float64, device=_reduce_device(targets, device))
-        torch.distributed.all_reduce(ce)
-        return {'num_boxes': num_boxes, 'ce_norm': (ce / world).float()}
-
-    def _match(self, logits, boxes, targets):
-        if hasattr(self.matcher, 'match_layers'):
-            return self.matcher.match_layers(logits, boxes, targets)
-        return [self.matcher({'pred_logits': lg, 'pred_boxes': bx}, targets) for lg, bx in zip(logits, boxes)]
-
-    def forward(self,
-                outputs:dict,           # 'pred_logits' [B, Q, K], 'pred_boxes' [B, Q, 4] cxcywh, optional 'aux_outputs'
-                targets:list,           # B dicts with 'labels' [N_i] and 'boxes' [N_i, 4] cxcywh (normalized)
-                num_boxes:float|Tensor|None=None,  # box-loss divisor; None: count_boxes(targets)
-                ce_norm:float|Tensor|None=None,    # classification divisor; None: this batch's sum of class weights
+# %% ../nbs/04_loss.ipynb #5b73880a
+@patch
+def normalizers(self:SetCriterion,
+                targets:list,     # the targets of every micro-batch of one optimizer step, concatenated
+                num_queries:int,  # Q, queries per image
+                device=None,      # device of the all-reduce under torch.distributed (default: the labels')
                ) -> dict:
-        "Official-named losses of the last layer and `_i`-suffixed ones for aux layer i, each a 0-d fp32 tensor."
-        layers = list(outputs.get('aux_outputs', [])) + [outputs]
-        L, (_, Q, K) = len(layers), outputs['pred_logits'].shape
-        if K != self.num_classes + 1:
-            raise ValueError(f"pred_logits have {K} class entries but SetCriterion(num_classes={self.num_classes}) "
-                             f"expects num_classes + 1 = {self.num_classes + 1}; build both from the same num_classes")
-        device = outputs['pred_logits'].device
-        with torch.autocast(device.type, enabled=False):
-            logits = torch.stack([o['pred_logits'] for o in layers]).float()  # [L, B, Q, K]
-            boxes = torch.stack([o['pred_boxes'] for o in layers]).float()    # [L, B, Q, 4]
-            indices = self._match(logits.detach(), boxes.detach(), targets)
-            sizes = [len(t['labels']) for t in targets]
-            q_idx, t_idx, counts = _flat_indices(indices, sizes, Q, device)    # [L, M], [L, M], [B]
-            labels = torch.cat([t['labels'] for t in targets]).to(device, torch.int64)  # [T]
-            tboxes = torch.cat([t['boxes'] for t in targets]).to(device, torch.float32)  # [T, 4]
-            if num_boxes is None:
-                num_boxes = count_boxes(targets)
-            per_layer = {}  # name -> [L] tensor
-            if 'labels' in self.losses:
-                per_layer.update(self._labels(logits, labels, q_idx, t_idx, ce_norm))
-            if 'boxes' in self.losses:
-                per_layer.update(self._boxes(boxes, tboxes, q_idx, t_idx, num_boxes))
-            if 'cardinality' in self.losses:
-                per_layer['cardinality_error'] = self._cardinality(logits, counts)
-        out = {k: v[-1] for k, v in per_layer.items()}
+    """`num_boxes` and `ce_norm` of a whole step (means over processes under DDP),
+    for `criterion(out, tgt, **norms)`."""
+    num_boxes = count_boxes(targets, device)
+    m = [min(len(t['labels']), num_queries) for t in targets]
+    ce = float(sum(m)) + self.eos_coef * float(sum(num_queries - k for k in m))
+    world = world_size()
+    if world == 1:
+        return {'num_boxes': num_boxes, 'ce_norm': ce}
+    ce = torch.tensor(ce, dtype=torch.float64, device=_reduce_device(targets, device))
+    torch.distributed.all_reduce(ce)
+    return {'num_boxes': num_boxes, 'ce_norm': (ce / world).float()}
+
+# %% ../nbs/04_loss.ipynb #246ede84
+@patch
+def _match(self:SetCriterion, logits, boxes, targets):
+    if hasattr(self.matcher, 'match_layers'):
+        return self.matcher.match_layers(logits, boxes, targets)
+    return [self.matcher({'pred_logits': lg, 'pred_boxes': bx}, targets) for lg, bx in zip(logits, boxes)]
+
+# %% ../nbs/04_loss.ipynb #9021e10b
+@patch
+def _labels(self:SetCriterion, logits, labels, q_idx, t_idx, ce_norm):
+    "loss_ce [L]: weighted cross-entropy over every query, no-object where unmatched."
+    L, B, Q, K = logits.shape
+    tgt_cls = torch.full((L, B * Q), self.num_classes, dtype=torch.int64, device=logits.device)
+    tgt_cls.scatter_(1, q_idx, labels[t_idx])
+    w = self.empty_weight.float()[tgt_cls]                                              # [L, B*Q]
+    nll = F.cross_entropy(logits.reshape(-1, K), tgt_cls.flatten(), reduction='none')  # [L*B*Q]
+    return {'loss_ce': (w * nll.view(L, -1)).sum(1) / (w.sum(1) if ce_norm is None else ce_norm)}
+
+# %% ../nbs/04_loss.ipynb #8b1d88e5
+@patch
+@torch.no_grad()
+def _class_error(self:SetCriterion, logits, labels, q_idx, t_idx):
+    "100 - top-1 accuracy (%) of the matched queries of one layer (100 when nothing is matched, as official)."
+    if q_idx.numel() == 0:
+        return torch.full((), 100., device=logits.device)
+    pred = logits.flatten(0, 1)[q_idx].argmax(-1)
+    return 100 - (pred == labels[t_idx]).float().sum() * (100. / q_idx.numel())
+
+# %% ../nbs/04_loss.ipynb #48108a72
+@patch
+def _boxes(self:SetCriterion, boxes, tboxes, q_idx, t_idx, num_boxes):
+    "loss_bbox, loss_giou [L]: sums over matched pairs of every layer divided by num_boxes."
+    L, B, Q, _ = boxes.shape
+    src = boxes.reshape(L, B * Q, 4).gather(1, q_idx[..., None].expand(-1, -1, 4))  # [L, M, 4]
+    tgt = tboxes[t_idx]                                                              # [L, M, 4]
+    giou = generalized_box_iou(box_convert(src, 'cxcywh', 'xyxy')[..., None, :],
+                               box_convert(tgt, 'cxcywh', 'xyxy')[..., None, :])[..., 0, 0]  # [L, M] paired GIoU
+    return {'loss_bbox': (src - tgt).abs().sum((1, 2)) / num_boxes, 'loss_giou': (1 - giou).sum(1) / num_boxes}
+
+# %% ../nbs/04_loss.ipynb #714247aa
+@patch
+@torch.no_grad()
+def _cardinality(self:SetCriterion, logits, counts):
+    "cardinality_error [L]: mean |predicted non-empty queries - targets| per image (logged, no gradient)."
+    card = (logits.argmax(-1) != logits.shape[-1] - 1).sum(-1).float()  # [L, B]
+    return (card - counts.float()).abs().mean(-1)
+
+# %% ../nbs/04_loss.ipynb #5edbefc9
+@patch
+def forward(self:SetCriterion,
+            outputs:dict,           # 'pred_logits' [B, Q, K], 'pred_boxes' [B, Q, 4] cxcywh, optional 'aux_outputs'
+            targets:list,           # B dicts with 'labels' [N_i] and 'boxes' [N_i, 4] cxcywh (normalized)
+            num_boxes:float|Tensor|None=None,  # box-loss divisor; None: count_boxes(targets)
+            ce_norm:float|Tensor|None=None,    # classification divisor; None: this batch's sum of class weights
+           ) -> dict:
+    "Official-named losses of the last layer and `_i`-suffixed ones for aux layer i, each a 0-d fp32 tensor."
+    layers = list(outputs.get('aux_outputs', [])) + [outputs]
+    L, (_, Q, K) = len(layers), outputs['pred_logits'].shape
+    if K != self.num_classes + 1:
+        raise ValueError(f"pred_logits have {K} class entries but SetCriterion(num_classes={self.num_classes}) "
+                         f"expects num_classes + 1 = {self.num_classes + 1}; build both from the same num_classes")
+    device = outputs['pred_logits'].device
+    with torch.autocast(device.type, enabled=False):
+        logits = torch.stack([o['pred_logits'] for o in layers]).float()  # [L, B, Q, K]
+        boxes = torch.stack([o['pred_boxes'] for o in layers]).float()    # [L, B, Q, 4]
+        indices = self._match(logits.detach(), boxes.detach(), targets)
+        sizes = [len(t['labels']) for t in targets]
+        q_idx, t_idx, counts = _flat_indices(indices, sizes, Q, device)    # [L, M], [L, M], [B]
+        labels = torch.cat([t['labels'] for t in targets]).to(device, torch.int64)  # [T]
+        tboxes = torch.cat([t['boxes'] for t in targets]).to(device, torch.float32)  # [T, 4]
+        if num_boxes is None:
+            num_boxes = count_boxes(targets)
+        per_layer = {}  # name -> [L] tensor
         if 'labels' in self.losses:
-            out['class_error'] = self._class_error(logits[-1], labels, q_idx[-1], t_idx[-1])
-        order = [k for l in self.losses for k in {'labels': ['loss_ce', 'class_error'],
-                                                  'boxes': ['loss_bbox', 'loss_giou'],
-                                                  'cardinality': ['cardinality_error']}[l]]
-        out = {k: out[k] for k in order}
-        for i in range(L - 1):
-            out.update({f'{k}_{i}': per_layer[k][i] for k in order if k != 'class_error'})
-        return out
+            per_layer.update(self._labels(logits, labels, q_idx, t_idx, ce_norm))
+        if 'boxes' in self.losses:
+            per_layer.update(self._boxes(boxes, tboxes, q_idx, t_idx, num_boxes))
+        if 'cardinality' in self.losses:
+            per_layer['cardinality_error'] = self._cardinality(logits, counts)
+    out = {k: v[-1] for k, v in per_layer.items()}
+    if 'labels' in self.losses:
+        out['class_error'] = self._class_error(logits[-1], labels, q_idx[-1], t_idx[-1])
+    order = [k for l in self.losses for k in {'labels': ['loss_ce', 'class_error'],
+                                              'boxes': ['loss_bbox', 'loss_giou'],
+                                              'cardinality': ['cardinality_error']}[l]]
+    out = {k: out[k] for k in order}
+    for i in range(L - 1):
+        out.update({f'{k}_{i}': per_layer[k][i] for k in order if k != 'class_error'})
+    return out
 
-    def _labels(self, logits, labels, q_idx, t_idx, ce_norm):
-        "loss_ce [L]: weighted cross-entropy over every query, no-object where unmatched."
-        L, B, Q, K = logits.shape
-        tgt_cls = torch.full((L, B * Q), self.num_classes, dtype=torch.int64, device=logits.device)
-        tgt_cls.scatter_(1, q_idx, labels[t_idx])
-        w = self.empty_weight.float()[tgt_cls]                                              # [L, B*Q]
-        nll = F.cross_entropy(logits.reshape(-1, K), tgt_cls.flatten(), reduction='none')  # [L*B*Q]
-        return {'loss_ce': (w * nll.view(L, -1)).sum(1) / (w.sum(1) if ce_norm is None else ce_norm)}
+# %% ../nbs/04_loss.ipynb #b4f8c633
+@patch
+def loss_weight(self:SetCriterion, name:str) -> float:
+    "Weight of loss `name`: its own entry, else that of its base name without the `_i` layer suffix, else 0."
+    if name in self.weight_dict:
+        return self.weight_dict[name]
+    m = re.fullmatch(r'(.+)_(\d+)', name)
+    return self.weight_dict.get(m.group(1), 0.) if m else 0.
 
-    @torch.no_grad()
-    def _class_error(self, logits, labels, q_idx, t_idx):
-        "100 - top-1 accuracy (%) of the matched queries of one layer (100 when nothing is matched, as official)."
-        if q_idx.numel() == 0:
-            return torch.full((), 100., device=logits.device)
-        pred = logits.flatten(0, 1)[q_idx].argmax(-1)
-        return 100 - (pred == labels[t_idx]).float().sum() * (100. / q_idx.numel())
-
-    def _boxes(self, boxes, tboxes, q_idx, t_idx, num_boxes):
-        "loss_bbox, loss_giou [L]: sums over matched pairs of every layer divided by num_boxes."
-        L, B, Q, _ = boxes.shape
-        src = boxes.reshape(L, B * Q, 4).gather(1, q_idx[..., None].expand(-1, -1, 4))  # [L, M, 4]
-        tgt = tboxes[t_idx]                                                              # [L, M, 4]
-        giou = generalized_box_iou(box_convert(src, 'cxcywh', 'xyxy')[..., None, :],
-                                   box_convert(tgt, 'cxcywh', 'xyxy')[..., None, :])[..., 0, 0]  # [L, M] paired GIoU
-        return {'loss_bbox': (src - tgt).abs().sum((1, 2)) / num_boxes, 'loss_giou': (1 - giou).sum(1) / num_boxes}
-
-    @torch.no_grad()
-    def _cardinality(self, logits, counts):
-        "cardinality_error [L]: mean |predicted non-empty queries - targets| per image (logged, no gradient)."
-        card = (logits.argmax(-1) != logits.shape[-1] - 1).sum(-1).float()  # [L, B]
-        return (card - counts.float()).abs().mean(-1)
-
-    def loss_weight(self, name:str) -> float:
-        "Weight of loss `name`: its own entry, else that of its base name without the `_i` layer suffix, else 0."
-        if name in self.weight_dict:
-            return self.weight_dict[name]
-        m = re.fullmatch(r'(.+)_(\d+)', name)
-        return self.weight_dict.get(m.group(1), 0.) if m else 0.
-
-    def total_loss(self,
-                   losses:dict,  # the dict returned by the criterion
-                  ) -> Tensor:
-        "Weighted sum of the losses to call `backward()` on (logged metrics have weight 0)."
-        terms = [self.loss_weight(k) * v for k, v in losses.items() if self.loss_weight(k)]
-        if not terms:
-            raise ValueError(f"none of {sorted(losses)} has a weight in weight_dict = {self.weight_dict}")
-        return torch.stack(terms).sum()
+# %% ../nbs/04_loss.ipynb #627088dc
+@patch
+def total_loss(self:SetCriterion,
+               losses:dict,  # the dict returned by the criterion
+              ) -> Tensor:
+    "Weighted sum of the losses to call `backward()` on (logged metrics have weight 0)."
+    terms = [self.loss_weight(k) * v for k, v in losses.items() if self.loss_weight(k)]
+    if not terms:
+        raise ValueError(f"none of {sorted(losses)} has a weight in weight_dict = {self.weight_dict}")
+    return torch.stack(terms).sum()

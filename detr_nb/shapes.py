@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 # %% auto #0
 __all__ = ['SHAPE_CATEGORIES', 'make_shapes']
 
-# %% ../nbs/01d_shapes.ipynb #605ca018
+# %% ../nbs/01d_shapes.ipynb #abb11a7e
 SHAPE_CATEGORIES = [{'id': 1, 'name': 'circle', 'supercategory': 'shape'},
                     {'id': 2, 'name': 'square', 'supercategory': 'shape'},
                     {'id': 3, 'name': 'triangle', 'supercategory': 'shape'}]
@@ -25,6 +25,7 @@ def _shape_polygon(cat:int, x:int, y:int, s:int) -> list[float]:
         return [x, y, x + s, y, x + s, y + s, x, y + s]
     return [x + s / 2, y, x + s, y + s, x, y + s]
 
+# %% ../nbs/01d_shapes.ipynb #52fa8250
 def _shapes_split(folder:Path, rng:np.random.Generator, n:int, first_id:int, min_size, max_size, max_objects,
                   empty_frac):
     folder.mkdir(parents=True, exist_ok=True)
@@ -59,6 +60,7 @@ def _shapes_split(folder:Path, rng:np.random.Generator, n:int, first_id:int, min
         images.append({'id': image_id, 'file_name': name, 'width': W, 'height': H})
     return images, anns
 
+# %% ../nbs/01d_shapes.ipynb #605ca018
 def make_shapes(out_dir,                  # folder to write, in the COCO layout
                 n_train:int=64,           # training images
                 n_val:int=16,             # validation images

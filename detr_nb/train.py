@@ -185,7 +185,7 @@ def _save(run:_Run, state:RunState, name:str):
     save_checkpoint(run.exp / 'model' / name, model, run.optimizer, run.scheduler, run.scaler, run.cfg,
                     categories=run.categories, **asdict(state), **run.extras.state_dict())
 
-# %% ../nbs/05_train.ipynb #71deda08
+# %% ../nbs/05_train.ipynb #5bb85576
 def _model_and_loss(cfg:ExperimentConfig, train_ds, resume, device:torch.device,
                     verbose:bool) -> tuple[ExperimentConfig, nn.Module, SetCriterion, TrainingExtras]:
     """The model (with the crop pretraining and the memory switches), the loss and the training-only extras, in the
@@ -198,6 +198,7 @@ def _model_and_loss(cfg:ExperimentConfig, train_ds, resume, device:torch.device,
     extras = training_extras(cfg, model, device, head_start)
     return fit_batch_size(cfg, model, criterion, device), model, criterion, extras
 
+# %% ../nbs/05_train.ipynb #6a097ef4
 def _open_experiment(cfg:ExperimentConfig, exp:Path, state:RunState, resumed:bool) -> MetricsLogger:
     "Rank 0: `params.yaml`, the `model/` and `result/` folders, and the metrics log (cut after the resumed step)."
     save_config(cfg, exp / 'params.yaml')
@@ -205,6 +206,7 @@ def _open_experiment(cfg:ExperimentConfig, exp:Path, state:RunState, resumed:boo
         (exp / sub).mkdir(parents=True, exist_ok=True)
     return MetricsLogger(exp, purge_step=state.step + 1 if resumed else None)
 
+# %% ../nbs/05_train.ipynb #71deda08
 def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=None) -> tuple[_Run, RunState]:
     "Everything `train` builds before its first step: processes, data, model, optimizer, the resumed state, the folder."
     rank, world, local_rank = setup_distributed()
@@ -259,7 +261,7 @@ def _log_step(run:_Run, state:RunState, totals:StepTotals, bar):
                     img_s=f"{row['train/img_per_s']:.1f}", mem=f"{row['train/peak_mem_mb']:.0f}MB")
     totals.reset()
 
-# %% ../nbs/05_train.ipynb #cf1b0ed4
+# %% ../nbs/05_train.ipynb #92264251
 def _after_step(run:_Run, state:RunState, totals:StepTotals, signals:StopOnSignal,
                 bar) -> tuple[StopReason|None, float]:
     """What follows an optimizer step, in order: the NaN guard, the log row, a signal, the evaluation of
@@ -293,6 +295,7 @@ def _after_step(run:_Run, state:RunState, totals:StepTotals, signals:StopOnSigna
         _save(run, state, 'last.pth')
     return stop, paused
 
+# %% ../nbs/05_train.ipynb #cf1b0ed4
 def _run_epoch(run:_Run, state:RunState, totals:StepTotals, signals:StopOnSignal) -> StopReason|None:
     "Optimizer steps from `state` to the end of the epoch; returns why the run must stop before it ends, if it must."
     tc = run.cfg.train

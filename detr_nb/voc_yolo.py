@@ -268,13 +268,14 @@ def yolo_parts(root:Path, # a YOLO dataset folder
     items = {s: [(p, yolo_label_path(p)) for p in imgs] for s, imgs in parts.items()}
     return items, names, source
 
-# %% ../nbs/01g_voc_yolo.ipynb #e7c00924
+# %% ../nbs/01g_voc_yolo.ipynb #bf0e2579
 def _by_stem(paths):
     out = {}
     for p in paths:
         out.setdefault(p.stem, []).append(p)
     return out
 
+# %% ../nbs/01g_voc_yolo.ipynb #126587c4
 def _nearest(img:Path, cands:list[Path]) -> Path:
     "The XML of `cands` beside `img`, else the one whose folders end like the image's (`xml/cam1/` for `img/cam1/`)."
     def shared(x):
@@ -284,6 +285,7 @@ def _nearest(img:Path, cands:list[Path]) -> Path:
         return (x.parent == img.parent, n)
     return max(cands, key=shared)
 
+# %% ../nbs/01g_voc_yolo.ipynb #c230c130
 def _voc_pairs(folders:list[Path]) -> list:
     """(image, xml or None) pairs under `folders`: matched by file stem (the nearest XML when folders repeat a stem;
     the image its <filename> names when `a.jpg` and `a.png` share one), else by the XML's <filename> alone
@@ -309,6 +311,7 @@ def _voc_pairs(folders:list[Path]) -> list:
             pairs[img] = x
     return list(pairs.items())
 
+# %% ../nbs/01g_voc_yolo.ipynb #e7c00924
 def voc_parts(root:Path, # a Pascal VOC dataset folder
              ) -> tuple[dict, str | None]:
     """The VOC items by split (split or None -> [(image path, XML path or None)]) and the split's source in words
