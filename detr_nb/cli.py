@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal, sys
 from pathlib import Path
 from .config import get_preset, load_config, apply_overrides, save_config, config_to_dict
-from .arguments import UsageError, make_parser  # the declarations (chapter 08c); importable from here too
+from .arguments import UsageError, make_parser  # the declarations (Command-line arguments); importable here too
 
 # %% auto #0
 __all__ = ['train_exit_status', 'main', 'make_parser']

@@ -21,7 +21,7 @@ __all__ = ['Detector', 'load_detector', 'Detections', 'COCO_CATEGORIES', 'resolv
 @dataclass
 class Detector:
     "A network ready to predict, with what its labels mean and the input size of its validation transform."
-    model: object            # a `DETR`, or an `OnnxDETR` (chapter 07b) called the same way: (images, mask) -> outputs
+    model: object            # a `DETR`, or an `OnnxDETR` (ONNX export) called alike: (images, mask) -> outputs
     categories: list[dict]   # `{'label', 'id', 'name'}` per label the model can name (see `resolve_categories`)
     val_size: int = 800      # shorter side of the resized input, in pixels
     max_size: int = 1333     # longest side of the resized input, in pixels
@@ -110,7 +110,7 @@ def load_detector(src,                     # a `DETR`, `Detector`, `OnnxDETR`, o
                   val_size:int|None=None,  # override the shorter side of the input, pixels (default: the source's)
                   max_size:int|None=None,  # override the longest side of the input, pixels (default: the source's)
                   threads:int|None=None,   # a .onnx file's runtime: intra-op threads (default: the runtime's)
-                  runtime:str='onnxruntime', # a .onnx file's runtime: 'onnxruntime' or 'openvino' (chapter 07b)
+                  runtime:str='onnxruntime', # a .onnx file's runtime: 'onnxruntime' or 'openvino' (ONNX export)
                   precision:str='fp32',    # a .onnx file's precision: 'fp32', or 'bf16' in OpenVINO
                   **overrides,             # DETRConfig fields of an official checkpoint its shapes do not tell
                  ) -> Detector:
@@ -133,7 +133,7 @@ def load_detector(src,                     # a `DETR`, `Detector`, `OnnxDETR`, o
         det = Detector(src, resolve_categories(getattr(src, 'categories', None), src.config.num_classes))
     elif isinstance(src, (str, os.PathLike)):
         det = _from_file(Path(src), weights, threads, runtime, precision, overrides)
-    elif isinstance(src, OnnxDETR):  # an exported model already open in its runtime (chapter 07b)
+    elif isinstance(src, OnnxDETR):  # an exported model already open in its runtime (see the ONNX export chapter)
         det = _exported(src)
     else:
         raise ValueError(f"cannot make a detector of a {type(src).__name__}; give a DETR, an OnnxDETR or a path: "

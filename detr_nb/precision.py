@@ -25,7 +25,7 @@ def _image_scales(size:int) -> dict:
 def precision_runs(precisions=('fp32', 'bf16'), # precisions to train with (fp32 first: the reference)
                    seeds=(0, 1, 2),              # one run per seed and precision
                    epochs:int=4,  # epochs of the 64-image synthetic training split (8 steps of 8; evaluated after)
-                   image_size:int=64,  # short side of training images (bf16 convs are slow on CPUs without bf16 units)
+                   image_size:int=64,  # short side of training images (bf16 speed depends on the CPU and the shapes)
                    out_dir=None,                 # where the experiments go (None: a temporary folder, removed after)
                    progress:bool=False,          # tqdm bars
                   ) -> list[dict]:
