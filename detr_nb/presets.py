@@ -91,7 +91,8 @@ def _cpu_flags() -> set[str]:
 def fastest_precision(device_type:str|None=None, # 'cuda', 'cpu' or another torch device type; None: cuda if any
                      ) -> str:
     """'bf16' where it was measured faster than fp32: a CUDA GPU with native bf16 (compute capability >= 8), a CPU
-    with AMX (`amx_bf16`: 1.6x the images/s of fp32 for `tiny` measured on an Intel Xeon); else 'fp32' (an AMD EPYC without AMX: 1.19x)."""
+    with AMX (`amx_bf16`: 1.6x the images/s of fp32 for `tiny`
+    measured on an Intel Xeon); else 'fp32' (an AMD EPYC without AMX: 1.19x)."""
     import torch
     device_type = device_type or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device_type == 'cuda':
@@ -107,7 +108,8 @@ def fit_to_dataset(cfg:ExperimentConfig,  # a config whose data.root (or split p
     """`cfg` with what depends on its training split resolved: with `data.auto_size`, the sizes of `image_sizes` for
     its typical photo (`photo_sizes`) and the device, at least 4 loader workers on a GPU, and `auto_size` False; with
     `train.epochs = 0`, the fewest epochs that make `SCRATCH_STEPS` steps at one process (at most 300); with
-    `train.eval_every = 0`, epochs / 6 (at least 1). Errors of finding the training split (data.root) and of `photo_sizes`."""
+    `train.eval_every = 0`, epochs / 6 (at least 1). Errors of finding the training split (data.root) and of
+    `photo_sizes`."""
     d, t = cfg.data, cfg.train
     if not (d.auto_size or t.epochs == 0 or t.eval_every == 0):
         return cfg
