@@ -89,9 +89,10 @@ readme: $(STAMP)
 	$(BIN)/python tools/build_docs.py --readme
 
 # the three checks first (check-export rewrites detr_nb/), then the notebooks, the tests and the docs side by side:
-# the docs build is one process, so it runs beside the other two rather than after them on one busy core
+# the docs build is one process, so it runs beside the other two rather than after them on one busy core; -k: a
+# failing step does not stop the others, so one run reports every failure
 test: lint check-export check-clean
-	@$(MAKE) --no-print-directory -j 2 --output-sync=target docs nbtest pytest
+	@$(MAKE) --no-print-directory -k -j 2 --output-sync=target docs nbtest pytest
 	@echo "make test: all steps passed (the slow cells and tests: make test-slow)"
 
 test-slow: nbtest-slow pytest-slow
