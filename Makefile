@@ -88,11 +88,11 @@ check-docs: $(STAMP)
 readme: $(STAMP)
 	$(BIN)/python tools/build_docs.py --readme
 
-# the three checks first (check-export rewrites detr_nb/), then the notebooks, the tests and the docs side by side:
-# the docs build is one process, so it runs beside the other two rather than after them on one busy core; -k: a
-# failing step does not stop the others, so one run reports every failure
-test: lint check-export check-clean
-	@$(MAKE) --no-print-directory -k -j 2 --output-sync=target docs nbtest pytest
+# the three checks first (check-export rewrites detr_nb/), then the notebooks (one worker per core), the tests (one
+# xdist worker per core) and the docs, one after another: each step already uses both cores, and side by side they
+# once ended a notebook worker abruptly (two notebook workers, two test workers with their training subprocesses,
+# the site build and Chromium at once on a 2-core, 24 GiB machine)
+test: lint check-export check-clean nbtest pytest docs
 	@echo "make test: all steps passed (the slow cells and tests: make test-slow)"
 
 test-slow: nbtest-slow pytest-slow
