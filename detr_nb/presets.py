@@ -90,15 +90,14 @@ def _cpu_flags() -> set[str]:
 
 def fastest_precision(device_type:str|None=None, # 'cuda', 'cpu' or another torch device type; None: cuda if any
                      ) -> str:
-    """'bf16' where it was measured faster than fp32: a CUDA GPU with native bf16 (compute capability >= 8), a CPU
-    with AMX (`amx_bf16`: 1.6x the images/s of fp32 for `tiny`
-    measured on an Intel Xeon); else 'fp32' (an AMD EPYC without AMX: 1.19x)."""
+    """'bf16' on a CUDA GPU with native bf16 (compute capability >= 8); 'fp32' on every CPU (bf16 is 1.6x faster
+    with AMX, `amx_bf16`, but its AP against fp32 is not measured yet) and on other devices."""
     import torch
     device_type = device_type or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device_type == 'cuda':
         ok = torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8
         return 'bf16' if ok else 'fp32'
-    return 'bf16' if device_type == 'cpu' and 'amx_bf16' in _cpu_flags() else 'fp32'
+    return 'fp32'
 
 # %% ../nbs/00d_presets.ipynb #1425a3d3
 def fit_to_dataset(cfg:ExperimentConfig,  # a config whose data.root (or split paths) is set
