@@ -1,26 +1,16 @@
 """The attention explorer as a user meets it: a real JupyterLab server on 127.0.0.1, a headless Chromium driven by
 Playwright (the system's browser, through `executable_path`), a notebook that opens the explorer, the threshold
 slider moved with the keyboard, and the number of drawn boxes and the picture checked to change."""
-import json, os, secrets, shutil, socket, subprocess, sys, time, urllib.request
+import json, os, secrets, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = next((p for p in (os.environ.get('DETR_NB_CHROMIUM'), shutil.which('chromium'),
-                             shutil.which('chromium-browser'), shutil.which('google-chrome')) if p), None)
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # the dev requirements install it
-    sync_playwright = None
+from browser import CHROMIUM, NEEDS_BROWSER, sync_playwright
 
-pytestmark = [
-    pytest.mark.skipif(sync_playwright is None, reason='playwright is not installed (pip install playwright; it is a '
-                                                       'dev requirement of detr_nb)'),
-    pytest.mark.skipif(CHROMIUM is None, reason='no Chromium browser installed (apt-get install -y chromium, as '
-                                                '.ci/run does when it runs as root; or set DETR_NB_CHROMIUM)'),
-]
+pytestmark = NEEDS_BROWSER
 
 
 def _free_port() -> int:

@@ -5,7 +5,7 @@ controls of every embedded widget shown, and every image loaded and not shrunk b
 
 The site is `docs/` (or the folder in `DETR_NB_SITE`, where a missing page fails; in `docs/` it skips the test, as
 a site built before these pages); `make docs` runs this test again on the site it just built."""
-import functools, http.server, os, shutil, threading
+import functools, http.server, os, threading
 from pathlib import Path
 
 import pytest
@@ -13,19 +13,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get('DETR_NB_SITE') or REPO / 'docs')
 PAGES = ['index.html', 'tutorials/memory.html', 'attention.html', 'reference/cli.html']
-CHROMIUM = next((p for p in (os.environ.get('DETR_NB_CHROMIUM'), shutil.which('chromium'),
-                             shutil.which('chromium-browser'), shutil.which('google-chrome')) if p), None)
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # the dev requirements install it
-    sync_playwright = None
+from browser import CHROMIUM, NEEDS_BROWSER, sync_playwright
 
-pytestmark = [
-    pytest.mark.skipif(sync_playwright is None, reason='playwright is not installed (pip install playwright; it is a '
-                                                       'dev requirement of detr_nb)'),
-    pytest.mark.skipif(CHROMIUM is None, reason='no Chromium browser installed (apt-get install -y chromium, as '
-                                                '.ci/run does when it runs as root; or set DETR_NB_CHROMIUM)'),
-]
+pytestmark = NEEDS_BROWSER
 
 # every table of the article: wider than the article and not inside a box that scrolls sideways = cut off
 TABLES_JS = """() => {
