@@ -145,7 +145,7 @@ def __getitem__(self:CocoDetection, index:int):
         if k:  # a stand-in for an unreadable image: evaluation drops it (it scores only what it predicted)
             target['substitute_for'] = torch.tensor(self.ids[index % len(self.ids)])
         return image, target
-    raise RuntimeError(f"no image of {self.ann_file} in {self.root} can be read; see the warnings above")
+    raise OSError(f"no image of {self.ann_file} in {self.root} can be read (the warnings above name each file)")
 
 # %% ../nbs/01_data.ipynb #f8a36a47
 def _coco_of(source):
