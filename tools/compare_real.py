@@ -42,7 +42,7 @@ def base_config(root, seed, minutes, overrides, out_dir):
 
 
 def run_detr(cfg, seed):
-    r = train(replace(cfg, name=f'detr_s{seed}'), resume=None, progress=False)
+    r = train(replace(cfg, name=f'detr_s{seed}_{time.strftime("%H%M%S")}'), resume=None, progress=False)
     m = read_metrics(r['exp_dir'])
     m = m[m['val/AP'].notna()] if 'val/AP' in m else m.iloc[:0]
     curve = [{'step': int(row['step']), 'minutes': float(row['val/train_seconds']) / 60, 'AP': float(row['val/AP']),
@@ -72,11 +72,15 @@ def main():
     p.add_argument('--seeds', default='0', help='comma-separated seeds')
     p.add_argument('--models', default=','.join(MODELS))
     p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help="DETR config overrides")
+    p.add_argument('--label', default=None, help="key of the run in the JSON (default: the model's name), e.g. to "
+                                                 "keep DETR variants apart")
     p.add_argument('--detector-eval-every', type=int, default=50, help='steps between the detectors\' evaluations')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--out', required=True)
     a = p.parse_args()
     models = a.models.split(',')
+    if a.label and len(models) != 1:
+        raise SystemExit("--label names the run of one model; give one model in --models")
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise SystemExit(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
@@ -104,12 +108,13 @@ def main():
                      machine=f"{cpu_name()}, {os.cpu_count()} cores; affinity {sorted(os.sched_getaffinity(0))}",
                      command='python ' + ' '.join(sys.argv), overrides=list(a.set) if name == 'detr' else [],
                      sizes={k: getattr(cfg.data, k) for k in ('scales', 'max_size', 'val_size')})
-            print(f"{a.name} {name} seed {seed}: AP {r['AP']:.3f} AP50 {r['AP50']:.3f} after {r['steps']} steps",
+            print(f"{a.name} {a.label or name} seed {seed}: AP {r['AP']:.3f} AP50 {r['AP50']:.3f} after {r['steps']} steps",
                   flush=True)
             record = json.loads(out.read_text()) if out.is_file() else {}  # runs of other processes kept
-            runs = [x for x in record.setdefault(a.name, {}).get(name, []) if x['seed'] != seed or
+            key = a.label or name
+            runs = [x for x in record.setdefault(a.name, {}).get(key, []) if x['seed'] != seed or
                     x['minutes'] != a.minutes]
-            record[a.name][name] = sorted(runs + [r], key=lambda x: (x['minutes'], x['seed']))
+            record[a.name][key] = sorted(runs + [r], key=lambda x: (x['minutes'], x['seed']))
             atomic_write(out, lambda tmp: tmp.write_text(json.dumps(record, indent=1)))
 
 
