@@ -8,7 +8,7 @@ from fastcore.basics import patch
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from torchvision.ops import roi_align
+from torchvision.ops import box_iou, roi_align
 from tqdm.auto import tqdm
 from .config import ExperimentConfig
 from .loss import SetCriterion
@@ -37,14 +37,28 @@ def resolve_backbone_norm(cfg:ExperimentConfig, # the run's config (model.backbo
     return replace(cfg, model=replace(cfg.model, backbone_norm=norm))
 
 # %% ../nbs/05b_convergence.ipynb #9aca9efc
+def _background_box(boxes:Tensor, h:int, w:int, tries:int=10, max_iou:float=0.3) -> Tensor|None:
+    "A random square [1,4] xyxy (pixels) of an object's size that overlaps every box of `boxes` by IoU < `max_iou`."
+    sides = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    lo, hi = float(sides.min()), float(sides.max())
+    for _ in range(tries):
+        s = min(lo + (hi - lo) * torch.rand(()).item(), h, w)
+        x, y = (w - s) * torch.rand(()).item(), (h - s) * torch.rand(()).item()
+        box = torch.tensor([[x, y, x + s, y + s]])
+        if box_iou(box, boxes).max() < max_iou:
+            return box
+    return None
+
 def object_crops(dataset,               # (image [3,H,W] normalized, target) pairs, e.g. a training `CocoDetection`
                  size:int=48,           # side of each square crop, in pixels
                  margin:float=0.25,     # context on each side, as a fraction of the box's longer side
                  max_crops:int=20000,   # stop collecting after this many crops
                  progress:bool=False,   # a tqdm bar over the images
+                 background_label:int|None=None, # also one background crop per image, with this label (None: none)
                 ) -> tuple[Tensor, Tensor]:  # crops [N,3,size,size] (normalized like the images), labels [N]
     """Every ground-truth object of `dataset` cut out as a square crop around its box (torchvision's `roi_align`),
-    with its class label; the images go through the dataset's own transforms (augmentation included)."""
+    with its class label; the images go through the dataset's own transforms (augmentation included). With
+    `background_label`, each image also gives a square of an object's size that overlaps no object (IoU < 0.3)."""
     crops, labels = [], []
     for i in tqdm(range(len(dataset)), desc='object crops', disable=not progress, leave=False):
         image, target = dataset[i]
@@ -56,11 +70,17 @@ def object_crops(dataset,               # (image [3,H,W] normalized, target) pai
         rois = torch.stack([cx - half, cy - half, cx + half, cy + half], -1)
         crops.append(roi_align(image[None], [rois], output_size=size, aligned=True))
         labels.append(target['labels'])
+        if background_label is not None:
+            box = _background_box(torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1), h, w)
+            if box is not None:
+                crops.append(roi_align(image[None], [box], output_size=size, aligned=True))
+                labels.append(torch.tensor([background_label]))
         if sum(len(c) for c in crops) >= max_crops:
             break
     if not crops:
         raise ValueError(f"the dataset has no ground-truth boxes in its {len(dataset)} images: nothing to crop")
     return torch.cat(crops)[:max_crops], torch.cat(labels)[:max_crops]
+
 
 # %% ../nbs/05b_convergence.ipynb #45bb5fbb
 def pretrain_backbone(body:nn.Module,      # the backbone's ResNet stages: images [B,3,h,w] -> features [B,C,h',w']
@@ -111,14 +131,18 @@ def crop_pretrain(model:nn.Module,          # the DETR about to be trained (not 
                   cfg:ExperimentConfig,     # train.crop_pretrain_steps, train.seed, model.num_classes
                   progress:bool=False,      # tqdm bars
                  ) -> dict|None:            # `pretrain_backbone`'s stats with 'seconds' including the cropping
-    "The run's crop pretraining of `model`'s backbone, in place (None when `train.crop_pretrain_steps` is 0)."
+    """The run's crop pretraining of `model`'s backbone, in place (None when `train.crop_pretrain_steps` is 0). On a
+    dataset of one category the crops include one background crop per image (`object_crops`), and the classifier
+    tells object from background: with objects alone it would be right at once and teach the backbone nothing."""
     steps = cfg.train.crop_pretrain_steps
     if not steps:
         return None
     t0 = time.perf_counter()
+    one_class = len(getattr(dataset, 'categories', None) or []) == 1  # objects alone would be a trivial task
+    background = cfg.model.num_classes if one_class else None
     try:
-        crops, labels = object_crops(dataset, progress=progress)
-        stats = pretrain_backbone(model.backbone[0].body, crops, labels, cfg.model.num_classes, steps,
+        crops, labels = object_crops(dataset, progress=progress, background_label=background)
+        stats = pretrain_backbone(model.backbone[0].body, crops, labels, cfg.model.num_classes + one_class, steps,
                                   generator=torch.Generator().manual_seed(cfg.train.seed), progress=progress)
     except ValueError as e:  # too few boxes: say which setting to change
         raise ValueError(f"train.crop_pretrain_steps = {steps}: {e}; set train.crop_pretrain_steps=0") from None
