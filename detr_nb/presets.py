@@ -40,7 +40,7 @@ def get_preset(name:str) -> ExperimentConfig:
 
 # %% ../nbs/00d_presets.ipynb #609dbe09
 SCRATCH_STEPS = 2250  # optimizer steps of a scratch run without a budget: the demo's 18 epochs of 125 steps
-SIZE_CAPS = {'cpu': (224, 352), 'cuda': (800, 1333)}  # device type -> (largest validation shorter side, max_size)
+SIZE_CAPS = {'cpu': (160, 224), 'cuda': (800, 1333)}  # device type -> (largest validation shorter side, max_size)
 
 def _multiple(x:float, m:int) -> int:
     "`x` rounded to the nearest multiple of `m`, at least `m`."
@@ -106,7 +106,8 @@ def fit_to_dataset(cfg:ExperimentConfig,  # a config whose data.root (or split p
                   ) -> ExperimentConfig:
     """`cfg` with what depends on its training split resolved: with `data.auto_size`, the sizes of `image_sizes` for
     its typical photo (`photo_sizes`) and the device, at least 4 loader workers on a GPU, and `auto_size` False; with
-    `train.epochs = 0`, the fewest epochs that make `SCRATCH_STEPS` steps at one process (at most 300); with
+    `train.epochs = 0`, 300 with a time budget (`train.max_minutes`), else the fewest epochs that make
+    `SCRATCH_STEPS` steps at one process (at most 300); with
     `train.eval_every = 0`, epochs / 6 (at least 1). Errors of finding the training split (data.root) and of
     `photo_sizes`."""
     d, t = cfg.data, cfg.train
@@ -121,7 +122,10 @@ def fit_to_dataset(cfg:ExperimentConfig,  # a config whose data.root (or split p
         chosen.append(f"photos {photos['shorter']:.0f} x {photos['longer']:.0f} px (median of {photos['images']}) on "
                       f"{device_type}: data.scales={d.scales} data.max_size={d.max_size} data.val_size={d.val_size} "
                       f"data.crop_resize={d.crop_resize} data.crop_min={d.crop_min} data.crop_max={d.crop_max}")
-    if t.epochs == 0:
+    if t.epochs == 0 and t.max_minutes:  # the budget ends the run and its schedule; the epochs only cap it
+        t = dataclasses.replace(t, epochs=300)
+        chosen.append(f"train.epochs={t.epochs} (the {t.max_minutes:g}-minute budget ends the run first)")
+    elif t.epochs == 0:
         steps = max(1, photos['images'] // (d.batch_size * t.accum_steps))
         t = dataclasses.replace(t, epochs=min(300, math.ceil(SCRATCH_STEPS / steps)))
         chosen.append(f"train.epochs={t.epochs} ({steps} steps an epoch, {SCRATCH_STEPS} steps planned)")
