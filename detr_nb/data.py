@@ -80,6 +80,7 @@ class CocoDetection(torchvision.datasets.CocoDetection):
         self.categories = label_map(norm.data['categories']) if categories is None else [dict(c) for c in categories]
         self._label = {c['id']: c['label'] for c in self.categories}
         self.skipped = Counter()  # file name -> times it could not be read (per worker process)
+        self.read_errors = {}     # file path -> why it could not be read (the first time; per worker process)
         bad = {k: self.report.counts[k] for k in PROBLEMS if self.report.counts[k] and PROBLEMS[k][0] != 'info'}
         if bad:
             warnings.warn(f"{ann_file}: " + ', '.join(f"{n} {k} ({PROBLEMS[k][1]})" for k, n in bad.items())
@@ -130,8 +131,9 @@ def __getitem__(self:CocoDetection, index:int):
             pil = self._load_image(id)
         except Exception as e:  # truncated, corrupt, not an image, a mode without 8-bit reading, vanished
             self.skipped[name] += 1
-            warnings.warn(f"{self.paths[id]}: cannot read image ({type(e).__name__}: "
-                          f"{str(e).replace(str(self.paths[id]) + ': ', '')}); skipped: training uses the next "
+            why = f"{type(e).__name__}: {str(e).replace(str(self.paths[id]) + ': ', '')}"
+            self.read_errors.setdefault(str(self.paths[id]), why)
+            warnings.warn(f"{self.paths[id]}: cannot read image ({why}); skipped: training uses the next "
                           f"image instead, evaluation leaves it out of the score")
             continue
         image = tv_tensors.Image(F.pil_to_tensor(pil))
@@ -145,7 +147,9 @@ def __getitem__(self:CocoDetection, index:int):
         if k:  # a stand-in for an unreadable image: evaluation drops it (it scores only what it predicted)
             target['substitute_for'] = torch.tensor(self.ids[index % len(self.ids)])
         return image, target
-    raise OSError(f"no image of {self.ann_file} in {self.root} can be read (the warnings above name each file)")
+    path, why = next(iter(self.read_errors.items()), ('?', '?'))  # the user's own folder and file, never the json
+    raise OSError(f"none of the {len(self.ids)} images in {self.root} can be read (e.g. {path}: {why}); "
+                  f"check that they are whole image files (detr_nb validate names each one)")
 
 # %% ../nbs/01_data.ipynb #f8a36a47
 def _coco_of(source):

@@ -224,6 +224,9 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=None) -> tuple[_R
     cfg, model, criterion, extras = _model_and_loss(cfg, train_ds, resume, device, progress and main)
     tc, data = cfg.train, cfg.data
     loader = make_train_loader(train_ds, data.batch_size, tc.seed, rank, world, data.num_workers, data.pin_memory)
+    if len(train_ds) == 0:  # e.g. a VOC/YOLO folder none of whose images could be opened
+        raise ValueError(f"the training split has no usable image (image folder {train_ds.root}); "
+                         f"detr_nb validate --data {data.root or train_ds.root} names each problem by file")
     if len(loader) == 0:
         raise ValueError(f"the training split has {len(train_ds)} images, fewer than data.batch_size = "
                          f"{data.batch_size} x {world} processes; lower data.batch_size")

@@ -94,3 +94,34 @@ def test_validate_names_the_faults_of_each_format_with_status_1(tmp_path):
     status, out, err = run('validate', '--data', yolo(tmp_path / 'yolo', broken=True))
     assert status == 1 and 'y0.txt' in out, out + err
     assert 'Traceback' not in err
+
+
+def truncated_voc(root, n=4):
+    "A VOC folder whose JPEGs are cut in half: the header reads, the pixels do not."
+    import numpy as np
+    voc(root, n=n)
+    for p in sorted((root / 'images').glob('*.jpg')):
+        noise = np.random.RandomState(0).randint(0, 255, (30, 40, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(p, quality=95)
+        p.write_bytes(p.read_bytes()[:p.stat().st_size // 2])
+    return root
+
+
+def test_train_on_unreadable_images_names_the_users_folder_and_a_file(tmp_path, monkeypatch):
+    "Fault 1: the one-line error names the user's image folder and one of its files, not the cached COCO json."
+    monkeypatch.setenv('DETR_NB_CACHE', str(tmp_path / 'cache'))
+    root = truncated_voc(tmp_path / 'voc')
+    status, out, err = run('train', '--set', f'data.root={root}', '--set', 'train.epochs=1', '--set',
+                           f'out_dir={tmp_path / "exp"}', '--set', 'data.batch_size=2', '--set', 'data.num_workers=0',
+                           '--no-progress')
+    line = err.strip().splitlines()[-1]
+    assert status == 1 and line.startswith('detr_nb train: error: none of the 4 images in ')
+    assert f"{root / 'images'} can be read (e.g. {root / 'images'}/r" in line and 'truncated' in line
+    assert 'instances_' not in line and 'cache' not in line
+    for p in (root / 'images').glob('*.jpg'):  # headers unreadable too: the json has no image at all
+        p.write_bytes(b'junk')
+    status, out, err = run('train', '--set', f'data.root={root}', '--set', f'out_dir={tmp_path / "exp2"}',
+                           '--no-progress')
+    assert status == 1 and err.strip().splitlines()[-1] == (
+        f"detr_nb train: error: the training split has no usable image (image folder {root}); "
+        f"detr_nb validate --data {root} names each problem by file")

@@ -416,7 +416,7 @@ def test_all_images_unreadable_is_a_clear_error(broken):
     ds = CocoDetection(img, ann)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        with pytest.raises(OSError, match='no image of .* can be read'):
+        with pytest.raises(OSError, match=r'none of the 6 images in .* can be read \(e.g. .*: '):
             ds[0]
 
 
