@@ -475,7 +475,7 @@ def _convert(args) -> int:
                  progress=False if args.no_progress else None, format=args.format,
                  split_files=split_files, val_fraction=args.val_fraction)
     print(ds.report())
-    print(f"wrote {args.out}")
+    print(ds.written(args.out))
     return 0
 
 # %% ../nbs/08_cli.ipynb #e6575966

@@ -4,50 +4,24 @@
 
 # %% ../nbs/01f_formats.ipynb #2953db51
 from __future__ import annotations
-import csv, hashlib, json, math, os, shutil
+import hashlib, json, os, shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from tqdm.auto import tqdm
 from . import __version__
 from .coco import read_coco_json
+from .images import clean_file_name, find_image_files
+from .validate import unreadable_images
 from .voc_yolo import (IMAGE_SUFFIXES, Finding, problem_info, image_size, clip_box, read_voc_xml,
                               read_yolo_labels, read_class_list, detect_format, voc_parts, yolo_parts, rel_name,
-                              read_split_list)
+                              read_split_list, find_split_lists, fraction_split)
 
 # %% auto #0
-__all__ = ['find_split_lists', 'fraction_split', 'FormatDataset', 'load_dataset', 'coco_files', 'convert']
+__all__ = ['FormatDataset', 'load_dataset', 'coco_files', 'convert', 'find_split_lists', 'fraction_split']
 
-# %% ../nbs/01f_formats.ipynb #e530b031
-def find_split_lists(root) -> dict[str, Path]:
-    """Split lists written beside a dataset, found by name: .csv files in `root` or one folder down whose name starts
-    with train, and with val / valid / test (val first), that have a `filename` column. {} when not both are there."""
-    root, found = Path(root), {}
-    for p in sorted(root.glob('*.csv')) + sorted(root.glob('*/*.csv')):
-        stem = p.stem.lower()
-        split = 'train' if stem.startswith('train') else 'val' if stem.startswith(('val', 'valid')) else \
-                'test' if stem.startswith('test') else None
-        if split and split not in found:
-            try:
-                with open(p, encoding='utf-8-sig', newline='') as f:
-                    if 'filename' in next(csv.reader(f), []):
-                        found[split] = p
-            except (OSError, UnicodeDecodeError, csv.Error):
-                continue
-    if 'val' not in found and 'test' in found:
-        found['val'] = found['test']
-    return {s: found[s] for s in ('train', 'val')} if 'train' in found and 'val' in found else {}
-
-# %% ../nbs/01f_formats.ipynb #5c3f91d7
-def fraction_split(names:list[str], val_fraction:float=0.2) -> tuple[list[str], list[str]]:
-    """(train, val) of `names` by a fixed rule: sorted by name, the i-th (from 0) goes to val when
-    floor((i+1) f) > floor(i f), so f = 0.2 puts every 5th name (the 5th, 10th, ...) in val."""
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    train, val = [], []
-    for i, n in enumerate(sorted(names)):
-        (val if math.floor((i + 1) * val_fraction) > math.floor(i * val_fraction) else train).append(n)
-    return train, val
+# %% ../nbs/01f_formats.ipynb #85c2a6cb
+_all_ = ['find_split_lists', 'fraction_split']
 
 # %% ../nbs/01f_formats.ipynb #82cb1278
 def _write_json(d:dict, path:Path):
@@ -93,6 +67,14 @@ class FormatDataset:
         return '\n'.join(lines)
     __str__ = __repr__ = report
 
+    def written(self, out) -> str:
+        "One line for the end of `convert` into `out`: what was written, and every image left out by file and why."
+        left = [f"{f.file} ({f.kind})" for f in self.findings if problem_info(f.kind)[1].startswith(
+            ('image skipped', 'label file and its image skipped'))]
+        sizes = ', '.join(f"{s} {len(d['images'])} images" for s, d in self.coco.items())
+        return f"wrote {out} ({sizes}); " + (f"{len(left)} image(s) left out: {', '.join(left)}" if left else
+                                             "no image left out")
+
     def write_json(self, folder) -> dict[str, tuple[Path, Path]]:
         """Write `instances_{split}2017.json` of each split into `folder`; split -> (image folder, json), the pair
         `validate_coco` and `CocoDetection` take."""
@@ -112,6 +94,24 @@ def _to_coco(records:list[dict], categories:list[dict]) -> dict:
             anns.append({'id': len(anns) + 1, 'image_id': i, 'category_id': cat, 'bbox': [x, y, w, h],
                          'area': round(w * h, 4), 'iscrowd': 0})
     return {'images': images, 'annotations': anns, 'categories': categories}
+
+# %% ../nbs/01f_formats.ipynb #381308fe
+def _found_files(d:dict, folder:Path) -> list[str]:
+    """Set each image record's `file_name` of the COCO dict `d` to the file `find_image_files` finds for it in `folder`
+    (Windows separators, case, ... as every reader of `file_name` does) and drop the records it cannot find; their
+    names. Records without an id or file name are left to the COCO reader."""
+    recs = [r for r in d['images'] if isinstance(r, dict) and 'id' in r and 'file_name' in r]
+    paths, _ = find_image_files(folder, recs) if folder.is_dir() else ({}, [])
+    gone = [str(clean_file_name(r['file_name'])) for r in recs if r['id'] not in paths]
+    d['images'] = [{**r, 'file_name': paths[r['id']].relative_to(folder).as_posix()} if r in recs else r
+                   for r in d['images'] if r not in recs or r['id'] in paths]
+    return gone
+
+def _keep_images(d:dict, images:list) -> dict:
+    "The COCO dict `d` with only `images` and the annotations of their ids."
+    ids = {r.get('id') for r in images if isinstance(r, dict)}
+    return {**d, 'images': images, 'annotations': [a for a in d['annotations']
+                                                   if not isinstance(a, dict) or a.get('image_id') in ids]}
 
 # %% ../nbs/01f_formats.ipynb #a63d4b64
 def _settle_test(parts:dict) -> tuple[dict, str]:
@@ -240,7 +240,13 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
     if fmt == 'coco':
         coco = {s: read_coco_json(root / 'annotations' / f'instances_{s}2017.json') for s in ('train', 'val')
                 if (root / 'annotations' / f'instances_{s}2017.json').is_file()}
-        return FormatDataset(root, fmt, coco, {s: root / f'{s}2017' for s in coco}, 'COCO files')
+        findings, missing = [], {s: _found_files(d, root / f'{s}2017') for s, d in coco.items()}
+        for s, names in missing.items():
+            findings += [Finding('missing file', f'{s}2017/{n}', f"named in annotations/instances_{s}2017.json but "
+                                                                 f"not found") for n in names]
+        coco = {s: _keep_images(d, d['images']) for s, d in coco.items()}
+        return FormatDataset(root, fmt, coco, {s: root / f'{s}2017' for s in coco}, 'COCO files', findings,
+                             sum(map(len, missing.values())))
     findings, names = [], None
     if fmt == 'voc':
         parts, source = voc_parts(root)
@@ -317,6 +323,16 @@ def coco_files(root,                     # dataset folder in any format `detect_
     roots = json.loads(roots_file.read_text())
     return {s: (Path(roots[s]), files[s]) for s in ('train', 'val')}
 
+# %% ../nbs/01f_formats.ipynb #7a424322
+def _drop_undecodable(ds:FormatDataset):
+    "Leave out of `ds` (in place) each image `unreadable_images` cannot decode, with an 'unreadable image' finding."
+    for s, d in ds.coco.items():
+        paths = {ds.image_roots[s] / r['file_name']: r for r in d['images']}
+        bad = unreadable_images(list(paths))
+        ds.findings += [Finding('unreadable image', rel_name(p, ds.root), why) for p, why in bad.items()]
+        ds.coco[s] = _keep_images(d, [r for p, r in paths.items() if p not in bad])
+        ds.n_skipped += len(bad)
+
 # %% ../nbs/01f_formats.ipynb #d621d27c
 def _place(src:Path, dst:Path, link:bool):
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -338,8 +354,11 @@ def convert(src,                          # dataset folder (COCO, Pascal VOC or 
     """Write `src` as the COCO layout detr_nb reads (`train2017/`, `val2017/`,
     `annotations/instances_{train,val}2017.json`), keeping file names (sub-folders included), pixel boxes and class
     names. It is built in a hidden sibling folder and renamed into place at the end, so a failed run leaves `out` as
-    it was. Returns the `FormatDataset` read (its findings say what was skipped). `FileExistsError` for a non-empty
-    `out` without `overwrite`; `ValueError` when `out` and `src` overlap."""
+    it was. Every image is decoded first by the reader training uses (`unreadable_images`): one that cannot be
+    (truncated, not an image, a 32-bit image with no 8-bit reading) is left out with its boxes and named as an
+    'unreadable image' finding, so the layout written trains without a skipped file. Returns the `FormatDataset`
+    read (its findings say what was skipped). `FileExistsError` for a non-empty `out` without `overwrite`;
+    `ValueError` when `out` and `src` overlap."""
     src, out = Path(src), Path(out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} is a file; give a folder to write the COCO layout into")
@@ -349,6 +368,7 @@ def convert(src,                          # dataset folder (COCO, Pascal VOC or 
     if s == o or o in s.parents or s in o.parents:
         raise ValueError(f"{out} and {src} overlap; write the COCO layout into a folder outside the source")
     ds = load_dataset(src, progress=progress, **load_kw)
+    _drop_undecodable(ds)
     tmp = o.parent / f".{o.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:

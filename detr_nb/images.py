@@ -68,14 +68,15 @@ def _lookup(root:Path, name:str, index:dict) -> tuple[str|None, list]:
 def find_image_files(img_folder,   # the folder holding the images
                      images:list,  # image records (`file_name` normalized by `normalize_coco`)
                     ) -> tuple[dict, list]:
-    """`(paths, findings)`: image id -> the file of each record that was found (see the rules above), and
+    """`(paths, findings)`: image id -> the file of each record that was found (see the rules above; its name read
+    through `clean_file_name` first, so a record that was not normalized is found the same way), and
     `(kind, example)` pairs for the files found by another name ('file found by another name') or not at all
     ('missing file')."""
     root = Path(img_folder)
     present = {p.name for p in root.iterdir()}
     paths, findings, index = {}, [], None
     for r in images:
-        name = str(r['file_name'])
+        name = str(clean_file_name(r['file_name']))  # `images\\a.jpg` as written on Windows: `images/a.jpg`
         path = Path(name) if os.path.isabs(name) else root / name
         if ('/' not in name and name in present) or ('/' in name and path.is_file()):
             paths[r['id']] = path

@@ -11,9 +11,10 @@ from pathlib import Path
 from PIL import Image
 from .coco import (PROBLEMS, ORIENTATIONS, NormalizedCoco, image_mode_problem, coco_index, crowded_images,
                           eight_bit_scale, exif_orientation, find_image_files, normalize_coco, read_coco_json)
+from .images import read_image
 
 # %% auto #0
-__all__ = ['CocoReport', 'validate_coco']
+__all__ = ['CocoReport', 'validate_coco', 'unreadable_images']
 
 # %% ../nbs/01b_validate.ipynb #c4f84922
 @dataclass
@@ -163,3 +164,17 @@ def validate_coco(ann_file,                   # COCO instances json
                 for kind, example in problems:
                     report.add(kind, example)
     return report
+
+# %% ../nbs/01b_validate.ipynb #8a5c82c1
+def unreadable_images(paths:list,         # image files
+                      num_threads:int=4,  # threads decoding them
+                     ) -> dict:
+    """`{path: why}` for each of `paths` that `detr_nb.images.read_image`, the reader of training, cannot decode
+    (missing, truncated, not an image, a mode with no 8-bit reading); `why` is one line without the path."""
+    def why(p):
+        try:
+            read_image(p)
+        except Exception as e:
+            return f"{type(e).__name__}: {str(e).replace(str(p) + ': ', '').replace(str(p), Path(p).name)}"
+    with ThreadPoolExecutor(num_threads) as ex:
+        return {p: w for p, w in zip(paths, ex.map(why, paths)) if w is not None}

@@ -12,8 +12,9 @@ from .findings import IMAGE_SUFFIXES, FORMAT_PROBLEMS, SHARED_KINDS, problem_inf
 
 # %% auto #0
 __all__ = ['SPLIT_NAMES', 'parse_xml', 'read_voc_xml', 'parse_yolo_line', 'read_yolo_labels', 'read_class_list',
-           'read_split_list', 'rel_name', 'detect_format', 'yolo_label_path', 'yolo_parts', 'voc_parts',
-           'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box']
+           'read_split_list', 'find_split_lists', 'fraction_split', 'rel_name', 'detect_format', 'yolo_label_path',
+           'yolo_parts', 'voc_parts', 'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding',
+           'image_size', 'clip_box']
 
 # %% ../nbs/01g_voc_yolo.ipynb #c7e1a0f1
 _all_ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box']
@@ -147,6 +148,37 @@ def read_split_list(path) -> set[str]:
         col = rows[0].index('filename') if 'filename' in rows[0] else 0
         return {r[col].strip() for r in rows[1:] if len(r) > col and r[col].strip()}
     return {s.split()[0] for s in text.splitlines() if s.strip()}
+
+# %% ../nbs/01g_voc_yolo.ipynb #e530b031
+def find_split_lists(root) -> dict[str, Path]:
+    """Split lists written beside a dataset, found by name: .csv files in `root` or one folder down whose name starts
+    with train, and with val / valid / test (val first), that have a `filename` column. {} when not both are there."""
+    root, found = Path(root), {}
+    for p in sorted(root.glob('*.csv')) + sorted(root.glob('*/*.csv')):
+        stem = p.stem.lower()
+        split = 'train' if stem.startswith('train') else 'val' if stem.startswith(('val', 'valid')) else \
+                'test' if stem.startswith('test') else None
+        if split and split not in found:
+            try:
+                with open(p, encoding='utf-8-sig', newline='') as f:
+                    if 'filename' in next(csv.reader(f), []):
+                        found[split] = p
+            except (OSError, UnicodeDecodeError, csv.Error):
+                continue
+    if 'val' not in found and 'test' in found:
+        found['val'] = found['test']
+    return {s: found[s] for s in ('train', 'val')} if 'train' in found and 'val' in found else {}
+
+# %% ../nbs/01g_voc_yolo.ipynb #5c3f91d7
+def fraction_split(names:list[str], val_fraction:float=0.2) -> tuple[list[str], list[str]]:
+    """(train, val) of `names` by a fixed rule: sorted by name, the i-th (from 0) goes to val when
+    floor((i+1) f) > floor(i f), so f = 0.2 puts every 5th name (the 5th, 10th, ...) in val."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    train, val = [], []
+    for i, n in enumerate(sorted(names)):
+        (val if math.floor((i + 1) * val_fraction) > math.floor(i * val_fraction) else train).append(n)
+    return train, val
 
 # %% ../nbs/01g_voc_yolo.ipynb #e75bb470
 SPLIT_NAMES = {'train': 'train', 'val': 'val', 'valid': 'val', 'validation': 'val', 'test': 'test'}

@@ -125,3 +125,59 @@ def test_train_on_unreadable_images_names_the_users_folder_and_a_file(tmp_path, 
     assert status == 1 and err.strip().splitlines()[-1] == (
         f"detr_nb train: error: the training split has no usable image (image folder {root}); "
         f"detr_nb validate --data {root} names each problem by file")
+
+
+def windows_coco(root):
+    "A COCO root whose json writes file_name with Windows separators (images\\img_000.jpg) under train2017/images/."
+    for s in ('train', 'val'):
+        for i in range(2):
+            img(root / f'{s}2017' / 'images' / f'img_{i:03d}.jpg')
+        d = {'images': [{'id': i + 1, 'file_name': f'images\\img_{i:03d}.jpg', 'width': 40, 'height': 30}
+                        for i in range(2)],
+             'annotations': [{'id': i + 1, 'image_id': i + 1, 'category_id': 1, 'bbox': [2, 3, 10, 12], 'area': 120,
+                              'iscrowd': 0} for i in range(2)],
+             'categories': [{'id': 1, 'name': 'thing'}]}
+        (root / 'annotations').mkdir(parents=True, exist_ok=True)
+        (root / 'annotations' / f'instances_{s}2017.json').write_text(json.dumps(d))
+    return root
+
+
+def test_convert_accepts_windows_separators_like_validate(tmp_path):
+    "Fault 2: file_name 'images\\img_000.jpg' is read as images/img_000.jpg by convert, as by validate and training."
+    root = windows_coco(tmp_path / 'win')
+    assert run('validate', '--data', root)[0] == 0
+    status, out, err = run('convert', root, tmp_path / 'out')
+    assert (status, err) == (0, '')
+    assert out.strip().splitlines()[-1] == f"wrote {tmp_path / 'out'} (train 2 images, val 2 images); no image left out"
+    d = json.loads((tmp_path / 'out' / 'annotations' / 'instances_train2017.json').read_text())
+    assert [r['file_name'] for r in d['images']] == ['images/img_000.jpg', 'images/img_001.jpg']
+    assert (tmp_path / 'out' / 'train2017' / 'images' / 'img_001.jpg').is_file() and len(d['annotations']) == 2
+    assert run('validate', '--data', tmp_path / 'out')[0] == 0
+    (root / 'val2017' / 'images' / 'img_001.jpg').unlink()  # a name that is not there: left out, named
+    status, out, err = run('convert', root, tmp_path / 'out2')
+    assert status == 0 and out.strip().splitlines()[-1] == (
+        f"wrote {tmp_path / 'out2'} (train 2 images, val 1 images); 1 image(s) left out: "
+        f"val2017/images/img_001.jpg (missing file)")
+
+
+def test_convert_decodes_every_image_and_names_the_ones_it_leaves_out(tmp_path):
+    "Fault 3: a truncated JPEG and a 32-bit TIFF with no 8-bit reading are named by file and not copied."
+    import numpy as np
+    root = voc(tmp_path / 'voc', n=5)
+    noise = np.random.RandomState(0).randint(0, 255, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(root / 'images' / 'r1.jpg', quality=95)
+    (root / 'images' / 'r1.jpg').write_bytes((root / 'images' / 'r1.jpg').read_bytes()[:600])
+    (root / 'images' / 'r2.jpg').unlink()
+    Image.fromarray(np.full((30, 40), -5.0, np.float32), 'F').save(root / 'images' / 'r2.tif')
+    status, out, err = run('convert', root, tmp_path / 'out', '--copy')
+    assert status == 0 and err == ''
+    assert 'unreadable image: 2 (error; image skipped' in out
+    assert '    images/r1.jpg: OSError: Truncated File Read\n' in out
+    assert '    images/r2.tif: ValueError: image mode F (32-bit float) with values -5..-5: only 0..1 or 0..255' in out
+    assert out.strip().splitlines()[-1] == (f"wrote {tmp_path / 'out'} (train 2 images, val 1 images); 2 image(s) "
+                                            f"left out: images/r1.jpg (unreadable image), images/r2.tif "
+                                            f"(unreadable image)")
+    copied = sorted(p.name for p in (tmp_path / 'out').rglob('r*.*'))
+    assert copied == ['r0.jpg', 'r3.jpg', 'r4.jpg']
+    d = json.loads((tmp_path / 'out' / 'annotations' / 'instances_train2017.json').read_text())
+    assert len(d['images']) == len(d['annotations']) == 2
