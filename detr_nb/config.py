@@ -140,10 +140,10 @@ class DataConfig:
         if any((root / 'annotations' / f'instances_{s}2017.json').is_file() for s in ('train', 'val')) \
            or not root.is_dir():
             return 'coco'
-        from detr_nb.voc_yolo import detect_format
+        from detr_nb.voc_yolo import UnknownFormat, detect_format
         try:
-            return detect_format(root)
-        except ValueError:
+            return detect_format(root)  # a broken data.yaml is a ValueError naming it: raised
+        except UnknownFormat:
             return 'coco'
 
     def split_paths(self, split:str) -> tuple[Path, Path]:

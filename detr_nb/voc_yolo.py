@@ -12,9 +12,9 @@ from .findings import IMAGE_SUFFIXES, FORMAT_PROBLEMS, SHARED_KINDS, problem_inf
 
 # %% auto #0
 __all__ = ['SPLIT_NAMES', 'parse_xml', 'read_voc_xml', 'parse_yolo_line', 'read_yolo_labels', 'read_class_list',
-           'read_split_list', 'find_split_lists', 'fraction_split', 'rel_name', 'detect_format', 'yolo_label_path',
-           'yolo_parts', 'voc_parts', 'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding',
-           'image_size', 'clip_box']
+           'read_split_list', 'find_split_lists', 'fraction_split', 'rel_name', 'UnknownFormat', 'detect_format',
+           'yolo_label_path', 'yolo_parts', 'voc_parts', 'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS',
+           'problem_info', 'Finding', 'image_size', 'clip_box']
 
 # %% ../nbs/01g_voc_yolo.ipynb #c7e1a0f1
 _all_ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box']
@@ -201,23 +201,45 @@ def rel_name(p:Path, root:Path) -> str:
 def _coco_files(root:Path) -> bool:
     return (root / 'annotations' / 'instances_train2017.json').is_file()
 
+def _yaml_error(p:Path, e:Exception) -> ValueError:
+    "One line naming the yaml file `p`, the line of its syntax error and the fault."
+    mark = getattr(e, 'problem_mark', None)
+    what = getattr(e, 'problem', None) or f"{type(e).__name__}: {e}"
+    return ValueError(f"{p}{f', line {mark.line + 1}' if mark is not None else ''}: not a readable YAML file ({what}); "
+                      f"fix it (a YOLO data.yaml holds names: and the train:/val: folders)")
+
 def _data_yaml(root:Path) -> Path | None:
-    "The YOLO dataset yaml of `root`: data.yaml / dataset.yaml first, else any top-level yaml with a `names` key."
+    """The YOLO dataset yaml of `root`: data.yaml / dataset.yaml first, else any top-level yaml with a `names` key.
+    Never silently passed over: a data.yaml / dataset.yaml that cannot be read or has no `names`, or (when no yaml
+    has `names`) any top-level yaml that cannot be read, is a `ValueError` naming the file (and the line)."""
     cands = sorted(root.glob('*.yaml')) + sorted(root.glob('*.yml'))
     cands.sort(key=lambda p: p.stem not in ('data', 'dataset'))
+    broken = []
     for p in cands:
         try:
             d = yaml.safe_load(p.read_text(encoding='utf-8'))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            if p.stem in ('data', 'dataset'):
+                raise _yaml_error(p, e) from None
+            broken.append((p, e))
             continue
         if isinstance(d, dict) and 'names' in d:
             return p
+        if p.stem in ('data', 'dataset'):
+            raise ValueError(f"{p}: no 'names' key; a YOLO dataset yaml names its classes (names: [cat, dog] or "
+                             f"names: {{0: cat, 1: dog}})")
+    if broken:
+        raise _yaml_error(*broken[0])
     return None
+
+class UnknownFormat(ValueError):
+    "A folder whose files match no dataset format (`detect_format`); other `ValueError`s name a file that is broken."
 
 def detect_format(root) -> str:
     """'coco', 'yolo' or 'voc': the format of the dataset folder `root`, by its files. COCO: the detr_nb layout
     (`annotations/instances_train2017.json`); YOLO: a yaml with `names`, else a `labels/` folder or a
-    `classes.txt` / `obj.names`; VOC: XML files. `FileNotFoundError` / `ValueError` naming what was looked for."""
+    `classes.txt` / `obj.names`; VOC: XML files. `FileNotFoundError` / `UnknownFormat` naming what was looked for;
+    `ValueError` naming a dataset yaml that cannot be read (see `_data_yaml`)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {root} does not exist")
@@ -230,7 +252,7 @@ def detect_format(root) -> str:
     if any(p.is_dir() and p.name == 'labels' for p in root.rglob('labels')) or \
        any(next(root.rglob(n), None) for n in ('classes.txt', 'obj.names')):
         return 'yolo'
-    raise ValueError(f"{root}: no dataset format recognised; expected COCO (annotations/instances_train2017.json), "
+    raise UnknownFormat(f"{root}: no dataset format recognised; expected COCO (annotations/instances_train2017.json), "
                      f"YOLO (data.yaml with 'names', or labels/ with .txt files) or Pascal VOC (.xml files)")
 
 # %% ../nbs/01g_voc_yolo.ipynb #ee85a9bc
@@ -243,19 +265,27 @@ def yolo_label_path(img:Path) -> Path:
     return img.with_suffix('.txt')
 
 # %% ../nbs/01g_voc_yolo.ipynb #416c25a4
-def _yolo_source(base:Path, entry:str) -> list[Path]:
-    "Image files of one data.yaml `train`/`val` entry: a folder, a .txt list of images or one image."
+def _yolo_source(base:Path, entry:str, key:str, y:Path) -> list[Path] | None:
+    """Image files of one entry of the data.yaml `y` under `key` (train, val, ...): a folder, a .txt list of images or
+    one image. One that is not there is a `FileNotFoundError` naming the key and the path (None for `test`, which is
+    optional and only used when there is no val); a train/val folder without images is a `ValueError`."""
     p = base / entry
     if not p.exists() and entry.startswith('../'):
         p = base / entry[3:]   # Roboflow writes '../train/images' with the yaml beside train/ (as ultralytics reads it)
     if p.is_dir():
-        return _images(p)
+        imgs = _images(p)
+        if not imgs and key != 'test':
+            raise ValueError(f"{y}: {key}: {entry!r}: the folder {p} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return imgs
     if p.is_file() and p.suffix == '.txt':
         lines = [s.strip() for s in p.read_text(encoding='utf-8').splitlines() if s.strip()]
         return [(p.parent / s).resolve() if not Path(s).is_absolute() else Path(s) for s in lines]
     if p.is_file():
         return [p]
-    raise FileNotFoundError(f"{base}: data.yaml entry {entry!r} is not a folder, image list or image ({p})")
+    if key == 'test':
+        return None
+    raise FileNotFoundError(f"{y}: {key}: {entry!r} is not a folder, an image list (.txt) or an image "
+                            f"(looked for {p})")
 
 def yolo_parts(root:Path, # a YOLO dataset folder
               ) -> tuple[dict, dict | None, str | None]:
@@ -277,13 +307,16 @@ def yolo_parts(root:Path, # a YOLO dataset folder
         base = Path(str(d['path'])) if d.get('path') else y.parent
         base = base if base.is_absolute() else y.parent / base
         base = base if base.is_dir() else y.parent   # a `path:` of the machine it was made on: the yaml's folder
+        absent = []
         for key in ('train', 'val', 'valid', 'test'):
             entries = d.get(key)
             entries = [entries] if isinstance(entries, str) else (entries or [])
-            imgs = [p for e in entries for p in _yolo_source(base, str(e))]
+            found = [(e, _yolo_source(base, str(e), key, y)) for e in entries]
+            absent += [f"test: {e!r} not found, left out" for e, imgs in found if imgs is None]
+            imgs = [p for _, i in found for p in i or []]
             if imgs:
                 parts.setdefault(SPLIT_NAMES[key], []).extend(imgs)
-        source = f"{y.name} ({', '.join(parts)})" if parts else None
+        source = f"{y.name} ({', '.join([*parts, *absent])})" if parts else None
     if names is None:
         cl = next((p for n in ('classes.txt', 'obj.names') for p in sorted(root.rglob(n))), None)
         if cl is not None:

@@ -181,3 +181,33 @@ def test_convert_decodes_every_image_and_names_the_ones_it_leaves_out(tmp_path):
     assert copied == ['r0.jpg', 'r3.jpg', 'r4.jpg']
     d = json.loads((tmp_path / 'out' / 'annotations' / 'instances_train2017.json').read_text())
     assert len(d['images']) == len(d['annotations']) == 2
+
+
+def test_a_data_yaml_that_cannot_be_used_is_one_line_naming_file_key_and_line(tmp_path):
+    "Fault 4: data.yaml with a syntax error, without names, or naming a split folder that is not there."
+    cases = {'syntax': ("names: [cat, dog\ntrain: images\n",
+                        "data.yaml, line 2: not a readable YAML file (expected ',' or ']', but got ':')"),
+             'nonames': ("train: images\nval: images\n", "data.yaml: no 'names' key; a YOLO dataset yaml names its"),
+             'noval': ("names: [cat, dog]\ntrain: images\nval: valid/images\n",
+                       "data.yaml: val: 'valid/images' is not a folder, an image list (.txt) or an image (looked for "),
+             'notrain': ("names: [cat, dog]\ntrain: [images, more/images]\nval: images\n",
+                         "data.yaml: train: 'more/images' is not a folder"),
+             'empty': ("names: [cat, dog]\ntrain: images\nval: valid\n",
+                       "data.yaml: val: 'valid': the folder ")}
+    for case, (text, expected) in cases.items():
+        root = yolo(tmp_path / case, n=3)
+        (root / 'valid').mkdir() if case == 'empty' else None
+        (root / 'data.yaml').write_text(text)
+        for argv in (('validate', '--data', root), ('convert', root, tmp_path / f'{case}_out'),
+                     ('train', '--set', f'data.root={root}', '--set', f'out_dir={tmp_path / "exp"}')):
+            status, out, err = run(*argv)
+            assert status == 1 and len(err.strip().splitlines()) == 1, (case, argv, err)
+            assert f"error: {root / 'data.yaml'}" in err and expected in err, (case, err)
+    root = yolo(tmp_path / 'other', n=3)   # another yaml that cannot be read, and no yaml with names: said too
+    (root / 'classes.yaml').write_text("names: {0: cat\n")
+    status, out, err = run('validate', '--data', root)
+    assert status == 1 and f"error: {root / 'classes.yaml'}, line 2: not a readable YAML file" in err
+    root = yolo(tmp_path / 'rf', n=3)     # test: optional, a missing one is left out and said
+    (root / 'data.yaml').write_text("names: [cat, dog]\ntrain: images\nval: images\ntest: ../test/images\n")
+    status, out, err = run('validate', '--data', root)
+    assert "split: data.yaml (train, val, test: '../test/images' not found, left out)" in out
