@@ -24,6 +24,8 @@ FORMAT_PROBLEMS = {  # kind -> (severity, what loading does), beside coco.PROBLE
     'value outside [0, 1]': ('warning', 'box clipped to the image'),
     'unknown class': ('error', 'box dropped'),
     'no class list': ('warning', 'classes named by their number'),
+    'classes collected': ('info', 'class list = the names the label files use, sorted'),
+    'image in train and val': ('warning', 'kept in both: the val score includes images trained on'),
 }
 
 SHARED_KINDS = ('size mismatch', 'box outside image', 'non-positive box', 'missing file', 'unreadable image')

@@ -206,6 +206,17 @@ def _orphans(root, fmt, parts, findings):
         if x.stem not in stems and x.name not in ('classes.txt', 'obj.names', 'labels.txt'):
             findings.append(Finding('label file without image', rel_name(x, root), 'no image with its name'))
 
+# %% ../nbs/01f_formats.ipynb #933803d2
+def _overlap(parts:dict, root:Path, findings:list):
+    "One 'image in train and val' finding when the two splits share images (the same folder named twice, or lists)."
+    train, val = ({p.resolve() for p, _ in parts.get(s, [])} for s in ('train', 'val'))
+    both = sorted(train & val)
+    if both:
+        e_g = ', '.join(rel_name(p, root.resolve()) for p in both[:3])
+        what = (f"train and val are the same {len(both)} images" if train == val else
+                f"{len(both)} images are in both train and val (e.g. {e_g})")
+        findings.append(Finding('image in train and val', '.', what))
+
 # %% ../nbs/01f_formats.ipynb #ed75db4d
 def _apply_lists(root, parts, lists, findings):
     "Items of all parts assigned to the splits whose list names their file name or stem; the rest left out."
@@ -257,6 +268,7 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
         raise ValueError(f"format must be 'coco', 'voc' or 'yolo', got {format!r}")
     parts, note = _settle_test(parts)
     _orphans(root, fmt, parts, findings)
+    _overlap(parts, root, findings)
     auto = find_split_lists(root) if split_files is None and None in parts else {}
     if split_files is not None or auto:
         given = split_files if split_files is not None else auto
@@ -288,6 +300,7 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
             r['file_name'] = r['path'].relative_to(roots[s]).as_posix()
         coco[s] = _to_coco(sorted(recs, key=lambda r: r['file_name']), cats)
     n_kept = sum(len(d['images']) for d in coco.values())
+    findings = list(dict.fromkeys(findings))  # an image of two splits: its faults said once
     return FormatDataset(root, fmt, coco, roots, source, findings, n_items - n_kept)
 
 # %% ../nbs/01f_formats.ipynb #06f9b965

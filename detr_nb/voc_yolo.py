@@ -118,11 +118,12 @@ def read_yolo_labels(path, file:str, width:int, height:int, # label file, its na
                                                            f"(ids {min(names)}..{max(names)})" if names else
                                                            f"line {n}: class {cls}, the class list is empty"))
             continue
-        outside = [v for v in (cx, cy, w, h) if not 0 <= v <= 1]
-        if outside:
-            findings.append(Finding('value outside [0, 1]', file, f"line {n}: {outside[0]:g} in {line.strip()!r}"))
+        outside, own = [v for v in (cx, cy, w, h) if not 0 <= v <= 1], []
         box = clip_box((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height,
-                       width, height, file, f"line {n}", findings, report_clip=not outside)
+                       width, height, file, f"line {n}", own, report_clip=not outside)
+        if outside and box is not None:  # one finding per fault: a dropped box is said once, as dropped
+            own.append(Finding('value outside [0, 1]', file, f"line {n}: {outside[0]:g} in {line.strip()!r}"))
+        findings += own
         if box is not None:
             out.append((cls, box))
     return out, findings
