@@ -67,7 +67,7 @@ def _split_sources(args) -> list[tuple[str, Path, Path]]:
     return [('custom', _existing(args.images, 'folder', '--images'),
              _existing(args.annotations, 'file', '--annotations'))]
 
-def _validate_root(root:Path, splits:tuple, max_dets:int) -> int:
+def _validate_root(root:Path, splits:tuple, max_dets:int, classes=None) -> int:
     """`validate --data`: a COCO root is validated split by split; a Pascal VOC or YOLO folder is read
     (`detr_nb.formats.load_dataset`, its report printed) and the COCO json it becomes is validated the same way."""
     import tempfile
@@ -75,10 +75,13 @@ def _validate_root(root:Path, splits:tuple, max_dets:int) -> int:
     from detr_nb.formats import detect_format, load_dataset
     fmt, status = detect_format(root), 0
     with tempfile.TemporaryDirectory() as tmp:
+        if fmt == 'coco' and classes is not None:
+            raise ValueError(f"--classes: {root} is a COCO dataset, whose json names its categories; --classes is "
+                             f"for Pascal VOC and YOLO folders")
         if fmt == 'coco':
             paths = {s: (root / f'{s}2017', root / 'annotations' / f'instances_{s}2017.json') for s in ('train', 'val')}
         else:
-            ds = load_dataset(root, format=fmt)
+            ds = load_dataset(root, format=fmt, classes=classes)
             print(f"== {root}: {fmt}")
             print(ds.report())
             status = 1 if ds.n_errors else 0
@@ -102,7 +105,10 @@ def _validate(args) -> int:
         raise ValueError("give --data ROOT (COCO, Pascal VOC or YOLO) or --images DIR --annotations JSON")
     if args.data:
         return _validate_root(_existing(args.data, 'folder', '--data'),
-                              ('train', 'val') if args.split == 'both' else (args.split,), args.max_dets)
+                              ('train', 'val') if args.split == 'both' else (args.split,), args.max_dets, args.classes)
+    if args.classes is not None:
+        raise ValueError("--classes: --images/--annotations name a COCO json, whose categories are its own; --classes "
+                         "is for a Pascal VOC or YOLO folder (--data)")
     status = 0
     for name, images, ann in _split_sources(args):
         report = validate_coco(ann, images, max_dets=args.max_dets)
@@ -473,7 +479,7 @@ def _convert(args) -> int:
                        'val': _existing(args.val_list, 'file', '--val-list')}
     ds = convert(src, args.out, overwrite=args.overwrite, link=not args.copy,
                  progress=False if args.no_progress else None, format=args.format,
-                 split_files=split_files, val_fraction=args.val_fraction)
+                 split_files=split_files, val_fraction=args.val_fraction, classes=args.classes)
     print(ds.report())
     print(ds.written(args.out))
     return 0

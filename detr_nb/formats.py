@@ -11,11 +11,12 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from . import __version__
 from .coco import read_coco_json
-from .images import clean_file_name, find_image_files
+from .images import resolve_file_names
 from .validate import unreadable_images
 from .voc_yolo import (IMAGE_SUFFIXES, Finding, problem_info, image_size, clip_box, read_voc_xml,
                               read_yolo_labels, read_class_list, detect_format, voc_parts, yolo_parts, rel_name,
-                              read_split_list, find_split_lists, fraction_split)
+                              read_split_list)
+from .splits import find_split_lists, fraction_split, check_class_names, split_overlap
 
 # %% auto #0
 __all__ = ['FormatDataset', 'load_dataset', 'coco_files', 'convert', 'find_split_lists', 'fraction_split']
@@ -40,6 +41,7 @@ class FormatDataset:
     split_source: str                # where the split came from, in words
     findings: list = field(default_factory=list)   # Finding per fault, by file
     n_skipped: int = 0               # images left out (unreadable image or label file, listed but missing)
+    classes_source: str | None = None  # where the class list came from, in words (VOC: a file, given, or collected)
 
     @property
     def counts(self) -> Counter: return Counter(f.kind for f in self.findings)
@@ -52,7 +54,8 @@ class FormatDataset:
                           for s, d in self.coco.items())
         ncat = len(next(iter(self.coco.values()))['categories']) if self.coco else 0
         found = ', '.join(f"{n} {k} ({problem_info(k)[1]})" for k, n in self.counts.items()) or 'no problems'
-        return (f"{self.format} dataset {self.root}: {sizes}; {ncat} classes; split: {self.split_source}; "
+        said = f" ({self.classes_source})" if self.classes_source else ''
+        return (f"{self.format} dataset {self.root}: {sizes}; {ncat} classes{said}; split: {self.split_source}; "
                 f"{self.n_skipped} images skipped; {found}")
 
     def report(self, max_examples:int | None=3) -> str:
@@ -96,16 +99,21 @@ def _to_coco(records:list[dict], categories:list[dict]) -> dict:
     return {'images': images, 'annotations': anns, 'categories': categories}
 
 # %% ../nbs/01f_formats.ipynb #381308fe
-def _found_files(d:dict, folder:Path) -> list[str]:
-    """Set each image record's `file_name` of the COCO dict `d` to the file `find_image_files` finds for it in `folder`
-    (Windows separators, case, ... as every reader of `file_name` does) and drop the records it cannot find; their
-    names. Records without an id or file name are left to the COCO reader."""
-    recs = [r for r in d['images'] if isinstance(r, dict) and 'id' in r and 'file_name' in r]
-    paths, _ = find_image_files(folder, recs) if folder.is_dir() else ({}, [])
-    gone = [str(clean_file_name(r['file_name'])) for r in recs if r['id'] not in paths]
-    d['images'] = [{**r, 'file_name': paths[r['id']].relative_to(folder).as_posix()} if r in recs else r
-                   for r in d['images'] if r not in recs or r['id'] in paths]
-    return gone
+def _coco_dataset(root:Path, classes:list | None) -> FormatDataset:
+    "A COCO root read for `convert`: file names as the files found (`resolve_file_names`), the missing ones left out."
+    if classes is not None:
+        raise ValueError(f"classes (--classes) is for Pascal VOC and YOLO folders; the COCO dataset {root} names its "
+                         f"categories in its json")
+    coco, findings, n = {}, [], 0
+    for s in ('train', 'val'):
+        ann = root / 'annotations' / f'instances_{s}2017.json'
+        if ann.is_file():
+            d = read_coco_json(ann)
+            gone = resolve_file_names(d, root / f'{s}2017')
+            findings += [Finding('missing file', f'{s}2017/{g}', f"named in {rel_name(ann, root)} but not found")
+                         for g in gone]
+            coco[s], n = _keep_images(d, d['images']), n + len(gone)
+    return FormatDataset(root, 'coco', coco, {s: root / f'{s}2017' for s in coco}, 'COCO files', findings, n)
 
 def _keep_images(d:dict, images:list) -> dict:
     "The COCO dict `d` with only `images` and the annotations of their ids."
@@ -140,10 +148,14 @@ def _voc_records(root, parts, classes, findings, show):
         p, f = read_voc_xml(x, rel_name(x, root))
         parsed[x] = p
         findings.extend(f)
+    origin = 'the given class list'
     if classes is None:
-        cl = next((p for n in ('labels.txt', 'classes.txt') for p in (root / n,) if p.is_file()), None)
+        cl = next((p for n in ('labels.txt', 'classes.txt') for p in sorted(root.rglob(n))), None)
         classes = read_class_list(cl) if cl else sorted({n for p in parsed.values() if p for n, _ in p['objects']})
+        origin = f"the class list {rel_name(cl, root)}" if cl else None
     index = {n: i + 1 for i, n in enumerate(classes)}
+    known = ', '.join(classes[:8]) + (', ...' if len(classes) > 8 else '')
+    said = origin or f"no class list (classes.txt, labels.txt or --classes): the XML files' names, sorted: {known}"
     records = {}
     for split, items in parts.items():
         records[split] = []
@@ -162,12 +174,13 @@ def _voc_records(root, parts, classes, findings, show):
                                                              f"{size[0]}x{size[1]} (as shown upright)"))
             for i, (name, corners) in enumerate(p['objects'], 1):
                 if name not in index:
-                    findings.append(Finding('unknown class', xf, f"object {i}: {name!r} is not in the class list"))
+                    findings.append(Finding('unknown class', xf, f"object {i}: {name!r} is not in {origin} "
+                                                                 f"({known})"))
                     continue
                 box = clip_box(*corners, *size, xf, f"object {i} ({name})", findings)
                 if box is not None:
                     rec['objects'].append((index[name], box))
-    return records, [{'id': i, 'name': n} for n, i in index.items()]
+    return records, [{'id': i, 'name': n} for n, i in index.items()], said
 
 # %% ../nbs/01f_formats.ipynb #1ce4877c
 def _yolo_records(root, parts, names, findings, show):
@@ -192,7 +205,7 @@ def _yolo_records(root, parts, names, findings, show):
             records[split].append({'path': img, 'width': size[0], 'height': size[1],
                                    'objects': [(c + 1, b) for c, b in objs]})
     names = names if names is not None else {c: str(c) for c in sorted(seen)}
-    return records, [{'id': i + 1, 'name': n} for i, n in sorted(names.items())]
+    return records, [{'id': i + 1, 'name': n} for i, n in sorted(names.items())], None
 
 # %% ../nbs/01f_formats.ipynb #52e9960d
 def _orphans(root, fmt, parts, findings):
@@ -205,17 +218,6 @@ def _orphans(root, fmt, parts, findings):
     for x in sorted({x for d in dirs if d.is_dir() for x in d.glob(pattern) if not x.name.startswith('.')} - labels):
         if x.stem not in stems and x.name not in ('classes.txt', 'obj.names', 'labels.txt'):
             findings.append(Finding('label file without image', rel_name(x, root), 'no image with its name'))
-
-# %% ../nbs/01f_formats.ipynb #933803d2
-def _overlap(parts:dict, root:Path, findings:list):
-    "One 'image in train and val' finding when the two splits share images (the same folder named twice, or lists)."
-    train, val = ({p.resolve() for p, _ in parts.get(s, [])} for s in ('train', 'val'))
-    both = sorted(train & val)
-    if both:
-        e_g = ', '.join(rel_name(p, root.resolve()) for p in both[:3])
-        what = (f"train and val are the same {len(both)} images" if train == val else
-                f"{len(both)} images are in both train and val (e.g. {e_g})")
-        findings.append(Finding('image in train and val', '.', what))
 
 # %% ../nbs/01f_formats.ipynb #ed75db4d
 def _apply_lists(root, parts, lists, findings):
@@ -248,16 +250,9 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
     split exists). A test split is val when there is no val, else left out."""
     root = Path(root)
     fmt = format or detect_format(root)
+    classes = None if classes is None else check_class_names(classes, 'classes')
     if fmt == 'coco':
-        coco = {s: read_coco_json(root / 'annotations' / f'instances_{s}2017.json') for s in ('train', 'val')
-                if (root / 'annotations' / f'instances_{s}2017.json').is_file()}
-        findings, missing = [], {s: _found_files(d, root / f'{s}2017') for s, d in coco.items()}
-        for s, names in missing.items():
-            findings += [Finding('missing file', f'{s}2017/{n}', f"named in annotations/instances_{s}2017.json but "
-                                                                 f"not found") for n in names]
-        coco = {s: _keep_images(d, d['images']) for s, d in coco.items()}
-        return FormatDataset(root, fmt, coco, {s: root / f'{s}2017' for s in coco}, 'COCO files', findings,
-                             sum(map(len, missing.values())))
+        return _coco_dataset(root, classes)
     findings, names = [], None
     if fmt == 'voc':
         parts, source = voc_parts(root)
@@ -268,7 +263,7 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
         raise ValueError(f"format must be 'coco', 'voc' or 'yolo', got {format!r}")
     parts, note = _settle_test(parts)
     _orphans(root, fmt, parts, findings)
-    _overlap(parts, root, findings)
+    findings += split_overlap(parts, root)
     auto = find_split_lists(root) if split_files is None and None in parts else {}
     if split_files is not None or auto:
         given = split_files if split_files is not None else auto
@@ -290,8 +285,8 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
     source += f" ({note})" if note else ''
     n_items = sum(map(len, parts.values()))
     show = progress if progress is not None else n_items >= 1000
-    records, cats = (_voc_records(root, parts, classes, findings, show) if fmt == 'voc' else
-                     _yolo_records(root, parts, names, findings, show))
+    records, cats, said = (_voc_records(root, parts, classes, findings, show) if fmt == 'voc' else
+                           _yolo_records(root, parts, names, findings, show))
     coco, roots = {}, {}
     for s in ('train', 'val'):
         recs = records.get(s, [])
@@ -301,7 +296,7 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
         coco[s] = _to_coco(sorted(recs, key=lambda r: r['file_name']), cats)
     n_kept = sum(len(d['images']) for d in coco.values())
     findings = list(dict.fromkeys(findings))  # an image of two splits: its faults said once
-    return FormatDataset(root, fmt, coco, roots, source, findings, n_items - n_kept)
+    return FormatDataset(root, fmt, coco, roots, source, findings, n_items - n_kept, said)
 
 # %% ../nbs/01f_formats.ipynb #06f9b965
 def _fingerprint(root:Path, kw:dict) -> str:

@@ -4,20 +4,22 @@
 
 # %% ../nbs/01g_voc_yolo.ipynb #bf4c811d
 from __future__ import annotations
-import csv, math
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 import yaml
-from .findings import IMAGE_SUFFIXES, FORMAT_PROBLEMS, SHARED_KINDS, problem_info, Finding, image_size, clip_box
+from .findings import (IMAGE_SUFFIXES, FORMAT_PROBLEMS, SHARED_KINDS, problem_info, Finding, image_size, clip_box,
+                              rel_name)
+from .splits import read_class_list, read_split_list
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'parse_xml', 'read_voc_xml', 'parse_yolo_line', 'read_yolo_labels', 'read_class_list',
-           'read_split_list', 'find_split_lists', 'fraction_split', 'rel_name', 'UnknownFormat', 'detect_format',
+__all__ = ['SPLIT_NAMES', 'parse_xml', 'read_voc_xml', 'parse_yolo_line', 'read_yolo_labels', 'UnknownFormat', 'detect_format',
            'yolo_label_path', 'yolo_parts', 'voc_parts', 'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS',
-           'problem_info', 'Finding', 'image_size', 'clip_box']
+           'problem_info', 'Finding', 'image_size', 'clip_box', 'rel_name', 'read_class_list', 'read_split_list']
 
 # %% ../nbs/01g_voc_yolo.ipynb #c7e1a0f1
-_all_ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box']
+_all_ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box', 'rel_name',
+         'read_class_list', 'read_split_list']
 
 # %% ../nbs/01g_voc_yolo.ipynb #56350e02
 try:  # defusedxml refuses DTDs and entities; without it a byte check below refuses them
@@ -128,59 +130,6 @@ def read_yolo_labels(path, file:str, width:int, height:int, # label file, its na
             out.append((cls, box))
     return out, findings
 
-# %% ../nbs/01g_voc_yolo.ipynb #f9fb68cc
-def read_class_list(path) -> list[str]:
-    "Class names from a text file, one a line (`classes.txt`, `labels.txt`, darknet `obj.names`); blank lines skipped."
-    return [s.strip() for s in Path(path).read_text(encoding='utf-8-sig').splitlines() if s.strip()]
-
-# %% ../nbs/01g_voc_yolo.ipynb #798774cd
-def read_split_list(path) -> set[str]:
-    """The file names a split list names: a .txt (first word of each line: a name or a stem, as ImageSets writes)
-    or a .csv (its `filename` column, as the raccoon author's `train_labels.csv`; else its first column)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"split list {path} does not exist; expected a .txt (one file name a line) or a .csv "
-                                f"with a 'filename' column")
-    text = path.read_text(encoding='utf-8-sig')
-    if path.suffix.lower() == '.csv':
-        rows = list(csv.reader(text.splitlines()))
-        if not rows:
-            return set()
-        col = rows[0].index('filename') if 'filename' in rows[0] else 0
-        return {r[col].strip() for r in rows[1:] if len(r) > col and r[col].strip()}
-    return {s.split()[0] for s in text.splitlines() if s.strip()}
-
-# %% ../nbs/01g_voc_yolo.ipynb #e530b031
-def find_split_lists(root) -> dict[str, Path]:
-    """Split lists written beside a dataset, found by name: .csv files in `root` or one folder down whose name starts
-    with train, and with val / valid / test (val first), that have a `filename` column. {} when not both are there."""
-    root, found = Path(root), {}
-    for p in sorted(root.glob('*.csv')) + sorted(root.glob('*/*.csv')):
-        stem = p.stem.lower()
-        split = 'train' if stem.startswith('train') else 'val' if stem.startswith(('val', 'valid')) else \
-                'test' if stem.startswith('test') else None
-        if split and split not in found:
-            try:
-                with open(p, encoding='utf-8-sig', newline='') as f:
-                    if 'filename' in next(csv.reader(f), []):
-                        found[split] = p
-            except (OSError, UnicodeDecodeError, csv.Error):
-                continue
-    if 'val' not in found and 'test' in found:
-        found['val'] = found['test']
-    return {s: found[s] for s in ('train', 'val')} if 'train' in found and 'val' in found else {}
-
-# %% ../nbs/01g_voc_yolo.ipynb #5c3f91d7
-def fraction_split(names:list[str], val_fraction:float=0.2) -> tuple[list[str], list[str]]:
-    """(train, val) of `names` by a fixed rule: sorted by name, the i-th (from 0) goes to val when
-    floor((i+1) f) > floor(i f), so f = 0.2 puts every 5th name (the 5th, 10th, ...) in val."""
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    train, val = [], []
-    for i, n in enumerate(sorted(names)):
-        (val if math.floor((i + 1) * val_fraction) > math.floor(i * val_fraction) else train).append(n)
-    return train, val
-
 # %% ../nbs/01g_voc_yolo.ipynb #e75bb470
 SPLIT_NAMES = {'train': 'train', 'val': 'val', 'valid': 'val', 'validation': 'val', 'test': 'test'}
 
@@ -190,13 +139,6 @@ def _files(folder:Path, suffixes) -> list[Path]:
                   and not any(s.startswith('.') for s in p.relative_to(folder).parts))
 
 def _images(folder:Path) -> list[Path]: return _files(folder, IMAGE_SUFFIXES)
-
-def rel_name(p:Path, root:Path) -> str:
-    "`p` relative to `root` with / separators (how findings and COCO file names name a file), else `p` in full."
-    try:
-        return p.relative_to(root).as_posix()
-    except ValueError:
-        return str(p)
 
 # %% ../nbs/01g_voc_yolo.ipynb #156033b5
 def _coco_files(root:Path) -> bool:

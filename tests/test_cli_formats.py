@@ -211,3 +211,44 @@ def test_a_data_yaml_that_cannot_be_used_is_one_line_naming_file_key_and_line(tm
     (root / 'data.yaml').write_text("names: [cat, dog]\ntrain: images\nval: images\ntest: ../test/images\n")
     status, out, err = run('validate', '--data', root)
     assert "split: data.yaml (train, val, test: '../test/images' not found, left out)" in out
+
+
+def test_voc_class_list_rule_and_the_classes_option(tmp_path, monkeypatch):
+    "Fault 5: with a class list (--classes, data.classes, classes.txt) another name is an error naming XML and name."
+    monkeypatch.setenv('DETR_NB_CACHE', str(tmp_path / 'cache'))
+    root = voc(tmp_path / 'voc', n=5)
+    xml(root / 'annotations' / 'r3.xml', 'r3.jpg', [('racoon', 5, 5, 20, 20)])  # a typo
+    status, out, err = run('validate', '--data', root)  # no list: collected, sorted, and said
+    assert status == 0 and "2 classes (no class list (classes.txt, labels.txt or --classes): the XML files' names, " \
+                           "sorted: raccoon, racoon)" in out
+    status, out, err = run('convert', root, tmp_path / 'out', '--classes', 'raccoon')
+    assert status == 0 and "1 classes (the given class list)" in out
+    assert "    annotations/r3.xml: object 1: 'racoon' is not in the given class list (raccoon)" in out
+    d = json.loads((tmp_path / 'out' / 'annotations' / 'instances_train2017.json').read_text())
+    assert d['categories'] == [{'id': 1, 'name': 'raccoon'}]
+    status, out, err = run('validate', '--data', root, '--classes', 'raccoon')
+    assert status == 1 and "unknown class: 1 (error; box dropped)" in out
+    (tmp_path / 'names.txt').write_text('raccoon\nracoon\n')
+    status, out, err = run('validate', '--data', root, '--classes', tmp_path / 'names.txt')
+    assert status == 0 and '2 classes (the given class list)' in out
+    (root / 'annotations' / 'classes.txt').write_text('raccoon\n')  # labelImg's classes.txt beside the XMLs
+    status, out, err = run('validate', '--data', root)
+    assert status == 1 and "'racoon' is not in the class list annotations/classes.txt (raccoon)" in out
+    for bad, message in ((('--classes', 'a,,b'), "argument --classes: 'a,,b': '' is not a class name; give each "
+                                                 "name once"),
+                         (('--classes', 'a,a'), "argument --classes: 'a,a': a given more than once"),
+                         (('--classes', tmp_path / 'no.txt'), f"argument --classes: {tmp_path / 'no.txt'}: no such "
+                                                              f"file")):
+        status, out, err = run('convert', root, tmp_path / 'out2', *bad)
+        assert status == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    coco = windows_coco(tmp_path / 'coco')
+    status, out, err = run('validate', '--data', coco, '--classes', 'a')
+    assert status == 1 and 'error: --classes: ' in err and 'is for Pascal VOC and YOLO folders' in err
+    status, out, err = run('config', '--set', 'data.classes=[a, a]')
+    assert status == 1 and err.strip() == 'detr_nb config: error: data.classes: a given more than once; give each ' \
+                                          'name once'
+    from dataclasses import replace
+    from detr_nb.config import get_preset
+    cfg = get_preset('tiny')
+    images, ann = replace(cfg.data, root=str(root), classes=['racoon', 'raccoon']).split_paths('train')  # train's path
+    assert json.loads(ann.read_text())['categories'] == [{'id': 1, 'name': 'racoon'}, {'id': 2, 'name': 'raccoon'}]
