@@ -57,23 +57,25 @@ class CocoReport:
         return (f"{self.n_images} images, {self.n_annotations} annotations ({self.n_crowd} crowd), "
                 f"{self.n_categories} categories: {found}")
 
-    def _rows(self):
+    def _rows(self):  # the kinds found only: a table of zeros hides the one line that matters
         return [(k, self.counts[k], sev, todo, ', '.join(self.examples.get(k, [])))
-                for k, (sev, todo) in PROBLEMS.items()]
+                for k, (sev, todo) in PROBLEMS.items() if self.counts[k]]
 
     def __str__(self):
         head = f"COCO check of {self.ann_file} with images in {self.img_folder}\n{self.summary()}\n"
-        lines = [f"{'problem':<28}{'count':>6}  {'severity':<8}  {'when loading':<46}  examples"]
-        lines += [f"{k:<28}{n:>6}  {s:<8}  {t:<46}  {e}" for k, n, s, t, e in self._rows()]
-        return head + '\n'.join(lines) + f"\n=> {'OK' if self.ok else f'{self.n_errors} errors'}"
+        rows = self._rows()
+        lines = [f"{'problem':<28}{'count':>6}  {'severity':<8}  {'when loading':<46}  examples"] if rows else []
+        lines += [f"{k:<28}{n:>6}  {s:<8}  {t:<46}  {e}" for k, n, s, t, e in rows]
+        return head + ''.join(f"{x}\n" for x in lines) + f"=> {'OK' if self.ok else f'{self.n_errors} errors'}"
     __repr__ = __str__
 
     def _repr_markdown_(self):
         rows = '\n'.join(f"| {k} | {n} | {s} | {t} | {e} |" for k, n, s, t, e in self._rows())
         verdict = 'OK' if self.ok else f'{self.n_errors} errors'
+        table = (f"\n\n| problem | count | severity | when loading | examples |\n|---|---:|---|---|---|\n{rows}\n"
+                 if rows else '\n')
         return (f"**COCO check** of `{self.ann_file}` with images in `{self.img_folder}`: {self.summary()} "
-                f"=> **{verdict}**\n\n| problem | count | severity | when loading | examples |\n"
-                f"|---|---:|---|---|---|\n{rows}\n")
+                f"=> **{verdict}**{table}")
 
 # %% ../nbs/01b_validate.ipynb #8a130102
 _CONVERTIBLE = {'1', 'L', 'LA', 'P', 'PA', 'RGB', 'RGBA', 'RGBX', 'RGBa', 'CMYK', 'YCbCr', 'LAB', 'HSV'}

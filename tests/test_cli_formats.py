@@ -85,7 +85,34 @@ def test_validate_reads_voc_and_yolo_folders(tmp_path):
     for make, fmt in ((voc, 'voc'), (yolo, 'yolo')):
         status, out, err = run('validate', '--data', make(tmp_path / fmt))
         assert status == 0, out + err
-        assert f'({fmt}, read as COCO)' in out and '== train' in out and '== val' in out, out
+        root = tmp_path / fmt
+        assert f'== train: {root} ({fmt} labels, train split)' in out and f'== val: {root} ({fmt} labels, val' in out
+        assert out.strip().splitlines()[-1] == f'=> OK: no errors in {fmt} labels, train, val; exit status 0'
+
+
+def test_validate_ends_on_a_verdict_that_agrees_with_the_status(tmp_path):
+    "Fault 7: the last line is the verdict of the whole run; no table of zeros; no temporary json named."
+    import numpy as np
+    root = voc(tmp_path / 'voc', n=5, broken=True)
+    noise = np.random.RandomState(0).randint(0, 255, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(root / 'images' / 'r2.jpg', quality=95)
+    cut = (root / 'images' / 'r2.jpg').read_bytes()
+    (root / 'images' / 'r2.jpg').write_bytes(cut[:len(cut) // 2])  # the header reads, the pixels do not
+    status, out, err = run('validate', '--data', root)
+    lines = out.strip().splitlines()
+    assert status == 1 and err == ''
+    assert lines[-1] == '=> 2 errors (voc labels: 1, train: 1); exit status 1'
+    assert '=> OK' in out  # the clean val split says so; the verdict of the run is the last line
+    assert ' 0  ' not in out and 'count' in out  # rows only for the kinds found
+    assert 'instances_' not in out and '/tmp/tmp' not in out
+    assert 'unreadable image' in out and 'r2.jpg (OSError' in out
+    status, out, err = run('validate', '--data', root, '--split', 'val')
+    assert status == 1 and out.strip().splitlines()[-1] == '=> 1 error (voc labels: 1); exit status 1'
+    coco = windows_coco(tmp_path / 'coco')
+    status, out, err = run('validate', '--images', coco / 'train2017', '--annotations',
+                           coco / 'annotations' / 'instances_train2017.json')
+    assert status == 0 and out.strip().splitlines()[-1] == '=> OK: no errors in custom; exit status 0'
+    assert 'file name rewritten              2  warning' in out and ' 0  ' not in out
 
 
 def test_validate_names_the_faults_of_each_format_with_status_1(tmp_path):
