@@ -279,3 +279,21 @@ def test_voc_class_list_rule_and_the_classes_option(tmp_path, monkeypatch):
     cfg = get_preset('tiny')
     images, ann = replace(cfg.data, root=str(root), classes=['racoon', 'raccoon']).split_paths('train')  # train's path
     assert json.loads(ann.read_text())['categories'] == [{'id': 1, 'name': 'racoon'}, {'id': 2, 'name': 'raccoon'}]
+
+
+def test_a_voc_folder_read_for_training_is_named_by_its_folder(tmp_path, monkeypatch):
+    "Fault 1, same kind: what the training dataset says of a VOC folder names the folder, never the cached json."
+    import pytest
+    from dataclasses import replace
+    from detr_nb.config import get_preset
+    from detr_nb.data import check_labels, dataset_from_config
+    monkeypatch.setenv('DETR_NB_CACHE', str(tmp_path / 'cache'))
+    root = voc(tmp_path / 'voc', n=5)
+    xml(root / 'annotations' / 'r1.xml', 'r1.jpg', [('dog', 5, 5, 20, 20)])
+    ds = dataset_from_config(replace(get_preset('tiny').data, root=str(root)), 'train')
+    assert ds.source == str(root) and 'cache' in str(ds.ann_file)
+    outside = f"^3 annotation\\(s\\) of {root} have labels outside \\[0, 2\\); first: r0.jpg"
+    with pytest.raises(ValueError, match=outside):
+        check_labels(ds, 2)
+    with pytest.raises(IndexError, match=f"out of range for 4 images of {root}$"):
+        ds[10]
