@@ -12,9 +12,16 @@ from .findings import Finding, rel_name
 __all__ = ['read_class_list', 'check_class_names', 'read_split_list', 'find_split_lists', 'fraction_split', 'split_overlap']
 
 # %% ../nbs/01i_splits.ipynb #f9fb68cc
+def _read_text(path, what:str) -> str:
+    "The UTF-8 text of the list file `path`; `ValueError` naming the file and `what` it should hold when it is not text."
+    try:
+        return Path(path).read_text(encoding='utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a UTF-8 text file (byte {e.start}); expected {what}") from None
+
 def read_class_list(path) -> list[str]:
     "Class names from a text file, one a line (`classes.txt`, `labels.txt`, darknet `obj.names`); blank lines skipped."
-    return [s.strip() for s in Path(path).read_text(encoding='utf-8-sig').splitlines() if s.strip()]
+    return [s.strip() for s in _read_text(path, 'one class name a line').splitlines() if s.strip()]
 
 # %% ../nbs/01i_splits.ipynb #cde4dbba
 def check_class_names(names, # class names in id order (`data.classes`, `--classes`, `load_dataset(classes=)`)
@@ -38,7 +45,7 @@ def read_split_list(path) -> set[str]:
     if not path.is_file():
         raise FileNotFoundError(f"split list {path} does not exist; expected a .txt (one file name a line) or a .csv "
                                 f"with a 'filename' column")
-    text = path.read_text(encoding='utf-8-sig')
+    text = _read_text(path, "a .txt (one file name a line) or a .csv with a 'filename' column")
     if path.suffix.lower() == '.csv':
         rows = list(csv.reader(text.splitlines()))
         if not rows:

@@ -297,3 +297,12 @@ def test_a_voc_folder_read_for_training_is_named_by_its_folder(tmp_path, monkeyp
         check_labels(ds, 2)
     with pytest.raises(IndexError, match=f"out of range for 4 images of {root}$"):
         ds[10]
+
+
+def test_a_class_list_that_is_not_text_is_one_line_naming_it(tmp_path):
+    "Fault 4, same kind: classes.txt (or a split list) that is not UTF-8 text: one line naming the file, exit 1."
+    root = yolo(tmp_path / 'y', n=3)
+    (root / 'classes.txt').write_bytes(b'cat\n\xff\xfedog\n')
+    status, out, err = run('validate', '--data', root)
+    assert status == 1 and err == (f"detr_nb validate: error: {root / 'classes.txt'}: not a UTF-8 text file (byte 4); "
+                                   f"expected one class name a line\n")
