@@ -114,7 +114,15 @@ def make_parser() -> argparse.ArgumentParser:
     "The `detr_nb` argument parser with all its sub-commands."
     parser = _Parser(prog='detr_nb', description='DETR: train, evaluate and understand it.')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    _add_data_parsers(sub)
+    _add_job_parsers(sub)
+    _add_bench_parsers(sub)
+    _add_inference_parsers(sub)
+    _add_convert_parser(sub)
+    return parser
 
+def _add_data_parsers(sub):
+    "`make-shapes`, `validate`, `config`, `train` and `eval`."
     p = sub.add_parser('make-shapes', help='write the synthetic shapes dataset in the COCO layout')
     p.add_argument('--out', required=True, type=text('a folder'),
                    help='folder to write (train2017/, val2017/, annotations/)')
@@ -163,6 +171,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_set_option(p, 'model.nheads=8', 'a model setting of an official checkpoint that its shapes do not tell')
     p.add_argument('--model', action='append', metavar='KEY=VALUE', help='the same as --set model.KEY=VALUE')
 
+def _add_job_parsers(sub):
+    "`job` (and `job sweep`) and `demo`."
     p = sub.add_parser('job', help='run a papermill job notebook (nbs/jobs/JOB.ipynb)')
     p.add_argument('job', help="the job: 'train', 'evaluate', or 'sweep' (the train job once per --grid setting)")
     p.add_argument('-p', nargs=2, action='append', metavar=('NAME', 'VALUE'), help='a job parameter (repeatable)')
@@ -180,6 +190,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('--epochs', type=count(1), default=18, help='training epochs (default 18)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
 
+def _add_bench_parsers(sub):
+    "`bench` (the timing bench, `--data`, `--time-to-ap`) and `time-to-ap`."
     p = sub.add_parser('bench', help='time the training step and inference (the data loader with --data; the AP '
                                      'reached in a training-time budget with --time-to-ap)')
     p.add_argument('--preset', choices=sorted(PRESETS),
@@ -222,10 +234,6 @@ def make_parser() -> argparse.ArgumentParser:
     _add_time_to_ap_options(p)
     p.add_argument('--out', type=text('a folder'), help='the parent folder of its experiment (default experiments)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
-
-    _add_inference_parsers(sub)
-    _add_convert_parser(sub)
-    return parser
 
 # %% ../nbs/08c_arguments.ipynb #190d43ae
 def _add_inference_parsers(sub):
