@@ -23,7 +23,7 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD
 # %% auto #0
 __all__ = ['DETECTORS', 'RECIPES', 'SGD_SETTINGS', 'MILESTONES', 'build_detector', 'count_parameters', 'to_detector_sample',
            'to_detector_image', 'from_detector_sample', 'detector_batch', 'to_original_pixels', 'evaluate_detector',
-           'detector_lr_factor', 'train_detector', 'latency_ms', 'compare_table']
+           'detector_lr_factor', 'train_detector', 'centre_box_results', 'latency_ms', 'compare_table']
 
 # %% ../nbs/09b_compare.ipynb #c008
 DETECTORS = ('faster_rcnn', 'retinanet', 'fcos')  # the torchvision detectors this chapter trains
@@ -239,6 +239,22 @@ def train_detector(name:str,                   # one of `DETECTORS`
     bar.close()
     return {'model': model, 'curve': pd.DataFrame(rows, columns=list(CURVE_COLUMNS)), 'stats': stats, 'steps': step,
             'train_seconds': seconds, 'images': images, 'images_per_s': images / seconds, 'stopped': stopped}
+
+# %% ../nbs/09b_compare.ipynb #aa49dae4
+def centre_box_results(coco_gt,             # ground truth: a COCO json dict (its 'images' with width, height)
+                       fraction:float=0.8,  # box side as a fraction of the image side, in (0, 1]
+                       category_ids=None,   # categories to answer (None: every category of `coco_gt`)
+                      ) -> list[dict]:
+    """One detection per image and category: the centred box of `fraction` x the image's width and height (pixels,
+    COCO xywh), score 1. `ValueError` for a fraction outside (0, 1]."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction = {fraction!r}; it must be in (0, 1]")
+    cats = [c['id'] for c in coco_gt['categories']] if category_ids is None else list(category_ids)
+    m = (1 - fraction) / 2
+    return [{'image_id': i['id'], 'category_id': c, 'score': 1.,
+             'bbox': [m * i['width'], m * i['height'], fraction * i['width'], fraction * i['height']]}
+            for i in coco_gt['images'] for c in cats]
+
 
 # %% ../nbs/09b_compare.ipynb #c027
 @torch.no_grad()

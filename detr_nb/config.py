@@ -113,6 +113,8 @@ class DataConfig:
     pin_memory: bool = True               # page-locked host memory for faster copies to a GPU
     persistent_workers: bool = True       # keep workers alive between epochs (when num_workers > 0)
     prefetch_factor: int = 2              # batches each worker prepares ahead (when num_workers > 0)
+    color_jitter: float = 0.0             # training: brightness, contrast and saturation jitter strength (0 = off)
+    mosaic: float = 0.0                   # training: share of images that are a 2x2 mosaic of four (0 = off)
 
     def __post_init__(self):
         s = 'data'
@@ -131,6 +133,9 @@ class DataConfig:
         if self.classes is not None:
             from detr_nb.splits import check_class_names
             check_class_names(self.classes, 'data.classes')
+        for k in ('color_jitter', 'mosaic'):
+            if not 0 <= getattr(self, k) <= 1:
+                raise ValueError(f"data.{k} = {getattr(self, k)!r}; it must be in [0, 1] (0 turns it off)")
 
     def root_format(self) -> str:
         """'coco', 'voc' or 'yolo': `format`, or when 'auto' the format `detect_format` finds in `root`. A root with
@@ -203,6 +208,7 @@ class TrainConfig:
     ema_decay: float = 0.0            # exponential moving average of the weights, evaluated and saved (0 = off)
     crop_pretrain_steps: int = 0      # from scratch: first train the backbone to classify object crops (0 = off)
     attn_loss_coef: float = 0.0       # pull each matched query's cross-attention inside its box (training; 0 = off)
+    iou_aware_cls: float = 0.0        # a matched query's class target is 1 - a + a * IoU of its box (training; 0 = off)
     query_lr_scale: float = 1.0       # learning rate of the object query embeddings, as a multiple of lr (1 = official)
     lr_schedule: str = 'step'         # 'step' (lr / 10 at lr_drop, official) or 'cosine' (decay to min_lr_ratio * lr)
     warmup_epochs: float = 0.0        # linear warm-up from 0 over this many epochs (either schedule; 0 = none)
@@ -248,7 +254,7 @@ class TrainConfig:
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"train.min_lr_ratio = {self.min_lr_ratio}; it must be in [0, 1]")
         _check_positive(s, 'dn_groups', self.dn_groups, allow_zero=True)
-        for k in ('dn_label_noise', 'dn_box_noise'):
+        for k in ('dn_label_noise', 'dn_box_noise', 'iou_aware_cls'):
             if not 0 <= getattr(self, k) <= 1:
                 raise ValueError(f"train.{k} = {getattr(self, k)}; it must be in [0, 1]")
         if not 0 <= self.ema_decay < 1:

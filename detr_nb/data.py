@@ -194,12 +194,17 @@ def dataset_from_config(cfg:DataConfig,            # where the split is (root or
                         categories:list|None=None, # label map (e.g. the training split's); None: the split's own
                        ) -> CocoDetection:
     """The `CocoDetection` of `split` with its transforms, from a `DataConfig`; a VOC/YOLO root's split is read from
-    its cached json (`DataConfig.split_paths`), and its messages name the root."""
+    its cached json (`DataConfig.split_paths`), and its messages name the root. A training split without a single
+    usable image is a `ValueError` naming its folder."""
     images, ann = cfg.split_paths(split)
     derived = getattr(cfg, f'{split}_annotations') is None and cfg.root is not None
     source = cfg.root if derived and cfg.root_format() in ('voc', 'yolo') else None
-    return CocoDetection(images, ann, transforms_from_config(cfg, split), keep_crowd=keep_crowd, categories=categories,
-                         source=source)
+    ds = CocoDetection(images, ann, transforms_from_config(cfg, split), keep_crowd=keep_crowd, categories=categories,
+                       source=source)
+    if split == 'train' and not len(ds):  # e.g. a VOC/YOLO folder none of whose images could be opened
+        raise ValueError(f"the training split has no usable image (image folder {images}); "
+                         f"detr_nb validate --data {cfg.root or images} names each problem by file")
+    return ds
 
 # %% ../nbs/01_data.ipynb #ca91f34f
 def collate_fn(batch:list) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:

@@ -64,6 +64,7 @@ class SetCriterion(nn.Module):
                  eos_coef:float=0.1,                # class weight of "no object" (index num_classes)
                  weight_dict:dict|None=None,        # loss name -> weight (default DEFAULT_WEIGHTS)
                  losses:tuple=LOSSES,               # terms to compute: 'labels', 'boxes', 'cardinality'
+                 iou_aware:float=0.,                # a: a matched query's class target is 1 - a + a * IoU (0: official)
                 ):
         super().__init__()
         bad = [l for l in losses if l not in LOSSES]
@@ -71,7 +72,10 @@ class SetCriterion(nn.Module):
             raise ValueError(f"unknown loss {bad[0]!r}; choose from {', '.join(map(repr, LOSSES))}")
         if num_classes < 1:
             raise ValueError(f"num_classes = {num_classes}; it must be >= 1 (max category id + 1)")
+        if not 0 <= iou_aware <= 1:
+            raise ValueError(f"iou_aware = {iou_aware!r}; it must be in [0, 1] (0: the official one-hot class target)")
         self.num_classes, self.eos_coef, self.losses = num_classes, eos_coef, tuple(losses)
+        self.iou_aware = float(iou_aware)
         self.matcher = HungarianMatcher() if matcher is None else matcher
         self.weight_dict = dict(DEFAULT_WEIGHTS if weight_dict is None else weight_dict)
         empty_weight = torch.ones(num_classes + 1)
@@ -81,13 +85,14 @@ class SetCriterion(nn.Module):
     @classmethod
     def from_config(cls,
                     model_cfg,  # a DETRConfig (num_classes)
-                    train_cfg,  # a TrainConfig (set_cost_*, *_loss_coef, eos_coef)
+                    train_cfg,  # a TrainConfig (set_cost_*, *_loss_coef, eos_coef, iou_aware_cls)
                    ) -> SetCriterion:
         "The criterion (and its matcher) that `model_cfg` and `train_cfg` describe."
         t = train_cfg
         return cls(model_cfg.num_classes, HungarianMatcher(t.set_cost_class, t.set_cost_bbox, t.set_cost_giou),
                    t.eos_coef,
-                   {'loss_ce': t.ce_loss_coef, 'loss_bbox': t.bbox_loss_coef, 'loss_giou': t.giou_loss_coef})
+                   {'loss_ce': t.ce_loss_coef, 'loss_bbox': t.bbox_loss_coef, 'loss_giou': t.giou_loss_coef},
+                   iou_aware=t.iou_aware_cls)
 
 # %% ../nbs/04_loss.ipynb #5b73880a
 @patch
@@ -117,14 +122,23 @@ def _match(self:SetCriterion, logits, boxes, targets):
 
 # %% ../nbs/04_loss.ipynb #9021e10b
 @patch
-def _labels(self:SetCriterion, logits, labels, q_idx, t_idx, ce_norm):
-    "loss_ce [L]: weighted cross-entropy over every query, no-object where unmatched."
+def _labels(self:SetCriterion, logits, labels, q_idx, t_idx, ce_norm, quality=None):
+    """loss_ce [L]: weighted cross-entropy over every query, no-object where unmatched. With `quality` ([L, M], the
+    IoU of each matched pair), a matched query's target is split: 1 - a + a * IoU on its class, the rest on no object."""
     L, B, Q, K = logits.shape
     tgt_cls = torch.full((L, B * Q), self.num_classes, dtype=torch.int64, device=logits.device)
     tgt_cls.scatter_(1, q_idx, labels[t_idx])
     w = self.empty_weight.float()[tgt_cls]                                              # [L, B*Q]
-    nll = F.cross_entropy(logits.reshape(-1, K), tgt_cls.flatten(), reduction='none')  # [L*B*Q]
-    return {'loss_ce': (w * nll.view(L, -1)).sum(1) / (w.sum(1) if ce_norm is None else ce_norm)}
+    if quality is None:
+        nll = F.cross_entropy(logits.reshape(-1, K), tgt_cls.flatten(), reduction='none').view(L, -1)  # [L, B*Q]
+    else:
+        logp = F.log_softmax(logits.reshape(L, B * Q, K), -1)                          # [L, B*Q, K]
+        nll = -logp.gather(2, tgt_cls[..., None])[..., 0]                              # [L, B*Q] one-hot terms
+        soft = 1 - self.iou_aware + self.iou_aware * quality                           # [L, M] class share
+        matched = soft * nll.gather(1, q_idx) - (1 - soft) * logp[..., -1].gather(1, q_idx)
+        nll = nll.scatter(1, q_idx, matched)
+    return {'loss_ce': (w * nll).sum(1) / (w.sum(1) if ce_norm is None else ce_norm)}
+
 
 # %% ../nbs/04_loss.ipynb #8b1d88e5
 @patch
@@ -155,6 +169,18 @@ def _cardinality(self:SetCriterion, logits, counts):
     card = (logits.argmax(-1) != logits.shape[-1] - 1).sum(-1).float()  # [L, B]
     return (card - counts.float()).abs().mean(-1)
 
+# %% ../nbs/04_loss.ipynb #3c3bda06
+def _paired_iou(boxes:Tensor, tboxes:Tensor, q_idx:Tensor, t_idx:Tensor) -> Tensor:
+    "IoU [L, M] of each matched pair: predicted boxes [L, B, Q, 4] at `q_idx`, target boxes [T, 4] at `t_idx` (cxcywh)."
+    L, B, Q, _ = boxes.shape
+    src = box_convert(boxes.reshape(L, B * Q, 4).gather(1, q_idx[..., None].expand(-1, -1, 4)), 'cxcywh', 'xyxy')
+    tgt = box_convert(tboxes[t_idx], 'cxcywh', 'xyxy')                                  # [L, M, 4]
+    wh = (torch.minimum(src[..., 2:], tgt[..., 2:]) - torch.maximum(src[..., :2], tgt[..., :2])).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    area = lambda b: (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)
+    return inter / (area(src) + area(tgt) - inter).clamp(min=1e-7)
+
+
 # %% ../nbs/04_loss.ipynb #5edbefc9
 @patch
 def forward(self:SetCriterion,
@@ -182,7 +208,8 @@ def forward(self:SetCriterion,
             num_boxes = count_boxes(targets)
         per_layer = {}  # name -> [L] tensor
         if 'labels' in self.losses:
-            per_layer.update(self._labels(logits, labels, q_idx, t_idx, ce_norm))
+            quality = _paired_iou(boxes.detach(), tboxes, q_idx, t_idx) if self.iou_aware else None
+            per_layer.update(self._labels(logits, labels, q_idx, t_idx, ce_norm, quality))
         if 'boxes' in self.losses:
             per_layer.update(self._boxes(boxes, tboxes, q_idx, t_idx, num_boxes))
         if 'cardinality' in self.losses:

@@ -20,6 +20,7 @@ from .stopping import (StopReason, diverged, step_evaluation_due, sync_train_sec
                               budget_evals_reached, budget_evaluation_due, epoch_evaluation_due)
 from .data import (dataset_from_config, check_labels, make_shapes, num_classes_of, ResumableSampler,
                           make_train_loader)
+from .transforms import Mosaic
 from .model import build_model
 from .loss import SetCriterion
 from .eval import evaluate, validation_loss, metric_defined
@@ -223,10 +224,8 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=None) -> tuple[_R
         check_objects_per_image(train_ds, cfg.model.num_queries)
     cfg, model, criterion, extras = _model_and_loss(cfg, train_ds, resume, device, progress and main)
     tc, data = cfg.train, cfg.data
-    loader = make_train_loader(train_ds, data.batch_size, tc.seed, rank, world, data.num_workers, data.pin_memory)
-    if len(train_ds) == 0:  # e.g. a VOC/YOLO folder none of whose images could be opened
-        raise ValueError(f"the training split has no usable image (image folder {train_ds.root}); "
-                         f"detr_nb validate --data {data.root or train_ds.root} names each problem by file")
+    loader = make_train_loader(Mosaic(train_ds, data.mosaic) if data.mosaic else train_ds, data.batch_size, tc.seed,
+                               rank, world, data.num_workers, data.pin_memory)
     if len(loader) == 0:
         raise ValueError(f"the training split has {len(train_ds)} images, fewer than data.batch_size = "
                          f"{data.batch_size} x {world} processes; lower data.batch_size")

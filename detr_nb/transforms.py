@@ -12,7 +12,7 @@ from .config import DataConfig
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'resize_size', 'RandomResize', 'crop_target', 'RandomSizeCrop', 'make_transforms',
-           'transforms_from_config']
+           'transforms_from_config', 'Mosaic']
 
 # %% ../nbs/01c_transforms.ipynb #54aa7725
 def resize_size(h:int,                 # image height in pixels
@@ -118,10 +118,12 @@ def make_transforms(split:str,                                  # 'train' (augme
                     crop_resize=(400, 500, 600),                # shorter side before the random crop
                     crop_min:int=384,                           # smallest crop side
                     crop_max:int=600,                           # largest crop side
-                    normalize:bool=True                         # ImageNet mean/std (False: float in [0, 1])
+                    normalize:bool=True,                        # ImageNet mean/std (False: float in [0, 1])
+                    color_jitter:float=0.,                      # training: brightness/contrast/saturation strength
                    ) -> v2.Compose:
     """The DETR augmentations as a v2 transform called as `transforms(image, target)` (or `transforms(image)`);
-    `ValueError` for a split other than 'train'/'val' or a size that is not a positive integer."""
+    `ValueError` for a split other than 'train'/'val' or a size that is not a positive integer. `color_jitter = s > 0`
+    adds v2's `ColorJitter(s, s, s, s / 4)` to the training pipeline (not official: a small-data augmentation)."""
     if split not in ('train', 'val'):
         raise ValueError(f"split = {split!r}; it must be 'train' or 'val'")
     if split == 'train':
@@ -129,6 +131,8 @@ def make_transforms(split:str,                                  # 'train' (augme
             RandomResize(_check_sizes('scales', scales), max_size),
             v2.Compose([RandomResize(_check_sizes('crop_resize', crop_resize)), RandomSizeCrop(crop_min, crop_max),
                         RandomResize(scales, max_size)])])]
+        if color_jitter:
+            resize.append(v2.ColorJitter(color_jitter, color_jitter, color_jitter, color_jitter / 4))
     else:
         resize = [RandomResize([val_size], max_size)]
     return v2.Compose([*resize, v2.ToDtype(torch.float32, scale=True),
@@ -141,4 +145,42 @@ def transforms_from_config(cfg:DataConfig,        # sizes: scales, max_size, val
     "`make_transforms(split, ...)` with the scales and sizes of a `DataConfig`."
     return make_transforms(split, scales=cfg.scales, max_size=cfg.max_size, val_size=cfg.val_size,
                            crop_resize=cfg.crop_resize, crop_min=cfg.crop_min, crop_max=cfg.crop_max,
-                           normalize=normalize)
+                           normalize=normalize, color_jitter=cfg.color_jitter)
+
+# %% ../nbs/01c_transforms.ipynb #d44adc60
+class Mosaic(torch.utils.data.Dataset):
+    "With probability `p`, training item i is a 2x2 grid of item i and three random items of `dataset`."
+    def __init__(self,
+                 dataset,        # items (image [3,H,W] float, target with 'boxes' [N,4] normalized cxcywh, 'labels')
+                 p:float=0.5,    # share of the items that are mosaics, in [0, 1]
+                ):
+        if not 0 <= p <= 1:
+            raise ValueError(f"Mosaic: p = {p!r}; it must be in [0, 1]")
+        self.dataset, self.p = dataset, p
+
+    def __len__(self): return len(self.dataset)
+
+    def __getattr__(self, name):  # the wrapped dataset's attributes (categories, coco, ...)
+        if name == 'dataset':
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __getitem__(self, index:int):
+        image, target = self.dataset[index]
+        if self.p == 0 or torch.rand(()) >= self.p:
+            return image, target
+        items = [(image, target)] + [self.dataset[j] for j in torch.randint(len(self.dataset), (3,)).tolist()]
+        h, w = max(1, image.shape[-2] // 2), max(1, image.shape[-1] // 2)  # each quarter, pixels
+        canvas = image.new_zeros(image.shape[0], 2 * h, 2 * w)
+        shift = torch.tensor([[0., 0], [1, 0], [0, 1], [1, 1]])                   # quarter offsets (x, y)
+        boxes, labels, area, crowd = [], [], [], []
+        for (img, t), (ox, oy) in zip(items, shift.tolist()):
+            canvas[:, int(oy) * h:(int(oy) + 1) * h, int(ox) * w:(int(ox) + 1) * w] = F.resize(img, [h, w], antialias=True)
+            b = t['boxes'].float()
+            boxes.append(torch.cat([(b[:, :2] + torch.tensor([ox, oy])) / 2, b[:, 2:] / 2], 1))  # normalized cxcywh
+            labels.append(t['labels'])
+            area.append(t['area'] * (h * w) / float(img.shape[-2] * img.shape[-1]) if 'area' in t else b[:, 2] * 0)
+            crowd.append(t.get('iscrowd', torch.zeros(len(b), dtype=torch.int64)))
+        return canvas, {**target, 'boxes': torch.cat(boxes), 'labels': torch.cat(labels), 'area': torch.cat(area),
+                        'iscrowd': torch.cat(crowd), 'size': torch.tensor([2 * h, 2 * w])}
+
