@@ -240,7 +240,7 @@ def train_detector(name:str,                   # one of `DETECTORS`
     return {'model': model, 'curve': pd.DataFrame(rows, columns=list(CURVE_COLUMNS)), 'stats': stats, 'steps': step,
             'train_seconds': seconds, 'images': images, 'images_per_s': images / seconds, 'stopped': stopped}
 
-# %% ../nbs/09b_compare.ipynb #38d9ba7c
+# %% ../nbs/09b_compare.ipynb #aa49dae4
 def centre_box_results(coco_gt,             # ground truth: a COCO json dict (its 'images' with width, height)
                        fraction:float=0.8,  # box side as a fraction of the image side, in (0, 1]
                        category_ids=None,   # categories to answer (None: every category of `coco_gt`)

@@ -169,7 +169,7 @@ def _cardinality(self:SetCriterion, logits, counts):
     card = (logits.argmax(-1) != logits.shape[-1] - 1).sum(-1).float()  # [L, B]
     return (card - counts.float()).abs().mean(-1)
 
-# %% ../nbs/04_loss.ipynb #da549e24
+# %% ../nbs/04_loss.ipynb #3c3bda06
 def _paired_iou(boxes:Tensor, tboxes:Tensor, q_idx:Tensor, t_idx:Tensor) -> Tensor:
     "IoU [L, M] of each matched pair: predicted boxes [L, B, Q, 4] at `q_idx`, target boxes [T, 4] at `t_idx` (cxcywh)."
     L, B, Q, _ = boxes.shape

@@ -147,7 +147,7 @@ def transforms_from_config(cfg:DataConfig,        # sizes: scales, max_size, val
                            crop_resize=cfg.crop_resize, crop_min=cfg.crop_min, crop_max=cfg.crop_max,
                            normalize=normalize, color_jitter=cfg.color_jitter)
 
-# %% ../nbs/01c_transforms.ipynb #178c9405
+# %% ../nbs/01c_transforms.ipynb #d44adc60
 class Mosaic(torch.utils.data.Dataset):
     "With probability `p`, training item i is a 2x2 grid of item i and three random items of `dataset`."
     def __init__(self,
