@@ -8,7 +8,7 @@ import argparse, math
 from .config import PRECISIONS, PRESETS
 
 # %% auto #0
-__all__ = ['UsageError', 'count', 'number', 'text', 'make_parser']
+__all__ = ['UsageError', 'count', 'number', 'text', 'class_list', 'make_parser']
 
 # %% ../nbs/08c_arguments.ipynb #a1c0e002
 class UsageError(ValueError):
@@ -63,11 +63,38 @@ def text(what:str): # what the value names, for the message, e.g. 'a file path'
     read.__name__ = 'text'
     return read
 
+# %% ../nbs/08c_arguments.ipynb #fa9cf28c
+def class_list(s:str, # names separated by commas ('cat,dog'), or a file of one name a line (classes.txt)
+              ) -> list[str]:
+    """An argparse `type` for `--classes`: the class names in id order, from a text file when `s` names one (`s` ending
+    in .txt/.names must), else from `s` split at commas; checked by `detr_nb.splits.check_class_names`."""
+    from pathlib import Path
+    from detr_nb.splits import check_class_names
+    p = Path(s)
+    if p.is_file() or p.suffix.lower() in ('.txt', '.names'):
+        if not p.is_file():
+            raise argparse.ArgumentTypeError(f"{s}: no such file (give names separated by commas, or a file of one "
+                                             f"name a line)")
+        names = [n.strip() for n in p.read_text(encoding='utf-8-sig').splitlines() if n.strip()]
+    else:
+        names = [n.strip() for n in s.split(',')]
+    try:
+        return check_class_names(names, repr(s))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
 # %% ../nbs/08c_arguments.ipynb #7e9bb88b
 def _add_set_option(p, example:str='train.epochs=3', what:str='one config value'):
     "`--set SECTION.KEY=VALUE`, the one override syntax of every command that takes a config (repeatable)."
     p.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE',
                    help=f'override {what}, e.g. --set {example} (repeatable)')
+
+def _add_classes_option(p):
+    "`--classes`: the class list of a Pascal VOC or YOLO folder (`load_dataset(classes=...)`; train: `data.classes`)."
+    p.add_argument('--classes', type=class_list, metavar='NAMES|FILE',
+                   help="Pascal VOC / YOLO: the class names in id order, 'cat,dog' or a file of one name a line "
+                        "(default: the dataset's classes.txt / data.yaml, else the names its labels use, sorted); a "
+                        "label of another name is an error")
 
 def _add_config_options(p, preset:str|None='tiny'):
     p.add_argument('--config', type=text('a params.yaml file'),
@@ -87,7 +114,15 @@ def make_parser() -> argparse.ArgumentParser:
     "The `detr_nb` argument parser with all its sub-commands."
     parser = _Parser(prog='detr_nb', description='DETR: train, evaluate and understand it.')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    _add_data_parsers(sub)
+    _add_job_parsers(sub)
+    _add_bench_parsers(sub)
+    _add_inference_parsers(sub)
+    _add_convert_parser(sub)
+    return parser
 
+def _add_data_parsers(sub):
+    "`make-shapes`, `validate`, `config`, `train` and `eval`."
     p = sub.add_parser('make-shapes', help='write the synthetic shapes dataset in the COCO layout')
     p.add_argument('--out', required=True, type=text('a folder'),
                    help='folder to write (train2017/, val2017/, annotations/)')
@@ -103,6 +138,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help='image folder of a custom COCO-format dataset (with --annotations)')
     p.add_argument('--annotations', type=text('a COCO json file'), help='COCO json of a custom dataset (with --images)')
     p.add_argument('--max-dets', type=count(1), default=100, help='detections COCOeval scores per image (default 100)')
+    _add_classes_option(p)
 
     p = sub.add_parser('config', help='print or write the fully resolved config')
     _add_config_options(p)
@@ -135,6 +171,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_set_option(p, 'model.nheads=8', 'a model setting of an official checkpoint that its shapes do not tell')
     p.add_argument('--model', action='append', metavar='KEY=VALUE', help='the same as --set model.KEY=VALUE')
 
+def _add_job_parsers(sub):
+    "`job` (and `job sweep`) and `demo`."
     p = sub.add_parser('job', help='run a papermill job notebook (nbs/jobs/JOB.ipynb)')
     p.add_argument('job', help="the job: 'train', 'evaluate', or 'sweep' (the train job once per --grid setting)")
     p.add_argument('-p', nargs=2, action='append', metavar=('NAME', 'VALUE'), help='a job parameter (repeatable)')
@@ -152,6 +190,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('--epochs', type=count(1), default=18, help='training epochs (default 18)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
 
+def _add_bench_parsers(sub):
+    "`bench` (the timing bench, `--data`, `--time-to-ap`) and `time-to-ap`."
     p = sub.add_parser('bench', help='time the training step and inference (the data loader with --data; the AP '
                                      'reached in a training-time budget with --time-to-ap)')
     p.add_argument('--preset', choices=sorted(PRESETS),
@@ -194,10 +234,6 @@ def make_parser() -> argparse.ArgumentParser:
     _add_time_to_ap_options(p)
     p.add_argument('--out', type=text('a folder'), help='the parent folder of its experiment (default experiments)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
-
-    _add_inference_parsers(sub)
-    _add_convert_parser(sub)
-    return parser
 
 # %% ../nbs/08c_arguments.ipynb #190d43ae
 def _add_inference_parsers(sub):
@@ -252,6 +288,7 @@ def _add_convert_parser(sub):
                    help="the share of images for validation when the dataset has no split of its own (default 0.2)")
     p.add_argument('--train-list', type=text('a file'), help='a file listing the training images (with --val-list)')
     p.add_argument('--val-list', type=text('a file'), help='a file listing the validation images (with --train-list)')
+    _add_classes_option(p)
     p.add_argument('--copy', action='store_true', help='copy the images (default: link them where the disk allows)')
     p.add_argument('--overwrite', action='store_true', help='write into an OUT that already holds files')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')

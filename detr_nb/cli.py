@@ -6,8 +6,10 @@
 from __future__ import annotations
 import signal, sys
 from pathlib import Path
-from .config import get_preset, load_config, apply_overrides, save_config, config_to_dict
+from .config import save_config, config_to_dict
 from .arguments import UsageError, make_parser  # the declarations (Command-line arguments); importable here too
+from .options import (existing_path, output_path, check_model_settings, resolve_config, check_data_paths,
+                             model_sets, check_eval_options, job_params, check_bench_options, check_time_to_ap_options)
 
 # %% auto #0
 __all__ = ['train_exit_status', 'main', 'make_parser']
@@ -16,29 +18,6 @@ __all__ = ['train_exit_status', 'main', 'make_parser']
 _all_ = ['make_parser']
 
 # %% ../nbs/08_cli.ipynb #c3c0e002
-def _existing(path, kind:str, option:str) -> Path:
-    "`path` when it is an existing `kind` ('file' or 'folder'); `FileNotFoundError` / `ValueError` naming `option`."
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{option} {p}: no such {kind}")
-    if (kind == 'folder') != p.is_dir():
-        raise ValueError(f"{option} {p} is a {'folder' if p.is_dir() else 'file'}; give a {kind}")
-    return p
-
-def _output(path, kind:str, option:str):
-    "`ValueError` when the output `path` exists as the other kind of thing than `kind` ('file' or 'folder')."
-    if path is not None and Path(path).exists() and (kind == 'folder') != Path(path).is_dir():
-        raise ValueError(f"{option} {path} is a {'folder' if Path(path).is_dir() else 'file'}; give a {kind}")
-
-def _check_model_settings(settings:dict, option:str) -> dict:
-    "`settings` when each is a `DETRConfig` field with a value of its type; `ValueError` naming `option` else."
-    from detr_nb.config import config_from_dict
-    try:
-        config_from_dict({'model': settings})
-    except ValueError as e:
-        raise ValueError(f"{option}: {e}") from None
-    return settings
-
 def _cli_words(message:str, parser, command:str) -> str:
     """`message` with each Python parameter it names (`canvas = 0`, `runtime = 'x'`) written as the option of `command`
     that sets it (`--canvas 0`), when the command has one: the user typed the option, not the parameter."""
@@ -55,75 +34,22 @@ def _cli_words(message:str, parser, command:str) -> str:
 # %% ../nbs/08_cli.ipynb #ed8c3a68
 def _make_shapes(args) -> int:
     from detr_nb.data import make_shapes
-    _output(args.out, 'folder', '--out')
+    output_path(args.out, 'folder', '--out')
     root = make_shapes(args.out, n_train=args.n_train, n_val=args.n_val, seed=args.seed)
     print(f"wrote the synthetic shapes dataset ({args.n_train} train, {args.n_val} val images) to {root}")
     return 0
 
-def _split_sources(args) -> list[tuple[str, Path, Path]]:
-    "(name, image folder, annotation json) of the custom split `validate --images --annotations` points at."
-    if not (args.annotations and args.images):
-        raise ValueError("--images and --annotations go together: give the image folder and its COCO json")
-    return [('custom', _existing(args.images, 'folder', '--images'),
-             _existing(args.annotations, 'file', '--annotations'))]
-
-def _validate_root(root:Path, splits:tuple, max_dets:int) -> int:
-    """`validate --data`: a COCO root is validated split by split; a Pascal VOC or YOLO folder is read
-    (`detr_nb.formats.load_dataset`, its report printed) and the COCO json it becomes is validated the same way."""
-    import tempfile
-    from detr_nb.data import validate_coco
-    from detr_nb.formats import detect_format, load_dataset
-    fmt, status = detect_format(root), 0
-    with tempfile.TemporaryDirectory() as tmp:
-        if fmt == 'coco':
-            paths = {s: (root / f'{s}2017', root / 'annotations' / f'instances_{s}2017.json') for s in ('train', 'val')}
-        else:
-            ds = load_dataset(root, format=fmt)
-            print(f"== {root}: {fmt}")
-            print(ds.report())
-            status = 1 if ds.n_errors else 0
-            paths = ds.write_json(tmp)
-        for s in splits:
-            if s not in paths:
-                print(f"== {s}: the dataset has no {s} split")
-                continue
-            images, ann = paths[s]
-            report = validate_coco(ann, images, max_dets=max_dets)
-            print(f"== {s}: {ann if fmt == 'coco' else f'{root} ({fmt}, read as COCO)'}")
-            print(report)
-            status = status or (0 if report.ok else 1)
-    return status
-
 def _validate(args) -> int:
-    from detr_nb.data import validate_coco
-    if args.data and (args.images or args.annotations):
-        raise ValueError("give --data ROOT, or --images DIR --annotations JSON, not both")
-    if not (args.data or args.images or args.annotations):
-        raise ValueError("give --data ROOT (COCO, Pascal VOC or YOLO) or --images DIR --annotations JSON")
-    if args.data:
-        return _validate_root(_existing(args.data, 'folder', '--data'),
-                              ('train', 'val') if args.split == 'both' else (args.split,), args.max_dets)
-    status = 0
-    for name, images, ann in _split_sources(args):
-        report = validate_coco(ann, images, max_dets=args.max_dets)
-        print(f"== {name}: {ann}")
-        print(report)
-        if not report.ok:
-            status = 1
-    return status
+    "`validate`: `detr_nb.check.validate_dataset` in one call; its last line is the verdict, returns the exit status."
+    from detr_nb.check import validate_dataset
+    return validate_dataset(args.data, args.images, args.annotations, max_dets=args.max_dets, classes=args.classes,
+                            splits=('train', 'val') if args.split == 'both' else (args.split,))
 
 # %% ../nbs/08_cli.ipynb #3433a139
-def _resolve_config(args):
-    "The config named by `--config` (a YAML file) or `--preset` (default tiny), with every `--set` applied."
-    if args.config and args.preset:
-        raise ValueError(f"--config {args.config} and --preset {args.preset}: give one starting config")
-    cfg = load_config(_existing(args.config, 'file', '--config')) if args.config else get_preset(args.preset or 'tiny')
-    return apply_overrides(cfg, args.set)
-
 def _config(args) -> int:
     import yaml
-    _output(args.out, 'file', '--out')
-    cfg = _resolve_config(args)
+    output_path(args.out, 'file', '--out')
+    cfg = resolve_config(args)
     if args.out:
         print(f"wrote {save_config(cfg, args.out, overwrite=args.overwrite)}")
     else:
@@ -141,22 +67,12 @@ def train_exit_status(summary:dict, # what `detr_nb.train.train` returned (a `Tr
         return 128 + signal.Signals[summary['signal']].value
     return 0 if stopped.finished else 1
 
-def _check_data(cfg, option:str='--set data.*'):
-    "`FileNotFoundError` naming the setting when the config's dataset folder or split files are not there."
-    d = cfg.data
-    if d.root is not None:
-        _existing(d.root, 'folder', f'{option} data.root:')
-    for split in ('train', 'val'):
-        for key, kind in ((f'{split}_images', 'folder'), (f'{split}_annotations', 'file')):
-            if getattr(d, key) is not None:
-                _existing(getattr(d, key), kind, f'{option} data.{key}:')
-
 def _train(args) -> int:
     from detr_nb.train import train
-    cfg = _resolve_config(args)
-    _check_data(cfg)
+    cfg = resolve_config(args)
+    check_data_paths(cfg)
     if args.resume not in (None, 'auto'):
-        _existing(args.resume, 'file', '--resume')
+        existing_path(args.resume, 'file', '--resume')
     summary = train(cfg, resume=args.resume, progress=not args.no_progress)
     print(f"experiment: {summary['exp_dir']}  steps: {summary['step']}  stopped: {summary['stopped']}  "
           f"best {summary['monitor']}: {summary['best']}")
@@ -168,59 +84,9 @@ def _print_stats(stats, paths):
         print(Path(paths['summary']).read_text().rstrip())
     print(f"report: {Path(paths.get('coco_stats', next(iter(paths.values())))).parent}")
 
-def _model_sets(sets:list[str], command:str) -> dict:
-    """The `--set model.KEY=VALUE` options of a command whose config is a model only (eval of an official checkpoint,
-    the timing bench) as `{KEY: value}` (values read as YAML); `ValueError` for another form or section."""
-    import yaml
-    out = {}
-    for s in sets:
-        key, eq, value = s.partition('=')
-        section, dot, name = key.strip().partition('.')
-        if not (eq and dot and name):
-            raise ValueError(f"--set {s!r} is not of the form section.key=value (e.g. --set model.nheads=8)")
-        if section != 'model':
-            raise ValueError(f"--set {s}: {command} takes model settings only (--set model.KEY=VALUE); the others "
-                             f"are its own options (see detr_nb {command} --help)")
-        out[name] = yaml.safe_load(value)
-    return out
-
-def _check_eval(args) -> dict:
-    """The model settings of `eval` (`--set model.K=V`, `--model K=V`) after every option is checked: paths, the
-    device, and the settings against the checkpoint (`detr_nb.detector.load_detector` refuses settings a training
-    checkpoint has its own of, and ones that do not fit an official checkpoint's shapes)."""
-    from detr_nb.detector import load_detector
-    from detr_nb.device import resolve_device
-    for o in args.model or []:  # the older form, --model KEY=VALUE
-        if '=' not in o:
-            raise ValueError(f"--model {o!r} is not of the form key=value (e.g. nheads=8)")
-    settings = _model_sets([*args.set, *(f'model.{o}' for o in args.model or [])], 'eval')
-    _check_model_settings(settings, '--model/--set model.*')
-    ck = _existing(args.checkpoint, 'file', '--checkpoint')
-    if args.data and (args.images or args.annotations):
-        raise ValueError("give --data ROOT, or --images DIR --annotations JSON for one split, not both")
-    if bool(args.images) != bool(args.annotations):
-        raise ValueError("--images and --annotations go together: give the image folder and its COCO json")
-    if args.data:
-        _existing(args.data, 'folder', '--data')
-    if args.images:
-        _existing(args.images, 'folder', '--images'), _existing(args.annotations, 'file', '--annotations')
-    _output(args.out, 'folder', '--out')
-    resolve_device(args.device, setting='--device')
-    if ck.suffix.lower() == '.onnx':
-        raise ValueError(f"--checkpoint {ck}: eval scores a .pth checkpoint (a training or an official one); an "
-                         f"exported .onnx is scored by predict's detections.json (detr_nb.eval.evaluate_results)")
-    try:
-        load_detector(ck, **settings)
-    except ValueError as e:
-        if settings:
-            given = ', '.join(f'{k}={v}' for k, v in settings.items())
-            raise ValueError(f"--model/--set model.* {given}: {e}") from None
-        raise
-    return settings
-
 def _eval(args) -> int:
     from detr_nb.analysis import evaluate_checkpoint
-    overrides = _check_eval(args)
+    overrides = check_eval_options(args)
     stats, paths = evaluate_checkpoint(args.checkpoint, data_root=args.data, out_dir=args.out, split=args.split,
                                        ann_file=args.annotations, img_folder=args.images, device=args.device,
                                        precision=args.precision, batch_size=args.batch_size,
@@ -229,38 +95,15 @@ def _eval(args) -> int:
     return 0
 
 # %% ../nbs/08_cli.ipynb #2ec9c919
-def _job_params(args) -> dict:
-    """The `-p NAME VALUE` parameters of `job` (values read as YAML), with every `--set section.key=value` added to the
-    train job's `overrides`; `ValueError` for a name given twice, a value YAML cannot read, or `--set` with a job that
-    takes no config."""
-    import yaml
-    names = [k for k, _ in args.p or []]
-    twice = sorted({k for k in names if names.count(k) > 1})
-    if twice:
-        raise ValueError(f"-p {', '.join(twice)}: given more than once; give each job parameter once")
-    params = {}
-    for k, v in args.p or []:
-        try:
-            params[k] = yaml.safe_load(v) if v.strip() else None
-        except yaml.YAMLError:
-            raise ValueError(f"-p {k} {v!r}: not a value YAML can read (quote a string, write a list as [a, b])"
-                             ) from None
-    if args.set:
-        if args.job not in ('train', 'sweep'):
-            raise ValueError(f"--set: the {args.job} job takes no config overrides; give its parameters with -p")
-        base = params.get('overrides') or []
-        params['overrides'] = [*([base] if isinstance(base, str) else base), *args.set]
-    return params
-
 def _sweep(args) -> int:
     "`job sweep`: the train job over `--grid`; the table printed, exit status 1 when a run failed."
     from detr_nb.sweep import sweep
     if not args.grid:
         raise ValueError("job sweep: give the grid, one --grid section.key=v1,v2,... per key "
                          "(e.g. --grid train.lr=1e-4,2e-4 --grid train.weight_decay=1e-4,1e-3)")
-    params = _job_params(args)
+    params = job_params(args)
     out = Path(args.out or 'experiments/sweep')
-    _output(out, 'folder', '--out')
+    output_path(out, 'folder', '--out')
     table = sweep(args.grid, out, params=params, metric=args.metric or 'AP', progress=not args.no_progress)
     print(table.drop(columns=['notebook']).to_string(index=False))
     n = table['status'].value_counts()
@@ -278,7 +121,7 @@ def _job(args) -> int:
     if args.job not in job_names():
         raise ValueError(f"unknown job {args.job!r}; the jobs are: {', '.join(job_names())}, and sweep (train over a "
                          f"--grid)")
-    params = check_params(args.job, _job_params(args))  # before anything runs
+    params = check_params(args.job, job_params(args))  # before anything runs
     # the notebook's defaults suit its test (a temp folder, 64-pixel images); a user's run doesn't
     if args.job == 'train':
         params.setdefault('out_dir', 'experiments')
@@ -298,7 +141,7 @@ def _demo(args) -> int:
     from detr_nb.train import demo, demo_config
     from detr_nb.analysis import evaluate_checkpoint
     from detr_nb.data import validate_coco
-    _output(args.out, 'folder', '--out')
+    output_path(args.out, 'folder', '--out')
     cfg = demo_config(args.out, epochs=args.epochs)  # writes the synthetic shapes if they are not there yet
     for split in ('train', 'val'):
         report = validate_coco(*reversed(cfg.data.split_paths(split)))
@@ -327,28 +170,6 @@ def _draw_demo_predictions(ckpt:Path, images:Path, out:Path, n:int=8, threshold:
     print(f"demo: {found} detections scoring >= {threshold} on {len(files)} validation images drawn in {out}")
 
 # %% ../nbs/08_cli.ipynb #3766b6ab
-def _check_bench(args):
-    "`ValueError` naming the option for a bench option it cannot use (sizes, modes, device, paths, switches)."
-    from detr_nb.bench import parse_size
-    from detr_nb.device import resolve_device
-    if args.data is not None:
-        if args.data:
-            _existing(args.data, 'folder', '--data')
-        return
-    if args.gpu_decode:
-        raise ValueError("--gpu-decode: an option of the data-loader bench (bench --data)")
-    try:
-        parse_size(args.size)
-    except ValueError as e:
-        raise ValueError(f"--size {args.size}: {e}") from None
-    modes = args.modes.split(',')
-    if not modes or set(modes) - {'train', 'infer'} or len(set(modes)) < len(modes):
-        raise ValueError(f"--modes {args.modes!r}: give 'train', 'infer' or 'train,infer'")
-    device = resolve_device(args.device, setting='--device')
-    if args.cuda_graphs and device.type != 'cuda':
-        raise ValueError(f"--cuda-graphs: a GPU-only switch; the device here is {device}")
-    _output(args.out, 'file', '--out')
-
 def _bench(args) -> int:
     from detr_nb.bench import bench, bench_table, bench_data
     import pandas as pd
@@ -359,8 +180,8 @@ def _bench(args) -> int:
     if given:
         raise ValueError(f"{', '.join(given)}: option(s) of --time-to-ap (detr_nb time-to-ap); the timing bench takes "
                          f"a --preset and --set model.KEY=VALUE")
-    model = _check_model_settings(_model_sets(args.set, 'bench'), '--set model.*')
-    _check_bench(args)
+    model = check_model_settings(model_sets(args.set, 'bench'), '--set model.*')
+    check_bench_options(args)
     if args.data is not None:
         rows = bench_data(root=args.data or None, workers=tuple(args.workers), batch_size=args.batch_size,
                           gpu_decode=args.gpu_decode)
@@ -378,44 +199,9 @@ def _bench(args) -> int:
     return 0
 
 # %% ../nbs/08_cli.ipynb #ee1ba7dc
-def _time_to_ap_config(args):
-    """The config `time-to-ap` (or `bench --time-to-ap`) measures: `--config` or `--preset` when given, else the demo's
-    (`detr_nb.train.demo_config`), with every `--set`; one that names no data trains on the demo's synthetic shapes
-    (written to `<out>/shapes` if absent)."""
-    from dataclasses import replace
-    from detr_nb.train import demo_config
-    out = args.out or 'experiments'
-    if not (args.config or args.preset):  # a bad --set is refused before demo_config writes the shapes
-        _check_data(apply_overrides(get_preset('tiny'), args.set))
-    cfg = _resolve_config(args) if args.config or args.preset else apply_overrides(demo_config(out), args.set)
-    d = cfg.data
-    if d.root is None and not all((d.train_images, d.train_annotations, d.val_images, d.val_annotations)):
-        cfg = replace(cfg, data=replace(d, root=demo_config(args.out or cfg.out_dir).data.root))
-    return cfg
-
-_TIME_TO_AP_OPTIONS = ('command', 'func', 'time_to_ap', 'minutes', 'eval_every_steps', 'preset', 'config', 'set',
-                       'out', 'no_progress')  # the bench options --time-to-ap reads; the others time a step
-
 def _time_to_ap(args) -> int:
-    import math
     from detr_nb.time_to_ap import time_to_ap, minutes_to_reach
-    _output(args.out, 'folder', '--out')
-    minutes = 10. if args.minutes is None else args.minutes
-    every = 50 if args.eval_every_steps is None else args.eval_every_steps
-    if not 0 < minutes < math.inf:
-        raise ValueError(f"--minutes {minutes:g}: the training-time budget must be a finite number of minutes > 0")
-    if every <= 0:
-        raise ValueError(f"--eval-every-steps {every}: evaluate every N > 0 optimizer steps")
-    if args.command == 'bench':  # `bench --time-to-ap`: the timing options are not for it
-        defaults = vars(make_parser().parse_args(['bench']))
-        timing = [f"--{k.replace('_', '-')}" for k, v in defaults.items() if k not in _TIME_TO_AP_OPTIONS and
-                  getattr(args, k) != v]
-        if timing:
-            raise ValueError(f"{', '.join(timing)}: timing option(s) of bench; --time-to-ap takes the model, data, "
-                             f"batch and device from its config (--preset/--config and --set, e.g. --set "
-                             f"train.device=cpu)")
-    cfg = _time_to_ap_config(args)
-    _check_data(cfg)
+    minutes, every, cfg = check_time_to_ap_options(args)
     curve = time_to_ap(cfg, minutes, every, out_dir=args.out, progress=not args.no_progress)
     exp = curve.attrs['exp_dir']
     print(curve.to_string(index=False) if len(curve) else f"no evaluation within {minutes:g} minutes of training")
@@ -433,8 +219,8 @@ def _predict(args) -> int:
     from detr_nb.device import resolve_device
     if args.backend == 'torch':
         resolve_device(args.device, setting='--device')
-    _existing(args.checkpoint, 'file', 'checkpoint')
-    _output(args.out, 'folder', '--out')
+    existing_path(args.checkpoint, 'file', 'checkpoint')
+    output_path(args.out, 'folder', '--out')
     done = predict_to_folder(args.checkpoint, args.inputs, args.out, overwrite=args.overwrite, threshold=args.threshold,
                              top_k=args.top_k, batch_size=args.batch_size, device=args.device,
                              precision=args.precision, backend=args.backend, canvas=args.canvas, threads=args.threads,
@@ -450,8 +236,8 @@ def _predict(args) -> int:
 
 def _export(args) -> int:
     from detr_nb.export import export_onnx, OnnxDETR
-    _existing(args.checkpoint, 'file', 'checkpoint')
-    _output(args.out, 'file', '--out')
+    existing_path(args.checkpoint, 'file', 'checkpoint')
+    output_path(args.out, 'file', '--out')
     path = export_onnx(args.checkpoint, args.out, opset=args.opset, check=not args.no_check, weights=args.weights,
                        overwrite=args.overwrite)
     m = OnnxDETR(path)
@@ -463,19 +249,19 @@ def _export(args) -> int:
 def _convert(args) -> int:
     "`convert`: `detr_nb.formats.convert` in one call; prints the dataset's report and where it wrote."
     from detr_nb.formats import convert
-    src = _existing(args.src, 'folder', 'SRC')
-    _output(args.out, 'folder', 'OUT')
+    src = existing_path(args.src, 'folder', 'SRC')
+    output_path(args.out, 'folder', 'OUT')
     if bool(args.train_list) != bool(args.val_list):
         raise ValueError("--train-list and --val-list go together: give the two files that list each split's images")
     split_files = None
     if args.train_list:
-        split_files = {'train': _existing(args.train_list, 'file', '--train-list'),
-                       'val': _existing(args.val_list, 'file', '--val-list')}
+        split_files = {'train': existing_path(args.train_list, 'file', '--train-list'),
+                       'val': existing_path(args.val_list, 'file', '--val-list')}
     ds = convert(src, args.out, overwrite=args.overwrite, link=not args.copy,
                  progress=False if args.no_progress else None, format=args.format,
-                 split_files=split_files, val_fraction=args.val_fraction)
+                 split_files=split_files, val_fraction=args.val_fraction, classes=args.classes)
     print(ds.report())
-    print(f"wrote {args.out}")
+    print(ds.written(args.out))
     return 0
 
 # %% ../nbs/08_cli.ipynb #e6575966

@@ -100,6 +100,7 @@ class DataConfig:
     val_annotations: str | None = None    # validation COCO json (default: <root>/annotations/instances_val2017.json)
     format: str = 'auto'                  # format of root: 'auto' (detected from its files), 'coco', 'voc' or 'yolo'
     val_fraction: float = 0.2             # VOC/YOLO root without a split of its own: share of the images held out for val
+    classes: list[str] | None = None      # VOC/YOLO root: class names in id order (None: its class list, else collected)
     auto_size: bool = False               # size the images from the dataset and the device when train starts (scratch)
     scales: list[int] = field(default_factory=lambda: list(range(480, 801, 32)))  # training shorter sides
     max_size: int = 1333                  # cap of the longest side after resizing (the shorter side is lowered to fit)
@@ -129,6 +130,9 @@ class DataConfig:
         _check_choice(s, 'format', self.format, DATA_FORMATS)
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"data.val_fraction = {self.val_fraction!r}; it must be in (0, 1)")
+        if self.classes is not None:
+            from detr_nb.splits import check_class_names
+            check_class_names(self.classes, 'data.classes')
         for k in ('color_jitter', 'mosaic'):
             if not 0 <= getattr(self, k) <= 1:
                 raise ValueError(f"data.{k} = {getattr(self, k)!r}; it must be in [0, 1] (0 turns it off)")
@@ -145,10 +149,10 @@ class DataConfig:
         if any((root / 'annotations' / f'instances_{s}2017.json').is_file() for s in ('train', 'val')) \
            or not root.is_dir():
             return 'coco'
-        from detr_nb.voc_yolo import detect_format
+        from detr_nb.voc_yolo import UnknownFormat, detect_format
         try:
-            return detect_format(root)
-        except ValueError:
+            return detect_format(root)  # a broken data.yaml is a ValueError naming it: raised
+        except UnknownFormat:
             return 'coco'
 
     def split_paths(self, split:str) -> tuple[Path, Path]:
@@ -167,6 +171,8 @@ class DataConfig:
             options = {'format': self.format} if self.format != 'auto' else {}
             if self.val_fraction != 0.2:  # the default is coco_files' own: the same cache as `detr_nb convert`
                 options['val_fraction'] = self.val_fraction
+            if self.classes is not None:
+                options['classes'] = list(self.classes)
             default_images, default_ann = coco_files(root, **options)[split]
         else:
             default_images = root / f'{split}2017' if root is not None else None

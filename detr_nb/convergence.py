@@ -2,7 +2,7 @@
 
 # %% ../nbs/05b_convergence.ipynb #4c3db6a8
 from __future__ import annotations
-import math, time
+import math, time, warnings
 from dataclasses import dataclass, replace
 from fastcore.basics import patch
 import torch
@@ -18,10 +18,11 @@ from .queries import (query_attention_mask, Denoising, noise_targets, box_sine_c
                              denoising_losses, training_losses)
 
 # %% auto #0
-__all__ = ['resolve_backbone_norm', 'object_crops', 'pretrain_backbone', 'crop_pretrain', 'attention_weights', 'cells_inside',
-           'CrossAttentionGuide', 'ema_decay_at', 'make_ema', 'TrainingExtras', 'training_extras',
-           'query_attention_mask', 'Denoising', 'noise_targets', 'box_sine_code', 'QueryPlan', 'TrainingQueries',
-           'training_queries', 'sync_gradients', 'stacked_outputs', 'denoising_losses', 'training_losses']
+__all__ = ['CROP_BUDGET_SHARE', 'resolve_backbone_norm', 'object_crops', 'pretrain_backbone', 'crop_pretrain',
+           'attention_weights', 'cells_inside', 'CrossAttentionGuide', 'ema_decay_at', 'make_ema', 'TrainingExtras',
+           'training_extras', 'query_attention_mask', 'Denoising', 'noise_targets', 'box_sine_code', 'QueryPlan',
+           'TrainingQueries', 'training_queries', 'sync_gradients', 'stacked_outputs', 'denoising_losses',
+           'training_losses']
 
 # %% ../nbs/05b_convergence.ipynb #2b68af4b
 _all_ = ['query_attention_mask', 'Denoising', 'noise_targets', 'box_sine_code', 'QueryPlan', 'TrainingQueries', 'training_queries', 'sync_gradients', 'stacked_outputs', 'denoising_losses', 'training_losses']  # re-exported from `detr_nb.queries`
@@ -94,9 +95,12 @@ def pretrain_backbone(body:nn.Module,      # the backbone's ResNet stages: image
                       held_out:float=0.1,  # fraction of the crops kept aside to measure the accuracy
                       generator:torch.Generator|None=None, # random source of the batches and flips
                       progress:bool=False, # a tqdm bar over the steps
-                     ) -> dict:            # 'loss' (last step), 'accuracy' (held-out crops), 'crops', 'seconds'
+                      max_seconds:float|None=None, # a time limit: stop before the step that would pass it (None: none)
+                     ) -> dict:            # 'loss' (last step), 'accuracy' (held-out crops), 'crops', 'steps', 'seconds'
     """Train `body` in place as a classifier of object crops (global average pooling and a linear head, dropped
-    afterwards): a from-scratch backbone's head start before DETR training. Raises ValueError on too few crops."""
+    afterwards): a from-scratch backbone's head start before DETR training. With `max_seconds`, the steps stop when
+    one more, at the mean time of those done so far, would pass it (at least one step runs: the measurement).
+    Raises ValueError on too few crops."""
     n = len(crops)
     n_val = int(n * held_out)
     if n - n_val < 2:
@@ -109,7 +113,11 @@ def pretrain_backbone(body:nn.Module,      # the backbone's ResNet stages: image
     classify = lambda x: head(body(x).mean((2, 3)))
     t0, was_training = time.perf_counter(), body.training
     body.train()
+    done = 0
     for _ in tqdm(range(steps), desc='crop pretraining', disable=not progress, leave=False):
+        spent = time.perf_counter() - t0
+        if max_seconds is not None and done and spent + spent / done > max_seconds:
+            break
         idx = torch.randint(n_val, n, (batch_size,), generator=generator).to(device)
         x = crops[idx]
         flip = (torch.rand(len(x), generator=generator) < 0.5).to(device)
@@ -118,12 +126,16 @@ def pretrain_backbone(body:nn.Module,      # the backbone's ResNet stages: image
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        done += 1
     body.eval()
     with torch.no_grad():
         hits = classify(crops[:n_val]).argmax(1) == labels[:n_val]
         accuracy = hits.float().mean().item() if n_val else float('nan')
     body.train(was_training)
-    return {'loss': loss.item(), 'accuracy': accuracy, 'crops': n, 'seconds': time.perf_counter() - t0}
+    return {'loss': loss.item(), 'accuracy': accuracy, 'crops': n, 'steps': done, 'seconds': time.perf_counter() - t0}
+
+# %% ../nbs/05b_convergence.ipynb #32dab6af
+CROP_BUDGET_SHARE = 0.25  # the largest share of train.max_minutes the crop pretraining may take (see above)
 
 # %% ../nbs/05b_convergence.ipynb #8a43cf2f
 def crop_pretrain(model:nn.Module,          # the DETR about to be trained (not DDP-wrapped)
@@ -131,21 +143,36 @@ def crop_pretrain(model:nn.Module,          # the DETR about to be trained (not 
                   cfg:ExperimentConfig,     # train.crop_pretrain_steps, train.seed, model.num_classes
                   progress:bool=False,      # tqdm bars
                  ) -> dict|None:            # `pretrain_backbone`'s stats with 'seconds' including the cropping
-    """The run's crop pretraining of `model`'s backbone, in place (None when `train.crop_pretrain_steps` is 0). On a
-    dataset of one category the crops include one background crop per image (`object_crops`), and the classifier
-    tells object from background: with objects alone it would be right at once and teach the backbone nothing."""
-    steps = cfg.train.crop_pretrain_steps
+    """The run's crop pretraining of `model`'s backbone, in place (None when `train.crop_pretrain_steps` is 0). With
+    `train.max_minutes`, it takes at most `CROP_BUDGET_SHARE` of the budget, measured as it runs: the steps are cut to
+    what fits, or skipped when cutting the crops alone used the share; either is said in one warning. On a dataset
+    of one category the crops include one background crop per image (`object_crops`), and the classifier tells
+    object from background: with objects alone it would be right at once and teach the backbone nothing."""
+    steps, minutes = cfg.train.crop_pretrain_steps, cfg.train.max_minutes
     if not steps:
         return None
+    share = CROP_BUDGET_SHARE * minutes * 60 if minutes else None
+    budget = f"{CROP_BUDGET_SHARE:.0%} of the train.max_minutes = {minutes:g} budget ({share or 0:.1f} s)"
     t0 = time.perf_counter()
     one_class = len(getattr(dataset, 'categories', None) or []) == 1  # objects alone would be a trivial task
     background = cfg.model.num_classes if one_class else None
     try:
         crops, labels = object_crops(dataset, progress=progress, background_label=background)
+        left = None if share is None else share - (time.perf_counter() - t0)
+        if left is not None and left <= 0:
+            warnings.warn(f"train.crop_pretrain_steps = {steps}: skipped; cutting the {len(crops)} object crops alone "
+                          f"took {time.perf_counter() - t0:.1f} s, more than {budget}")
+            return {'loss': math.nan, 'accuracy': math.nan, 'crops': len(crops), 'steps': 0,
+                    'seconds': time.perf_counter() - t0}
         stats = pretrain_backbone(model.backbone[0].body, crops, labels, cfg.model.num_classes + one_class, steps,
-                                  generator=torch.Generator().manual_seed(cfg.train.seed), progress=progress)
+                                  generator=torch.Generator().manual_seed(cfg.train.seed), progress=progress,
+                                  max_seconds=left)
     except ValueError as e:  # too few boxes: say which setting to change
         raise ValueError(f"train.crop_pretrain_steps = {steps}: {e}; set train.crop_pretrain_steps=0") from None
+    if stats['steps'] < steps:
+        per = stats['seconds'] / stats['steps']
+        warnings.warn(f"train.crop_pretrain_steps = {steps}: cut to {stats['steps']}; at {per:.2f} s a step they would "
+                      f"take about {steps * per:.0f} s, more than {budget}")
     return {**stats, 'seconds': time.perf_counter() - t0}
 
 # %% ../nbs/05b_convergence.ipynb #df6fb703

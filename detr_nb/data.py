@@ -54,14 +54,16 @@ class CocoDetection(torchvision.datasets.CocoDetection):
                  ann_file,                 # COCO instances json of this split
                  transforms=None,          # v2 transform `transforms(image, target)`, e.g. `make_transforms('train')`
                  keep_crowd:bool=False,    # keep iscrowd=1 annotations (for evaluation) instead of dropping them
-                 categories:list|None=None): # label map to use (`label_map` format); None: `label_map` of this json
+                 categories:list|None=None, # label map to use (`label_map` format); None: `label_map` of this json
+                 source=None):             # what messages name the labels by (None: `ann_file`); a VOC/YOLO folder
         img_folder, ann_file = Path(img_folder), Path(ann_file)
+        name = str(source or ann_file)  # the user's own folder when the json is detr_nb's cached copy of it
         d = read_coco_json(ann_file)
         if not img_folder.is_dir():
             raise FileNotFoundError(f"image folder {img_folder} does not exist; expected the folder holding the images "
                                     f"named in {ann_file} (in the COCO layout, <root>/train2017 or <root>/val2017)")
         torchvision.datasets.VisionDataset.__init__(self, str(img_folder), transforms=transforms)
-        self.ann_file, self.keep_crowd = ann_file, keep_crowd
+        self.ann_file, self.keep_crowd, self.source = ann_file, keep_crowd, name
         norm = normalize_coco(d)
         norm.check(str(ann_file))
         self.report = CocoReport(str(ann_file), str(img_folder))
@@ -74,19 +76,21 @@ class CocoDetection(torchvision.datasets.CocoDetection):
         for kind, example in found:
             self.report.add(kind, example)
         if ids and not self.ids:
-            raise FileNotFoundError(f"none of the {len(ids)} images of {ann_file} is in {img_folder} "
+            raise FileNotFoundError(f"none of the {len(ids)} images of {name} is in {img_folder} "
                                     f"(e.g. {self.coco.imgs[ids[0]]['file_name']}); is it the right image folder?")
         self.cat_ids = set(self.coco.cats)
         self.categories = label_map(norm.data['categories']) if categories is None else [dict(c) for c in categories]
         self._label = {c['id']: c['label'] for c in self.categories}
         self.skipped = Counter()  # file name -> times it could not be read (per worker process)
+        self.read_errors = {}     # file path -> why it could not be read (the first time; per worker process)
         bad = {k: self.report.counts[k] for k in PROBLEMS if self.report.counts[k] and PROBLEMS[k][0] != 'info'}
         if bad:
-            warnings.warn(f"{ann_file}: " + ', '.join(f"{n} {k} ({PROBLEMS[k][1]})" for k, n in bad.items())
-                          + f"; validate_coco('{ann_file}', '{img_folder}') lists examples")
+            how = f"detr_nb validate --data {source}" if source else f"validate_coco('{ann_file}', '{img_folder}')"
+            warnings.warn(f"{name}: " + ', '.join(f"{n} {k} ({PROBLEMS[k][1]})" for k, n in bad.items())
+                          + f"; {how} lists examples")
         unmapped = sorted(self.cat_ids - set(self._label))
         if unmapped:
-            warnings.warn(f"{ann_file}: categories {unmapped[:10]} are not among the given categories "
+            warnings.warn(f"{name}: categories {unmapped[:10]} are not among the given categories "
                           f"(ids {sorted(self._label)[:10]}{' ...' if len(self._label) > 10 else ''}); "
                           f"their boxes are left out of the targets")
 
@@ -120,7 +124,7 @@ def _make_target(self:CocoDetection, id:int, h:int, w:int) -> dict:
 @patch
 def __getitem__(self:CocoDetection, index:int):
     if not -len(self.ids) <= index < len(self.ids):  # also ends `for image, target in dataset`
-        raise IndexError(f"index {index} out of range for {len(self.ids)} images of {self.ann_file}")
+        raise IndexError(f"index {index} out of range for {len(self.ids)} images of {self.source}")
     for k in range(len(self.ids)):
         id = self.ids[(index + k) % len(self.ids)]
         name = str(self.coco.imgs[id]['file_name'])
@@ -130,8 +134,9 @@ def __getitem__(self:CocoDetection, index:int):
             pil = self._load_image(id)
         except Exception as e:  # truncated, corrupt, not an image, a mode without 8-bit reading, vanished
             self.skipped[name] += 1
-            warnings.warn(f"{self.paths[id]}: cannot read image ({type(e).__name__}: "
-                          f"{str(e).replace(str(self.paths[id]) + ': ', '')}); skipped: training uses the next "
+            why = f"{type(e).__name__}: {str(e).replace(str(self.paths[id]) + ': ', '')}"
+            self.read_errors.setdefault(str(self.paths[id]), why)
+            warnings.warn(f"{self.paths[id]}: cannot read image ({why}); skipped: training uses the next "
                           f"image instead, evaluation leaves it out of the score")
             continue
         image = tv_tensors.Image(F.pil_to_tensor(pil))
@@ -145,7 +150,9 @@ def __getitem__(self:CocoDetection, index:int):
         if k:  # a stand-in for an unreadable image: evaluation drops it (it scores only what it predicted)
             target['substitute_for'] = torch.tensor(self.ids[index % len(self.ids)])
         return image, target
-    raise OSError(f"no image of {self.ann_file} in {self.root} can be read (the warnings above name each file)")
+    path, why = next(iter(self.read_errors.items()), ('?', '?'))  # the user's own folder and file, never the json
+    raise OSError(f"none of the {len(self.ids)} images in {self.root} can be read (e.g. {path}: {why}); "
+                  f"check that they are whole image files (detr_nb validate names each one)")
 
 # %% ../nbs/01_data.ipynb #f8a36a47
 def _coco_of(source):
@@ -176,7 +183,7 @@ def check_labels(dataset:CocoDetection, num_classes:int):
     if bad:
         a, c = bad[0], bad[0]['category_id']
         name = coco.cats[c]['name'] + ('' if lab[c] == c else f", label {lab[c]}")
-        raise ValueError(f"{len(bad)} annotation(s) of {dataset.ann_file} have labels outside [0, {num_classes}); "
+        raise ValueError(f"{len(bad)} annotation(s) of {getattr(dataset, 'source', dataset.ann_file)} have labels outside [0, {num_classes}); "
                          f"first: {coco.imgs[a['image_id']]['file_name']}: annotation {a['id']} "
                          f"has category_id {c} ({name}); "
                          f"set model.num_classes to {num_classes_of(dataset)} (max label + 1)")
@@ -186,9 +193,18 @@ def dataset_from_config(cfg:DataConfig,            # where the split is (root or
                         keep_crowd:bool=False,     # keep iscrowd=1 annotations (evaluation)
                         categories:list|None=None, # label map (e.g. the training split's); None: the split's own
                        ) -> CocoDetection:
-    "The `CocoDetection` of `split` with its transforms, from a `DataConfig`."
+    """The `CocoDetection` of `split` with its transforms, from a `DataConfig`; a VOC/YOLO root's split is read from
+    its cached json (`DataConfig.split_paths`), and its messages name the root. A training split without a single
+    usable image is a `ValueError` naming its folder."""
     images, ann = cfg.split_paths(split)
-    return CocoDetection(images, ann, transforms_from_config(cfg, split), keep_crowd=keep_crowd, categories=categories)
+    derived = getattr(cfg, f'{split}_annotations') is None and cfg.root is not None
+    source = cfg.root if derived and cfg.root_format() in ('voc', 'yolo') else None
+    ds = CocoDetection(images, ann, transforms_from_config(cfg, split), keep_crowd=keep_crowd, categories=categories,
+                       source=source)
+    if split == 'train' and not len(ds):  # e.g. a VOC/YOLO folder none of whose images could be opened
+        raise ValueError(f"the training split has no usable image (image folder {images}); "
+                         f"detr_nb validate --data {cfg.root or images} names each problem by file")
+    return ds
 
 # %% ../nbs/01_data.ipynb #ca91f34f
 def collate_fn(batch:list) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:

@@ -5,11 +5,12 @@
 # %% ../nbs/01h_findings.ipynb #c7e1a0f5
 from __future__ import annotations
 from dataclasses import dataclass
+from pathlib import Path
 from PIL import Image
 from .coco import PROBLEMS, exif_orientation
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box']
+__all__ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box', 'rel_name']
 
 # %% ../nbs/01h_findings.ipynb #5d878edd
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -24,6 +25,7 @@ FORMAT_PROBLEMS = {  # kind -> (severity, what loading does), beside coco.PROBLE
     'value outside [0, 1]': ('warning', 'box clipped to the image'),
     'unknown class': ('error', 'box dropped'),
     'no class list': ('warning', 'classes named by their number'),
+    'image in train and val': ('warning', 'kept in both: the val score includes images trained on'),
 }
 
 SHARED_KINDS = ('size mismatch', 'box outside image', 'non-positive box', 'missing file', 'unreadable image')
@@ -82,3 +84,11 @@ def clip_box(x0:float, y0:float, x1:float, y1:float, # box corners in pixels
         findings.append(Finding('box outside image', file, f"{where}: ({x0:g}, {y0:g}, {x1:g}, {y1:g}) clipped "
                                                            f"to the {width}x{height} image"))
     return [round(c[0], 4), round(c[1], 4), round(c[2] - c[0], 4), round(c[3] - c[1], 4)]
+
+# %% ../nbs/01h_findings.ipynb #6d96f441
+def rel_name(p:Path, root:Path) -> str:
+    "`p` relative to `root` with / separators (how findings and COCO file names name a file), else `p` in full."
+    try:
+        return p.relative_to(root).as_posix()
+    except ValueError:
+        return str(p)

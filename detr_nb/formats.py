@@ -4,50 +4,25 @@
 
 # %% ../nbs/01f_formats.ipynb #2953db51
 from __future__ import annotations
-import csv, hashlib, json, math, os, shutil
+import hashlib, json, os, shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from tqdm.auto import tqdm
 from . import __version__
 from .coco import read_coco_json
+from .images import resolve_file_names
+from .validate import unreadable_images
 from .voc_yolo import (IMAGE_SUFFIXES, Finding, problem_info, image_size, clip_box, read_voc_xml,
                               read_yolo_labels, read_class_list, detect_format, voc_parts, yolo_parts, rel_name,
                               read_split_list)
+from .splits import find_split_lists, fraction_split, check_class_names, split_overlap
 
 # %% auto #0
-__all__ = ['find_split_lists', 'fraction_split', 'FormatDataset', 'load_dataset', 'coco_files', 'convert']
+__all__ = ['FormatDataset', 'load_dataset', 'coco_files', 'convert', 'find_split_lists', 'fraction_split']
 
-# %% ../nbs/01f_formats.ipynb #e530b031
-def find_split_lists(root) -> dict[str, Path]:
-    """Split lists written beside a dataset, found by name: .csv files in `root` or one folder down whose name starts
-    with train, and with val / valid / test (val first), that have a `filename` column. {} when not both are there."""
-    root, found = Path(root), {}
-    for p in sorted(root.glob('*.csv')) + sorted(root.glob('*/*.csv')):
-        stem = p.stem.lower()
-        split = 'train' if stem.startswith('train') else 'val' if stem.startswith(('val', 'valid')) else \
-                'test' if stem.startswith('test') else None
-        if split and split not in found:
-            try:
-                with open(p, encoding='utf-8-sig', newline='') as f:
-                    if 'filename' in next(csv.reader(f), []):
-                        found[split] = p
-            except (OSError, UnicodeDecodeError, csv.Error):
-                continue
-    if 'val' not in found and 'test' in found:
-        found['val'] = found['test']
-    return {s: found[s] for s in ('train', 'val')} if 'train' in found and 'val' in found else {}
-
-# %% ../nbs/01f_formats.ipynb #5c3f91d7
-def fraction_split(names:list[str], val_fraction:float=0.2) -> tuple[list[str], list[str]]:
-    """(train, val) of `names` by a fixed rule: sorted by name, the i-th (from 0) goes to val when
-    floor((i+1) f) > floor(i f), so f = 0.2 puts every 5th name (the 5th, 10th, ...) in val."""
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    train, val = [], []
-    for i, n in enumerate(sorted(names)):
-        (val if math.floor((i + 1) * val_fraction) > math.floor(i * val_fraction) else train).append(n)
-    return train, val
+# %% ../nbs/01f_formats.ipynb #85c2a6cb
+_all_ = ['find_split_lists', 'fraction_split']
 
 # %% ../nbs/01f_formats.ipynb #82cb1278
 def _write_json(d:dict, path:Path):
@@ -66,6 +41,7 @@ class FormatDataset:
     split_source: str                # where the split came from, in words
     findings: list = field(default_factory=list)   # Finding per fault, by file
     n_skipped: int = 0               # images left out (unreadable image or label file, listed but missing)
+    classes_source: str | None = None  # where the class list came from, in words (VOC: a file, given, or collected)
 
     @property
     def counts(self) -> Counter: return Counter(f.kind for f in self.findings)
@@ -78,7 +54,8 @@ class FormatDataset:
                           for s, d in self.coco.items())
         ncat = len(next(iter(self.coco.values()))['categories']) if self.coco else 0
         found = ', '.join(f"{n} {k} ({problem_info(k)[1]})" for k, n in self.counts.items()) or 'no problems'
-        return (f"{self.format} dataset {self.root}: {sizes}; {ncat} classes; split: {self.split_source}; "
+        said = f" ({self.classes_source})" if self.classes_source else ''
+        return (f"{self.format} dataset {self.root}: {sizes}; {ncat} classes{said}; split: {self.split_source}; "
                 f"{self.n_skipped} images skipped; {found}")
 
     def report(self, max_examples:int | None=3) -> str:
@@ -92,6 +69,14 @@ class FormatDataset:
             lines += [f"    ... {n - len(shown)} more"] if n > len(shown) else []
         return '\n'.join(lines)
     __str__ = __repr__ = report
+
+    def written(self, out) -> str:
+        "One line for the end of `convert` into `out`: what was written, and every image left out by file and why."
+        left = [f"{f.file} ({f.kind})" for f in self.findings if problem_info(f.kind)[1].startswith(
+            ('image skipped', 'label file and its image skipped'))]
+        sizes = ', '.join(f"{s} {len(d['images'])} images" for s, d in self.coco.items())
+        return f"wrote {out} ({sizes}); " + (f"{len(left)} image(s) left out: {', '.join(left)}" if left else
+                                             "no image left out")
 
     def write_json(self, folder) -> dict[str, tuple[Path, Path]]:
         """Write `instances_{split}2017.json` of each split into `folder`; split -> (image folder, json), the pair
@@ -112,6 +97,29 @@ def _to_coco(records:list[dict], categories:list[dict]) -> dict:
             anns.append({'id': len(anns) + 1, 'image_id': i, 'category_id': cat, 'bbox': [x, y, w, h],
                          'area': round(w * h, 4), 'iscrowd': 0})
     return {'images': images, 'annotations': anns, 'categories': categories}
+
+# %% ../nbs/01f_formats.ipynb #381308fe
+def _coco_dataset(root:Path, classes:list | None) -> FormatDataset:
+    "A COCO root read for `convert`: file names as the files found (`resolve_file_names`), the missing ones left out."
+    if classes is not None:
+        raise ValueError(f"classes (--classes) is for Pascal VOC and YOLO folders; the COCO dataset {root} names its "
+                         f"categories in its json")
+    coco, findings, n = {}, [], 0
+    for s in ('train', 'val'):
+        ann = root / 'annotations' / f'instances_{s}2017.json'
+        if ann.is_file():
+            d = read_coco_json(ann)
+            gone = resolve_file_names(d, root / f'{s}2017')
+            findings += [Finding('missing file', f'{s}2017/{g}', f"named in {rel_name(ann, root)} but not found")
+                         for g in gone]
+            coco[s], n = _keep_images(d, d['images']), n + len(gone)
+    return FormatDataset(root, 'coco', coco, {s: root / f'{s}2017' for s in coco}, 'COCO files', findings, n)
+
+def _keep_images(d:dict, images:list) -> dict:
+    "The COCO dict `d` with only `images` and the annotations of their ids."
+    ids = {r.get('id') for r in images if isinstance(r, dict)}
+    return {**d, 'images': images, 'annotations': [a for a in d['annotations']
+                                                   if not isinstance(a, dict) or a.get('image_id') in ids]}
 
 # %% ../nbs/01f_formats.ipynb #a63d4b64
 def _settle_test(parts:dict) -> tuple[dict, str]:
@@ -140,10 +148,14 @@ def _voc_records(root, parts, classes, findings, show):
         p, f = read_voc_xml(x, rel_name(x, root))
         parsed[x] = p
         findings.extend(f)
+    origin = 'the given class list'
     if classes is None:
-        cl = next((p for n in ('labels.txt', 'classes.txt') for p in (root / n,) if p.is_file()), None)
+        cl = next((p for n in ('labels.txt', 'classes.txt') for p in sorted(root.rglob(n))), None)
         classes = read_class_list(cl) if cl else sorted({n for p in parsed.values() if p for n, _ in p['objects']})
+        origin = f"the class list {rel_name(cl, root)}" if cl else None
     index = {n: i + 1 for i, n in enumerate(classes)}
+    known = ', '.join(classes[:8]) + (', ...' if len(classes) > 8 else '')
+    said = origin or f"no class list (classes.txt, labels.txt or --classes): the XML files' names, sorted: {known}"
     records = {}
     for split, items in parts.items():
         records[split] = []
@@ -162,12 +174,13 @@ def _voc_records(root, parts, classes, findings, show):
                                                              f"{size[0]}x{size[1]} (as shown upright)"))
             for i, (name, corners) in enumerate(p['objects'], 1):
                 if name not in index:
-                    findings.append(Finding('unknown class', xf, f"object {i}: {name!r} is not in the class list"))
+                    findings.append(Finding('unknown class', xf, f"object {i}: {name!r} is not in {origin} "
+                                                                 f"({known})"))
                     continue
                 box = clip_box(*corners, *size, xf, f"object {i} ({name})", findings)
                 if box is not None:
                     rec['objects'].append((index[name], box))
-    return records, [{'id': i, 'name': n} for n, i in index.items()]
+    return records, [{'id': i, 'name': n} for n, i in index.items()], said
 
 # %% ../nbs/01f_formats.ipynb #1ce4877c
 def _yolo_records(root, parts, names, findings, show):
@@ -192,7 +205,7 @@ def _yolo_records(root, parts, names, findings, show):
             records[split].append({'path': img, 'width': size[0], 'height': size[1],
                                    'objects': [(c + 1, b) for c, b in objs]})
     names = names if names is not None else {c: str(c) for c in sorted(seen)}
-    return records, [{'id': i + 1, 'name': n} for i, n in sorted(names.items())]
+    return records, [{'id': i + 1, 'name': n} for i, n in sorted(names.items())], None
 
 # %% ../nbs/01f_formats.ipynb #52e9960d
 def _orphans(root, fmt, parts, findings):
@@ -237,10 +250,9 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
     split exists). A test split is val when there is no val, else left out."""
     root = Path(root)
     fmt = format or detect_format(root)
+    classes = None if classes is None else check_class_names(classes, 'classes')
     if fmt == 'coco':
-        coco = {s: read_coco_json(root / 'annotations' / f'instances_{s}2017.json') for s in ('train', 'val')
-                if (root / 'annotations' / f'instances_{s}2017.json').is_file()}
-        return FormatDataset(root, fmt, coco, {s: root / f'{s}2017' for s in coco}, 'COCO files')
+        return _coco_dataset(root, classes)
     findings, names = [], None
     if fmt == 'voc':
         parts, source = voc_parts(root)
@@ -251,6 +263,7 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
         raise ValueError(f"format must be 'coco', 'voc' or 'yolo', got {format!r}")
     parts, note = _settle_test(parts)
     _orphans(root, fmt, parts, findings)
+    findings += split_overlap(parts, root)
     auto = find_split_lists(root) if split_files is None and None in parts else {}
     if split_files is not None or auto:
         given = split_files if split_files is not None else auto
@@ -272,8 +285,8 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
     source += f" ({note})" if note else ''
     n_items = sum(map(len, parts.values()))
     show = progress if progress is not None else n_items >= 1000
-    records, cats = (_voc_records(root, parts, classes, findings, show) if fmt == 'voc' else
-                     _yolo_records(root, parts, names, findings, show))
+    records, cats, said = (_voc_records(root, parts, classes, findings, show) if fmt == 'voc' else
+                           _yolo_records(root, parts, names, findings, show))
     coco, roots = {}, {}
     for s in ('train', 'val'):
         recs = records.get(s, [])
@@ -282,7 +295,8 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
             r['file_name'] = r['path'].relative_to(roots[s]).as_posix()
         coco[s] = _to_coco(sorted(recs, key=lambda r: r['file_name']), cats)
     n_kept = sum(len(d['images']) for d in coco.values())
-    return FormatDataset(root, fmt, coco, roots, source, findings, n_items - n_kept)
+    findings = list(dict.fromkeys(findings))  # an image of two splits: its faults said once
+    return FormatDataset(root, fmt, coco, roots, source, findings, n_items - n_kept, said)
 
 # %% ../nbs/01f_formats.ipynb #06f9b965
 def _fingerprint(root:Path, kw:dict) -> str:
@@ -317,6 +331,16 @@ def coco_files(root,                     # dataset folder in any format `detect_
     roots = json.loads(roots_file.read_text())
     return {s: (Path(roots[s]), files[s]) for s in ('train', 'val')}
 
+# %% ../nbs/01f_formats.ipynb #7a424322
+def _drop_undecodable(ds:FormatDataset):
+    "Leave out of `ds` (in place) each image `unreadable_images` cannot decode, with an 'unreadable image' finding."
+    for s, d in ds.coco.items():
+        paths = {ds.image_roots[s] / r['file_name']: r for r in d['images']}
+        bad = unreadable_images(list(paths))
+        ds.findings += [Finding('unreadable image', rel_name(p, ds.root), why) for p, why in bad.items()]
+        ds.coco[s] = _keep_images(d, [r for p, r in paths.items() if p not in bad])
+        ds.n_skipped += len(bad)
+
 # %% ../nbs/01f_formats.ipynb #d621d27c
 def _place(src:Path, dst:Path, link:bool):
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -338,8 +362,11 @@ def convert(src,                          # dataset folder (COCO, Pascal VOC or 
     """Write `src` as the COCO layout detr_nb reads (`train2017/`, `val2017/`,
     `annotations/instances_{train,val}2017.json`), keeping file names (sub-folders included), pixel boxes and class
     names. It is built in a hidden sibling folder and renamed into place at the end, so a failed run leaves `out` as
-    it was. Returns the `FormatDataset` read (its findings say what was skipped). `FileExistsError` for a non-empty
-    `out` without `overwrite`; `ValueError` when `out` and `src` overlap."""
+    it was. Every image is decoded first by the reader training uses (`unreadable_images`): one that cannot be
+    (truncated, not an image, a 32-bit image with no 8-bit reading) is left out with its boxes and named as an
+    'unreadable image' finding, so the layout written trains without a skipped file. Returns the `FormatDataset`
+    read (its findings say what was skipped). `FileExistsError` for a non-empty `out` without `overwrite`;
+    `ValueError` when `out` and `src` overlap."""
     src, out = Path(src), Path(out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} is a file; give a folder to write the COCO layout into")
@@ -349,6 +376,7 @@ def convert(src,                          # dataset folder (COCO, Pascal VOC or 
     if s == o or o in s.parents or s in o.parents:
         raise ValueError(f"{out} and {src} overlap; write the COCO layout into a folder outside the source")
     ds = load_dataset(src, progress=progress, **load_kw)
+    _drop_undecodable(ds)
     tmp = o.parent / f".{o.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:

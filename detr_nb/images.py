@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 # %% auto #0
-__all__ = ['ORIENTATIONS', 'clean_file_name', 'find_image_files', 'image_mode_problem', 'exif_orientation', 'eight_bit_scale',
-           'upright_rgb', 'read_image']
+__all__ = ['ORIENTATIONS', 'clean_file_name', 'find_image_files', 'resolve_file_names', 'image_mode_problem', 'exif_orientation',
+           'eight_bit_scale', 'upright_rgb', 'read_image']
 
 # %% ../nbs/01_images.ipynb #5bd3c11e
 def clean_file_name(name, # a `file_name` as a json holds it (anything: only text is changed)
@@ -68,14 +68,15 @@ def _lookup(root:Path, name:str, index:dict) -> tuple[str|None, list]:
 def find_image_files(img_folder,   # the folder holding the images
                      images:list,  # image records (`file_name` normalized by `normalize_coco`)
                     ) -> tuple[dict, list]:
-    """`(paths, findings)`: image id -> the file of each record that was found (see the rules above), and
+    """`(paths, findings)`: image id -> the file of each record that was found (see the rules above; its name read
+    through `clean_file_name` first, so a record that was not normalized is found the same way), and
     `(kind, example)` pairs for the files found by another name ('file found by another name') or not at all
     ('missing file')."""
     root = Path(img_folder)
     present = {p.name for p in root.iterdir()}
     paths, findings, index = {}, [], None
     for r in images:
-        name = str(r['file_name'])
+        name = str(clean_file_name(r['file_name']))  # `images\\a.jpg` as written on Windows: `images/a.jpg`
         path = Path(name) if os.path.isabs(name) else root / name
         if ('/' not in name and name in present) or ('/' in name and path.is_file()):
             paths[r['id']] = path
@@ -94,6 +95,21 @@ def find_image_files(img_folder,   # the folder holding the images
         else:
             findings.append(('missing file', name))
     return paths, findings
+
+# %% ../nbs/01_images.ipynb #e49568a7
+def resolve_file_names(d:dict,      # a COCO dict as read (`read_coco_json`); its 'images' are rewritten in place
+                       img_folder,  # the folder holding its images
+                      ) -> list[str]:
+    """Set each image record's `file_name` to the relative path of the file `find_image_files` finds for it in
+    `img_folder` (Windows separators, case, ...: as every reader of `file_name` finds it) and drop the records whose
+    file is not found; returns their names (cleaned). Records without an id or file name are left to the COCO checks."""
+    folder = Path(img_folder)
+    recs = [r for r in d['images'] if isinstance(r, dict) and 'id' in r and 'file_name' in r]
+    paths, _ = find_image_files(folder, recs) if folder.is_dir() else ({}, [])
+    gone = [str(clean_file_name(r['file_name'])) for r in recs if r['id'] not in paths]
+    d['images'] = [{**r, 'file_name': paths[r['id']].relative_to(folder).as_posix()} if r in recs else r
+                   for r in d['images'] if r not in recs or r['id'] in paths]
+    return gone
 
 # %% ../nbs/01_images.ipynb #dbf713a2
 _MODE_KIND = {'1': 'grayscale image', 'L': 'grayscale image', 'LA': 'grayscale image', 'La': 'grayscale image',

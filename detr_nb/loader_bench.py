@@ -67,7 +67,7 @@ def bench_data(root=None,                 # COCO-layout folder (None: write the 
         rows.append({'source': str(root), 'split': split, 'decode': 'PIL + DETR augmentations', 'workers': w,
                      'batch_size': batch_size, 'images': n, 'first_batch_s': round(first, 3),
                      'images_per_s': round(steady, 2)})
-    files = [images / ds.coco.imgs[i]['file_name'] for i in ds.ids[:batch_size * batches]]
+    files = [ds.paths[i] for i in ds.ids[:batch_size * batches]]  # as the dataset found them (Windows separators, ...)
     rows.append({'source': str(root), 'split': split, 'decode': 'torchvision decode_jpeg, CPU', 'workers': 0,
                  'batch_size': 1, 'images': len(files), 'first_batch_s': None,
                  'images_per_s': round(_decode_rate(files, 'cpu'), 2)})

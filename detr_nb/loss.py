@@ -124,7 +124,8 @@ def _match(self:SetCriterion, logits, boxes, targets):
 @patch
 def _labels(self:SetCriterion, logits, labels, q_idx, t_idx, ce_norm, quality=None):
     """loss_ce [L]: weighted cross-entropy over every query, no-object where unmatched. With `quality` ([L, M], the
-    IoU of each matched pair), a matched query's target is split: 1 - a + a * IoU on its class, the rest on no object."""
+    IoU of each matched pair), a matched query's target is split: 1 - a + a * IoU on its class, the rest on no
+    object."""
     L, B, Q, K = logits.shape
     tgt_cls = torch.full((L, B * Q), self.num_classes, dtype=torch.int64, device=logits.device)
     tgt_cls.scatter_(1, q_idx, labels[t_idx])

@@ -11,9 +11,10 @@ from pathlib import Path
 from PIL import Image
 from .coco import (PROBLEMS, ORIENTATIONS, NormalizedCoco, image_mode_problem, coco_index, crowded_images,
                           eight_bit_scale, exif_orientation, find_image_files, normalize_coco, read_coco_json)
+from .images import read_image
 
 # %% auto #0
-__all__ = ['CocoReport', 'validate_coco']
+__all__ = ['CocoReport', 'validate_coco', 'unreadable_images']
 
 # %% ../nbs/01b_validate.ipynb #c4f84922
 @dataclass
@@ -56,23 +57,25 @@ class CocoReport:
         return (f"{self.n_images} images, {self.n_annotations} annotations ({self.n_crowd} crowd), "
                 f"{self.n_categories} categories: {found}")
 
-    def _rows(self):
+    def _rows(self):  # the kinds found only: a table of zeros hides the one line that matters
         return [(k, self.counts[k], sev, todo, ', '.join(self.examples.get(k, [])))
-                for k, (sev, todo) in PROBLEMS.items()]
+                for k, (sev, todo) in PROBLEMS.items() if self.counts[k]]
 
     def __str__(self):
         head = f"COCO check of {self.ann_file} with images in {self.img_folder}\n{self.summary()}\n"
-        lines = [f"{'problem':<28}{'count':>6}  {'severity':<8}  {'when loading':<46}  examples"]
-        lines += [f"{k:<28}{n:>6}  {s:<8}  {t:<46}  {e}" for k, n, s, t, e in self._rows()]
-        return head + '\n'.join(lines) + f"\n=> {'OK' if self.ok else f'{self.n_errors} errors'}"
+        rows = self._rows()
+        lines = [f"{'problem':<28}{'count':>6}  {'severity':<8}  {'when loading':<46}  examples"] if rows else []
+        lines += [f"{k:<28}{n:>6}  {s:<8}  {t:<46}  {e}" for k, n, s, t, e in rows]
+        return head + ''.join(f"{x}\n" for x in lines) + f"=> {'OK' if self.ok else f'{self.n_errors} errors'}"
     __repr__ = __str__
 
     def _repr_markdown_(self):
         rows = '\n'.join(f"| {k} | {n} | {s} | {t} | {e} |" for k, n, s, t, e in self._rows())
         verdict = 'OK' if self.ok else f'{self.n_errors} errors'
+        table = (f"\n\n| problem | count | severity | when loading | examples |\n|---|---:|---|---|---|\n{rows}\n"
+                 if rows else '\n')
         return (f"**COCO check** of `{self.ann_file}` with images in `{self.img_folder}`: {self.summary()} "
-                f"=> **{verdict}**\n\n| problem | count | severity | when loading | examples |\n"
-                f"|---|---:|---|---|---|\n{rows}\n")
+                f"=> **{verdict}**{table}")
 
 # %% ../nbs/01b_validate.ipynb #8a130102
 _CONVERTIBLE = {'1', 'L', 'LA', 'P', 'PA', 'RGB', 'RGBA', 'RGBX', 'RGBa', 'CMYK', 'YCbCr', 'LAB', 'HSV'}
@@ -163,3 +166,17 @@ def validate_coco(ann_file,                   # COCO instances json
                 for kind, example in problems:
                     report.add(kind, example)
     return report
+
+# %% ../nbs/01b_validate.ipynb #8a5c82c1
+def unreadable_images(paths:list,         # image files
+                      num_threads:int=4,  # threads decoding them
+                     ) -> dict:
+    """`{path: why}` for each of `paths` that `detr_nb.images.read_image`, the reader of training, cannot decode
+    (missing, truncated, not an image, a mode with no 8-bit reading); `why` is one line without the path."""
+    def why(p):
+        try:
+            read_image(p)
+        except Exception as e:
+            return f"{type(e).__name__}: {str(e).replace(str(p) + ': ', '').replace(str(p), Path(p).name)}"
+    with ThreadPoolExecutor(num_threads) as ex:
+        return {p: w for p, w in zip(paths, ex.map(why, paths)) if w is not None}

@@ -4,19 +4,22 @@
 
 # %% ../nbs/01g_voc_yolo.ipynb #bf4c811d
 from __future__ import annotations
-import csv, math
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 import yaml
-from .findings import IMAGE_SUFFIXES, FORMAT_PROBLEMS, SHARED_KINDS, problem_info, Finding, image_size, clip_box
+from .findings import (IMAGE_SUFFIXES, FORMAT_PROBLEMS, SHARED_KINDS, problem_info, Finding, image_size, clip_box,
+                              rel_name)
+from .splits import read_class_list, read_split_list
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'parse_xml', 'read_voc_xml', 'parse_yolo_line', 'read_yolo_labels', 'read_class_list',
-           'read_split_list', 'rel_name', 'detect_format', 'yolo_label_path', 'yolo_parts', 'voc_parts',
-           'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box']
+__all__ = ['SPLIT_NAMES', 'parse_xml', 'read_voc_xml', 'parse_yolo_line', 'read_yolo_labels', 'UnknownFormat', 'detect_format',
+           'yolo_label_path', 'yolo_parts', 'voc_parts', 'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS',
+           'problem_info', 'Finding', 'image_size', 'clip_box', 'rel_name', 'read_class_list', 'read_split_list']
 
 # %% ../nbs/01g_voc_yolo.ipynb #c7e1a0f1
-_all_ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box']
+_all_ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box', 'rel_name',
+         'read_class_list', 'read_split_list']
 
 # %% ../nbs/01g_voc_yolo.ipynb #56350e02
 try:  # defusedxml refuses DTDs and entities; without it a byte check below refuses them
@@ -117,36 +120,15 @@ def read_yolo_labels(path, file:str, width:int, height:int, # label file, its na
                                                            f"(ids {min(names)}..{max(names)})" if names else
                                                            f"line {n}: class {cls}, the class list is empty"))
             continue
-        outside = [v for v in (cx, cy, w, h) if not 0 <= v <= 1]
-        if outside:
-            findings.append(Finding('value outside [0, 1]', file, f"line {n}: {outside[0]:g} in {line.strip()!r}"))
+        outside, own = [v for v in (cx, cy, w, h) if not 0 <= v <= 1], []
         box = clip_box((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height,
-                       width, height, file, f"line {n}", findings, report_clip=not outside)
+                       width, height, file, f"line {n}", own, report_clip=not outside)
+        if outside and box is not None:  # one finding per fault: a dropped box is said once, as dropped
+            own.append(Finding('value outside [0, 1]', file, f"line {n}: {outside[0]:g} in {line.strip()!r}"))
+        findings += own
         if box is not None:
             out.append((cls, box))
     return out, findings
-
-# %% ../nbs/01g_voc_yolo.ipynb #f9fb68cc
-def read_class_list(path) -> list[str]:
-    "Class names from a text file, one a line (`classes.txt`, `labels.txt`, darknet `obj.names`); blank lines skipped."
-    return [s.strip() for s in Path(path).read_text(encoding='utf-8-sig').splitlines() if s.strip()]
-
-# %% ../nbs/01g_voc_yolo.ipynb #798774cd
-def read_split_list(path) -> set[str]:
-    """The file names a split list names: a .txt (first word of each line: a name or a stem, as ImageSets writes)
-    or a .csv (its `filename` column, as the raccoon author's `train_labels.csv`; else its first column)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"split list {path} does not exist; expected a .txt (one file name a line) or a .csv "
-                                f"with a 'filename' column")
-    text = path.read_text(encoding='utf-8-sig')
-    if path.suffix.lower() == '.csv':
-        rows = list(csv.reader(text.splitlines()))
-        if not rows:
-            return set()
-        col = rows[0].index('filename') if 'filename' in rows[0] else 0
-        return {r[col].strip() for r in rows[1:] if len(r) > col and r[col].strip()}
-    return {s.split()[0] for s in text.splitlines() if s.strip()}
 
 # %% ../nbs/01g_voc_yolo.ipynb #e75bb470
 SPLIT_NAMES = {'train': 'train', 'val': 'val', 'valid': 'val', 'validation': 'val', 'test': 'test'}
@@ -158,34 +140,49 @@ def _files(folder:Path, suffixes) -> list[Path]:
 
 def _images(folder:Path) -> list[Path]: return _files(folder, IMAGE_SUFFIXES)
 
-def rel_name(p:Path, root:Path) -> str:
-    "`p` relative to `root` with / separators (how findings and COCO file names name a file), else `p` in full."
-    try:
-        return p.relative_to(root).as_posix()
-    except ValueError:
-        return str(p)
-
 # %% ../nbs/01g_voc_yolo.ipynb #156033b5
 def _coco_files(root:Path) -> bool:
     return (root / 'annotations' / 'instances_train2017.json').is_file()
 
+def _yaml_error(p:Path, e:Exception) -> ValueError:
+    "One line naming the yaml file `p`, the line of its syntax error and the fault."
+    mark = getattr(e, 'problem_mark', None)
+    what = getattr(e, 'problem', None) or f"{type(e).__name__}: {e}"
+    return ValueError(f"{p}{f', line {mark.line + 1}' if mark is not None else ''}: not a readable YAML file ({what}); "
+                      f"fix it (a YOLO data.yaml holds names: and the train:/val: folders)")
+
 def _data_yaml(root:Path) -> Path | None:
-    "The YOLO dataset yaml of `root`: data.yaml / dataset.yaml first, else any top-level yaml with a `names` key."
+    """The YOLO dataset yaml of `root`: data.yaml / dataset.yaml first, else any top-level yaml with a `names` key.
+    Never silently passed over: a data.yaml / dataset.yaml that cannot be read or has no `names`, or (when no yaml
+    has `names`) any top-level yaml that cannot be read, is a `ValueError` naming the file (and the line)."""
     cands = sorted(root.glob('*.yaml')) + sorted(root.glob('*.yml'))
     cands.sort(key=lambda p: p.stem not in ('data', 'dataset'))
+    broken = []
     for p in cands:
         try:
             d = yaml.safe_load(p.read_text(encoding='utf-8'))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            if p.stem in ('data', 'dataset'):
+                raise _yaml_error(p, e) from None
+            broken.append((p, e))
             continue
         if isinstance(d, dict) and 'names' in d:
             return p
+        if p.stem in ('data', 'dataset'):
+            raise ValueError(f"{p}: no 'names' key; a YOLO dataset yaml names its classes (names: [cat, dog] or "
+                             f"names: {{0: cat, 1: dog}})")
+    if broken:
+        raise _yaml_error(*broken[0])
     return None
+
+class UnknownFormat(ValueError):
+    "A folder whose files match no dataset format (`detect_format`); other `ValueError`s name a file that is broken."
 
 def detect_format(root) -> str:
     """'coco', 'yolo' or 'voc': the format of the dataset folder `root`, by its files. COCO: the detr_nb layout
     (`annotations/instances_train2017.json`); YOLO: a yaml with `names`, else a `labels/` folder or a
-    `classes.txt` / `obj.names`; VOC: XML files. `FileNotFoundError` / `ValueError` naming what was looked for."""
+    `classes.txt` / `obj.names`; VOC: XML files. `FileNotFoundError` / `UnknownFormat` naming what was looked for;
+    `ValueError` naming a dataset yaml that cannot be read (see `_data_yaml`)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {root} does not exist")
@@ -198,7 +195,7 @@ def detect_format(root) -> str:
     if any(p.is_dir() and p.name == 'labels' for p in root.rglob('labels')) or \
        any(next(root.rglob(n), None) for n in ('classes.txt', 'obj.names')):
         return 'yolo'
-    raise ValueError(f"{root}: no dataset format recognised; expected COCO (annotations/instances_train2017.json), "
+    raise UnknownFormat(f"{root}: no dataset format recognised; expected COCO (annotations/instances_train2017.json), "
                      f"YOLO (data.yaml with 'names', or labels/ with .txt files) or Pascal VOC (.xml files)")
 
 # %% ../nbs/01g_voc_yolo.ipynb #ee85a9bc
@@ -211,19 +208,27 @@ def yolo_label_path(img:Path) -> Path:
     return img.with_suffix('.txt')
 
 # %% ../nbs/01g_voc_yolo.ipynb #416c25a4
-def _yolo_source(base:Path, entry:str) -> list[Path]:
-    "Image files of one data.yaml `train`/`val` entry: a folder, a .txt list of images or one image."
+def _yolo_source(base:Path, entry:str, key:str, y:Path) -> list[Path] | None:
+    """Image files of one entry of the data.yaml `y` under `key` (train, val, ...): a folder, a .txt list of images or
+    one image. One that is not there is a `FileNotFoundError` naming the key and the path (None for `test`, which is
+    optional and only used when there is no val); a train/val folder without images is a `ValueError`."""
     p = base / entry
     if not p.exists() and entry.startswith('../'):
         p = base / entry[3:]   # Roboflow writes '../train/images' with the yaml beside train/ (as ultralytics reads it)
     if p.is_dir():
-        return _images(p)
+        imgs = _images(p)
+        if not imgs and key != 'test':
+            raise ValueError(f"{y}: {key}: {entry!r}: the folder {p} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return imgs
     if p.is_file() and p.suffix == '.txt':
         lines = [s.strip() for s in p.read_text(encoding='utf-8').splitlines() if s.strip()]
         return [(p.parent / s).resolve() if not Path(s).is_absolute() else Path(s) for s in lines]
     if p.is_file():
         return [p]
-    raise FileNotFoundError(f"{base}: data.yaml entry {entry!r} is not a folder, image list or image ({p})")
+    if key == 'test':
+        return None
+    raise FileNotFoundError(f"{y}: {key}: {entry!r} is not a folder, an image list (.txt) or an image "
+                            f"(looked for {p})")
 
 def yolo_parts(root:Path, # a YOLO dataset folder
               ) -> tuple[dict, dict | None, str | None]:
@@ -245,13 +250,16 @@ def yolo_parts(root:Path, # a YOLO dataset folder
         base = Path(str(d['path'])) if d.get('path') else y.parent
         base = base if base.is_absolute() else y.parent / base
         base = base if base.is_dir() else y.parent   # a `path:` of the machine it was made on: the yaml's folder
+        absent = []
         for key in ('train', 'val', 'valid', 'test'):
             entries = d.get(key)
             entries = [entries] if isinstance(entries, str) else (entries or [])
-            imgs = [p for e in entries for p in _yolo_source(base, str(e))]
+            found = [(e, _yolo_source(base, str(e), key, y)) for e in entries]
+            absent += [f"test: {e!r} not found, left out" for e, imgs in found if imgs is None]
+            imgs = [p for _, i in found for p in i or []]
             if imgs:
                 parts.setdefault(SPLIT_NAMES[key], []).extend(imgs)
-        source = f"{y.name} ({', '.join(parts)})" if parts else None
+        source = f"{y.name} ({', '.join([*parts, *absent])})" if parts else None
     if names is None:
         cl = next((p for n in ('classes.txt', 'obj.names') for p in sorted(root.rglob(n))), None)
         if cl is not None:

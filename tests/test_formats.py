@@ -235,7 +235,7 @@ def test_yolo_images_labels_per_split_and_broken_lines(tmp_path):
     ds = load_dataset(r)
     k = kinds(ds)
     assert k.pop('malformed label') == ['labels/val/v0.txt'] * 4
-    assert k.pop('value outside [0, 1]') == ['labels/val/v0.txt'] * 2     # 1.2 and -0.2
+    # 1.2 (wholly outside) and -0.2 (inverted) are dropped: one finding each, not also 'value outside [0, 1]'
     assert k.pop('box outside image') == ['labels/val/v0.txt']            # the edge at 1.05
     assert k.pop('non-positive box') == ['labels/val/v0.txt'] and k.pop('inverted box') == ['labels/val/v0.txt']
     assert k.pop('unknown class') == ['labels/val/v0.txt']
@@ -421,3 +421,37 @@ def test_raccoon_voc_author_split():
         assert got == want                                                # the author's boxes, in pixels
         sizes = {r['filename']: (int(r['width']), int(r['height'])) for r in rows}
         assert all(sizes[i['file_name']] == (i['width'], i['height']) for i in d['images'])
+
+
+def test_yolo_train_and_val_the_same_folder_counts_each_fault_once(tmp_path):
+    "Fault 6: train and val naming one folder: each fault once, and one warning that the splits are the same images."
+    from detr_nb.formats import load_dataset
+    from PIL import Image
+    r = tmp_path / 'same'
+    (r / 'images').mkdir(parents=True)
+    (r / 'labels').mkdir()
+    for i in range(3):
+        Image.new('RGB', (100, 50)).save(r / 'images' / f'a{i}.jpg')
+        (r / 'labels' / f'a{i}.txt').write_text('0 0.5 0.5 0.2 0.2\n' + ('0 0.5 0.5 0.2\n' if i == 0 else ''))
+    (r / 'data.yaml').write_text('names: [cat]\ntrain: images\nval: images\n')
+    ds = load_dataset(r)
+    assert [(f.kind, f.file, f.message) for f in ds.findings] == [
+        ('image in train and val', '.', 'train and val are the same 3 images'),
+        ('malformed label', 'labels/a0.txt', 'line 2: 4 fields, expected 5 (class cx cy w h) or a polygon '
+                                             '(class x1 y1 x2 y2 x3 y3 ...)')]
+    assert [len(ds.coco[s]['images']) for s in ('train', 'val')] == [3, 3]
+    (r / 'data.yaml').write_text('names: [cat]\ntrain: [images]\nval: [images/a1.jpg, images/a2.jpg]\n')
+    assert [str(f) for f in load_dataset(r).findings if f.kind == 'image in train and val'] == [
+        "warning: .: 2 images are in both train and val (e.g. images/a1.jpg, images/a2.jpg) (kept in both: the val "
+        "score includes images trained on)"]
+
+
+def test_a_yolo_box_outside_the_image_is_one_finding(tmp_path):
+    "Fault 6: cx = 1.5 (wholly outside) is one 'non-positive box' finding (dropped), not also 'outside [0, 1]'."
+    from detr_nb.voc_yolo import read_yolo_labels
+    (tmp_path / 'a.txt').write_text('0 1.5 0.5 0.2 0.2\n0 1.02 0.5 0.2 0.2\n')
+    objs, found = read_yolo_labels(tmp_path / 'a.txt', 'a.txt', 100, 50, {0: 'cat'})
+    assert objs == [(0, [92.0, 20.0, 8.0, 10.0])]
+    assert [(f.kind, f.message) for f in found] == [
+        ('non-positive box', 'line 1: (140, 20, 160, 30) wholly outside the 100x50 image'),
+        ('value outside [0, 1]', "line 2: 1.02 in '0 1.02 0.5 0.2 0.2'")]

@@ -120,7 +120,7 @@ ADDED_NAMES = {
     'eval': ['metric_defined', 'check_categories', 'validation_loss'],
     'images': [
         'ORIENTATIONS', 'clean_file_name', 'find_image_files', 'image_mode_problem', 'exif_orientation',
-        'eight_bit_scale', 'upright_rgb', 'read_image'
+        'eight_bit_scale', 'upright_rgb', 'read_image', 'resolve_file_names'
     ],
     'config': [
         'DATA_FORMATS', 'SCRATCH_STEPS', 'SIZE_CAPS', 'image_sizes', 'photo_sizes', 'fastest_precision',
@@ -135,8 +135,25 @@ ADDED_NAMES = {
         'budget_planned', 'budget_evals_reached', 'budget_evaluation_due', 'epoch_evaluation_due'
     ],
     'findings': [
+        'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box',
+        'rel_name'
+    ],
+    # issue 23/26 round (branch faults2): the dataset modules' names kept where they were, and the new ones
+    'formats': ['find_split_lists', 'fraction_split', 'FormatDataset', 'load_dataset', 'coco_files', 'convert'],
+    'voc_yolo': [
+        'SPLIT_NAMES', 'parse_xml', 'read_voc_xml', 'parse_yolo_line', 'read_yolo_labels', 'read_class_list',
+        'read_split_list', 'rel_name', 'detect_format', 'yolo_label_path', 'yolo_parts', 'voc_parts', 'UnknownFormat',
         'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box'
     ],
+    'splits': ['read_class_list', 'check_class_names', 'read_split_list', 'find_split_lists', 'fraction_split',
+               'split_overlap'],
+    'validate': ['unreadable_images'],
+    'check': ['verdict', 'validate_dataset'],
+    'options': ['existing_path', 'output_path', 'check_data_paths', 'resolve_config', 'model_sets',
+                'check_model_settings', 'check_eval_options', 'job_params', 'check_bench_options',
+                'time_to_ap_config', 'TIME_TO_AP_OPTIONS', 'check_time_to_ap_options'],
+    'arguments': ['class_list'],
+    'convergence': ['CROP_BUDGET_SHARE'],
 }
 
 

@@ -33,6 +33,23 @@ def cpu_name() -> str:
     return platform.processor() or 'unknown CPU'
 
 
+def one_category(root, name, work):
+    "data overrides that read only category `name` of the COCO root `root`: filtered jsons of the images that have it."
+    sets = []
+    for split in ('train', 'val'):
+        d = json.loads((Path(root) / 'annotations' / f'instances_{split}2017.json').read_text())
+        cats = [c for c in d['categories'] if c['name'] == name]
+        if not cats:
+            raise SystemExit(f"--category {name!r}: {root} has no such category")
+        anns = [a for a in d['annotations'] if a['category_id'] == cats[0]['id']]
+        keep = {a['image_id'] for a in anns}
+        out = Path(work) / f'{name}_{split}.json'
+        out.write_text(json.dumps({'images': [i for i in d['images'] if i['id'] in keep], 'annotations': anns,
+                                   'categories': cats}))
+        sets += [f'data.{split}_images={Path(root) / f"{split}2017"}', f'data.{split}_annotations={out}']
+    return sets
+
+
 def base_config(root, seed, minutes, overrides, out_dir):
     "The scratch preset on `root` with the overrides, a time budget and a seed, its sizes fitted to the CPU."
     cfg = get_preset('scratch')
@@ -76,6 +93,7 @@ def main():
                                                  "keep DETR variants apart")
     p.add_argument('--detector-eval-every', type=int, default=50, help='steps between the detectors\' evaluations')
     p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--category', default=None, help='train and score only this category of a COCO root (e.g. person)')
     p.add_argument('--out', required=True)
     a = p.parse_args()
     models = a.models.split(',')
@@ -93,8 +111,9 @@ def main():
     record = json.loads(out.read_text()) if out.is_file() else {}
     work = Path(tempfile.mkdtemp(prefix='compare_real_'))
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
+    data_sets = one_category(a.root, a.category, work) if a.category else []
     for seed in seeds:
-        cfg = base_config(a.root, seed, a.minutes, a.set, work)
+        cfg = base_config(a.root, seed, a.minutes, data_sets + a.set, work)
         for name in models:
             started = time.time()
             if name == 'detr':
@@ -108,8 +127,8 @@ def main():
                      machine=f"{cpu_name()}, {os.cpu_count()} cores; affinity {sorted(os.sched_getaffinity(0))}",
                      command='python ' + ' '.join(sys.argv), overrides=list(a.set) if name == 'detr' else [],
                      sizes={k: getattr(cfg.data, k) for k in ('scales', 'max_size', 'val_size')})
-            print(f"{a.name} {a.label or name} seed {seed}: AP {r['AP']:.3f} AP50 {r['AP50']:.3f} after {r['steps']} steps",
-                  flush=True)
+            print(f"{a.name} {a.label or name} seed {seed}: AP {r['AP']:.3f} AP50 {r['AP50']:.3f} "
+                  f"after {r['steps']} steps", flush=True)
             record = json.loads(out.read_text()) if out.is_file() else {}  # runs of other processes kept
             key = a.label or name
             runs = [x for x in record.setdefault(a.name, {}).get(key, []) if x['seed'] != seed or
