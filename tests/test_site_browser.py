@@ -4,7 +4,8 @@ images. Each page must have no table wider than its container unless that table 
 controls of every embedded widget shown, and every image loaded and not shrunk below a readable size. On every page
 of the site, no table and no code block (cell input, output, command) is cut at the right edge: what is wider than
 the column scrolls inside its own box and shows the scroll shadow (the scrollbar of a headless or macOS browser is
-hidden until one scrolls, so the shadow is the cue a reader sees).
+hidden until one scrolls, so the shadow is the cue a reader sees), and the generated reference tables fit the column
+with their meaning in view.
 
 The site is `docs/` (or the folder in `DETR_NB_SITE`, where a missing page fails; in `docs/` it skips the test, as
 a site built before these pages); `make docs` runs this test again on the site it just built."""
@@ -77,6 +78,23 @@ CODE_JS = """() => {
                                           `${el.tagName.toLowerCase()}.${el.className} (${Math.round(b.right)} px)`);
       break;
     }
+  }
+  return bad;
+}"""
+
+# the generated reference tables (config keys, command options) fit the text column: their meaning column is read
+# without scrolling sideways
+REF_JS = """() => {
+  const bad = [];
+  for (const t of document.querySelectorAll('table.detr-nb-ref')) {
+    const box = t.parentElement, r = t.getBoundingClientRect(), b = box.getBoundingClientRect();
+    const meaning = t.querySelector('td.meaning');
+    const m = meaning ? meaning.getBoundingClientRect() : null;
+    const label = (t.innerText || '').trim().split('\\n')[0].slice(0, 60);
+    if (r.right > b.right + 1) bad.push(`reference table "${label}" is ${Math.round(r.width)} px wide in a ` +
+                                        `${Math.round(b.width)} px column`);
+    else if (m && m.width < 150) bad.push(`reference table "${label}": its meaning column is ` +
+                                          `${Math.round(m.width)} px`);
   }
   return bad;
 }"""
@@ -192,7 +210,8 @@ def test_every_page_fits_its_column(browser, site_url):
         for path in pages:
             page.goto(f'{site_url}/{path}', wait_until='load')
             page.evaluate('() => document.fonts.ready')
-            problems += [f'{path}: {p}' for p in page.evaluate(TABLES_JS) + page.evaluate(CODE_JS)]
+            problems += [f'{path}: {p}' for p in page.evaluate(TABLES_JS) + page.evaluate(CODE_JS) +
+                         page.evaluate(REF_JS)]
     finally:
         page.close()
     assert not problems, f'{len(problems)} cut tables or code blocks:\n  ' + '\n  '.join(problems[:40])

@@ -15,13 +15,15 @@ after the build). The kinds:
 - `config-reference`: a config field without a row or without a meaning on the configuration reference page;
 - `cli-reference`: a command without its page, or an option of the `detr_nb` parser missing from it;
 - `widget`: a widget view embedded in a page without its saved state (it renders as an empty box);
+- `raw-markdown`: Markdown shown as text (a backtick, `**`, a `](` link or a `#` heading mark in the prose outside
+  code), as when a generated HTML table holds Markdown that is never rendered;
 - `broken-link`: a link inside the site to a page or anchor that does not exist (raw HTML links, which Sphinx
   does not check).
 
 Usage: `python tools/check_docs.py [--site docs] [--readme README.md] [--summary] [--warn-only]`.
 """
 from __future__ import annotations
-import argparse, csv, json, re, statistics, sys
+import argparse, copy, csv, json, re, statistics, sys
 from collections import Counter
 from pathlib import Path
 
@@ -31,7 +33,8 @@ import site_reference  # noqa: E402
 
 RESULTS = ROOT / 'nbs' / 'bench_results'
 SKIP_PAGES = {'search.html', 'genindex.html', 'py-modindex.html'}
-LOCATED = {'truncated', 'warning', 'internal'}  # kinds whose lines name the notebook cell that holds the text
+# kinds whose lines name the notebook cell that holds the text
+LOCATED = {'truncated', 'warning', 'internal', 'raw-markdown'}
 
 
 # ---------------------------------------------------------------- the figures the prose quotes
@@ -77,7 +80,6 @@ def _text(node) -> str:
 
 def _prose(article, keep_links: bool = True) -> str:
     "The page's text without code cells' inputs, outputs that are code or text streams, and code blocks."
-    import copy
     a = copy.copy(article)
     for sel in ('div.cell_input', 'div.cell_output div.output.stream', 'div.cell_output div.output.stderr',
                 'div.cell_output div.output.text_plain', 'pre', 'script', 'style'):
@@ -171,6 +173,23 @@ def check_internal(article) -> list[str]:
     return out
 
 
+_RAW_MARKDOWN = re.compile(r'`|\*\*\w|\w\*\*|\]\(|^\s*#{1,4} \w', re.M)
+
+
+def check_raw_markdown(article) -> list[str]:
+    "Markdown marks left in the rendered prose (code, maths and outputs that are text left out)."
+    a = copy.copy(article)
+    for n in a.select('pre, code, kbd, script, style, div.cell_input, div.output.text_plain, div.output.stream, '
+                      'div.output.stderr, .math, mjx-container'):
+        n.decompose()
+    t = a.get_text('\n')
+    out = []
+    for m in _RAW_MARKDOWN.finditer(t):
+        out.append(f'raw-markdown: {_short(t[max(0, m.start() - 40):m.end() + 40], 100)!r} shows a Markdown mark '
+                   f'as text')
+    return out[:5]
+
+
 def check_widgets(soup) -> list[str]:
     views, state = [], {}
     for s in soup.find_all('script'):
@@ -224,8 +243,12 @@ def check_config_reference(site: Path) -> list[str]:
             if row is None:
                 out.append(f'{name}: config-reference: {r["key"]} ({s["class"]}) has no row')
                 continue
-            cells = row.find_all('td')
-            if len(cells) < 5 or not cells[-1].get_text().strip():
+            meaning = row.select_one('td.meaning')
+            if meaning is not None:
+                meaning = copy.copy(meaning)
+                for n in meaning.select('.detr-nb-allowed'):
+                    n.decompose()
+            if meaning is None or not meaning.get_text().strip():
                 out.append(f'{name}: config-reference: {r["key"]} has no meaning (give the field a trailing comment '
                            f'in nbs/00_config.ipynb)')
     return out
@@ -331,7 +354,7 @@ def check_site(site: Path, readme: Path | None = None) -> list[str]:
         article = _article(soup)
         name = str(page.relative_to(site))
         for msg in check_truncated(article) + check_warnings(article) + check_internal(article) + \
-                check_widgets(soup) + check_links(site, page, soup, ids):
+                check_raw_markdown(article) + check_widgets(soup) + check_links(site, page, soup, ids):
             where = locate(sources[name], msg) if name in sources and msg.split(':')[0] in LOCATED else ''
             failures.append(f'{name}: {msg}{where}')
     failures += check_figures(site, readme)
