@@ -9,7 +9,8 @@ after the build). The kinds:
 - `warning` / `traceback`: a Python warning (`UserWarning`, `DeprecationWarning`, ...) or a traceback in an output;
 - `internal`: words about how the project is made rather than about DETR ("the issue", "this session", "helper",
   a prototype run outside the project, bare chapter numbers such as "chapter 07b" that are not links, `flock` /
-  `taskset` commands, temporary-folder paths such as `/tmp/...`, "no internet access");
+  `taskset` commands, temporary-folder paths such as `/tmp/...`, "no internet access", how the notebooks are
+  tested ("skipped by CI"), the timing of the notebook's own run);
 - `figure`: a headline figure quoted on a page that disagrees with the result file it comes from (the registry
   `FIGURES` below: figure -> result file and key -> pages that must quote it);
 - `config-reference`: a config field without a row or without a meaning on the configuration reference page;
@@ -155,6 +156,10 @@ INTERNAL = [
     (r'\bhelper (sessions?|agents?|runs?)\b|\b(a|the|another) helper (measured|ran|found|wrote|reported)\b', 'prose',
      '"helper" (who made the project)'),
     (r'\bthe lead\b|\blead developer\b', 'prose', '"the lead" (who made the project)'),
+    (r'\bwhen (the|this) notebook is tested\b|\bskipped by CI\b', 'prose',
+     'how the project tests its notebooks (a reader runs the notebook, not its test suite)'),
+    (r'\bthis run of the notebook\b|\bas this saved run measured\b', 'all',
+     "bookkeeping of the notebook's own run (hide the cell: `#| hide`)"),
 ]
 
 
