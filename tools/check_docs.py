@@ -16,6 +16,11 @@ after the build). The kinds:
 - `config-reference`: a config field without a row or without a meaning on the configuration reference page;
 - `cli-reference`: a command without its page, or an option of the `detr_nb` parser missing from it;
 - `widget`: a widget view embedded in a page without its saved state (it renders as an empty box);
+- `raw-float`: a cell of a printed table (an output) that shows a number as Python or pandas print it by default
+  rather than as a reader reads it: more than 4 decimals with more than 4 significant digits or zero padding
+  (`7.460033`, `100.000000`), a scientific mantissa with 4 or more decimals (`4.172325e-07`, `0.000000e+00`), or
+  `NaN` / `None` for a missing value (format the column with fixed decimals, its unit in the header, and "—" for
+  missing values);
 - `raw-markdown`: Markdown shown as text (a backtick, `**`, a `](` link or a `#` heading mark in the prose outside
   code), as when a generated HTML table holds Markdown that is never rendered;
 - `broken-link`: a link inside the site to a page or anchor that does not exist (raw HTML links, which Sphinx
@@ -35,7 +40,7 @@ import site_reference  # noqa: E402
 RESULTS = ROOT / 'nbs' / 'bench_results'
 SKIP_PAGES = {'search.html', 'genindex.html', 'py-modindex.html'}
 # kinds whose lines name the notebook cell that holds the text
-LOCATED = {'truncated', 'warning', 'internal', 'raw-markdown'}
+LOCATED = {'truncated', 'warning', 'internal', 'raw-markdown', 'raw-float'}
 
 
 # ---------------------------------------------------------------- the figures the prose quotes
@@ -175,6 +180,35 @@ def check_internal(article) -> list[str]:
             first.setdefault(key, _short(t[max(0, m.start() - 40):m.end() + 40], 110))
         for key, n in seen.items():
             out.append(f'internal: {what}: "...{first[key]}..."' + (f' ({n} times)' if n > 1 else ''))
+    return out
+
+
+_RAW_FIXED = re.compile(r'^[-+]?\d*\.(\d{5,})$')
+_RAW_SCI = re.compile(r'^[-+]?\d\.\d{4,}e[-+]?\d+$', re.I)
+_MISSING = {'NaN', 'nan', 'None', 'NaT', '<NA>'}
+
+
+def raw_float(text: str) -> bool:
+    "A cell text that is a number or a missing value printed raw (see `raw-float` in the module docstring)."
+    t = text.strip()
+    if t in _MISSING or _RAW_SCI.match(t):
+        return True
+    m = _RAW_FIXED.match(t)
+    if not m:
+        return False
+    digits = t.lstrip('+-').replace('.', '').lstrip('0')
+    return len(digits) > 4 or m.group(1).endswith('0')
+
+
+def check_raw_floats(article) -> list[str]:
+    out = []
+    for table in article.select('div.cell_output table'):  # printed tables (a hand-written one says what it means)
+        cells = [c.get_text(' ').strip() for c in table.select('td')]
+        bad = [c for c in cells if raw_float(c)]
+        if bad:
+            head = ' | '.join(h.get_text(' ').strip() for h in table.select('th') if h.get_text().strip())
+            out.append(f'raw-float: a table shows {len(bad)} raw value(s) such as {", ".join(bad[:3])!r} '
+                       f'(columns: {_short(head, 70)!r})')
     return out
 
 
@@ -359,7 +393,8 @@ def check_site(site: Path, readme: Path | None = None) -> list[str]:
         article = _article(soup)
         name = str(page.relative_to(site))
         for msg in check_truncated(article) + check_warnings(article) + check_internal(article) + \
-                check_raw_markdown(article) + check_widgets(soup) + check_links(site, page, soup, ids):
+                check_raw_markdown(article) + check_raw_floats(article) + check_widgets(soup) + \
+                check_links(site, page, soup, ids):
             where = locate(sources[name], msg) if name in sources and msg.split(':')[0] in LOCATED else ''
             failures.append(f'{name}: {msg}{where}')
     failures += check_figures(site, readme)
