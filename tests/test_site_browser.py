@@ -53,6 +53,12 @@ TABLES_JS = """() => {
     const scrolls = box.scrollWidth > box.clientWidth + 1;
     const cue = box.offsetHeight - box.clientHeight > 0 || s.backgroundImage.includes('gradient');
     if (scrolls && !cue) bad.push(`table "${label}" scrolls without a visible scrollbar or shadow`);
+    const cell = t.querySelector('td');
+    if (cell) {
+      const c = getComputedStyle(cell);
+      if (parseFloat(c.paddingLeft) + parseFloat(c.paddingRight) < 4)
+        bad.push(`table "${label}": its cells have no padding (the columns run together)`);
+    }
   }
   return bad;
 }"""
