@@ -222,7 +222,8 @@ def check_raw_markdown(article) -> list[str]:
                       'div.output.stderr, .math, mjx-container'):
         n.decompose()
     t = a.get_text('\n')
-    out = []
+    out = [f'raw-markdown: the heading {_short(h.get_text(" "), 60)!r} lost the underscores of a name to bold text'
+           for h in article.select('h1, h2, h3, h4') if h.select_one('strong, em')]
     for m in _RAW_MARKDOWN.finditer(t):
         out.append(f'raw-markdown: {_short(t[max(0, m.start() - 40):m.end() + 40], 100)!r} shows a Markdown mark '
                    f'as text')
