@@ -27,12 +27,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/detr_nb demo --out $(DEMO_DIR)
 
-# the real datasets some pages and tests read live in data/ of the checkout (or the folder in DETR_NB_DATA):
-# data/coco_real_subset and data/raccoon_voc (where to download them: the Data and own-photos pages). A checkout that
-# sits next to a shared/data folder holding them gets data/ as a link to it; without them, those cells and tests skip
+# the real datasets and reference files some pages and tests read live in data/ of the checkout (or the folder in
+# DETR_NB_DATA): data/coco_real_subset, data/raccoon_voc (where to download them: the Data and own-photos pages) and
+# data/reference (the official code's outputs on a seeded tiny model). A checkout that sits next to a shared/ folder
+# holding them gets data/ made of links to them; without them, those cells and tests skip, saying why
 data:
-	@if [ ! -e data ] && [ -z "$$DETR_NB_DATA" ] && [ -d ../shared/data ]; then ln -s ../shared/data data; \
-	  echo "data/ -> ../shared/data"; fi
+	@if [ -z "$$DETR_NB_DATA" ] && [ ! -e data ] && [ -d ../shared ]; then mkdir data; \
+	  for d in ../shared/data/* ../shared/reference; do if [ -e "$$d" ]; then ln -s "../$$d" data/; fi; done; \
+	  echo "data/: $$(ls data | tr '\n' ' ')"; fi
 
 # long lines, `;` joins, one-line compound statements and unused imports (rules in ruff.toml)
 lint: $(STAMP)
