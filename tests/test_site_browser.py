@@ -114,11 +114,23 @@ IMAGES_JS = """() => {
     const name = (img.getAttribute('src') || '').slice(0, 60);
     if (!img.complete || img.naturalWidth === 0) { bad.push(`image ${name} did not load`); continue; }
     const shown = img.getBoundingClientRect().width;
+    if (img.getBoundingClientRect().right > article.getBoundingClientRect().right + 1)
+      bad.push(`image ${name} is ${Math.round(shown)} px wide and cut at the right of the ` +
+               `${Math.round(width)} px column`);
     const readable = Math.min(img.naturalWidth, 600, width);
     if (shown + 1 < readable) bad.push(`image ${name} is shown ${Math.round(shown)} px wide (natural ` +
                                        `${img.naturalWidth} px)`);
   }
   return bad;
+}"""
+
+# every figure of an output: none wider than the text column (scaled down to it, never cut at its right edge)
+CUT_IMAGES_JS = """() => {
+  const article = document.querySelector('article') || document.querySelector('main');
+  const right = article.getBoundingClientRect().right;
+  return [...article.querySelectorAll('.cell_output img')].filter(i => i.getBoundingClientRect().right > right + 1)
+    .map(i => `figure ${(i.getAttribute('src') || '').slice(0, 40)} (${i.naturalWidth} px) is cut at the ` +
+              `column's edge`);
 }"""
 
 # every embedded widget view: rendered, with at least one visible control or picture
@@ -206,8 +218,9 @@ def site_pages():
 
 
 def test_every_page_fits_its_column(browser, site_url):
-    """At 1280 px, no page scrolls sideways and no table or code block is cut at the right edge without a scroll box
-    and its shadow (one browser tab over all pages: about half a second a page)."""
+    """At 1280 px, no page scrolls sideways, no table or code block is cut at the right edge without a scroll box
+    and its shadow, and no figure is wider than the column (one browser tab over all pages: about half a second a
+    page)."""
     pages = site_pages()
     assert len(pages) > len(PAGES), f'{SITE} holds {len(pages)} pages'
     page = browser.new_page(viewport={'width': 1280, 'height': 900})
@@ -215,9 +228,11 @@ def test_every_page_fits_its_column(browser, site_url):
     try:
         for path in pages:
             page.goto(f'{site_url}/{path}', wait_until='load')
+            page.evaluate("() => { for (const img of document.images) img.loading = 'eager'; }")
+            page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=30_000)
             page.evaluate('() => document.fonts.ready')
             problems += [f'{path}: {p}' for p in page.evaluate(TABLES_JS) + page.evaluate(CODE_JS) +
-                         page.evaluate(REF_JS)]
+                         page.evaluate(REF_JS) + page.evaluate(CUT_IMAGES_JS)]
     finally:
         page.close()
-    assert not problems, f'{len(problems)} cut tables or code blocks:\n  ' + '\n  '.join(problems[:40])
+    assert not problems, f'{len(problems)} cut tables, code blocks or figures:\n  ' + '\n  '.join(problems[:40])

@@ -155,6 +155,9 @@ INTERNAL = [
     (r'\bflock\b', 'all', 'a `flock` command (how the project shares its machine)'),
     (r'\btaskset\b', 'all', 'a `taskset` command (how the project shares its machine)'),
     (r'(?<![\w.])/tmp/[^\s\'"),;]*|/var/folders/[^\s\'"),;]*|\btmp[a-z0-9_]{8}\b', 'all', 'a temporary-folder path'),
+    # a folder made by tempfile.mkdtemp(prefix='name_'): its random 8-character suffix changes on every run
+    (r'\b[a-z][a-z_]*_(?=[a-z_]*\d)[a-z0-9_]{8}/', 'all', 'a folder named by tempfile.mkdtemp (a random suffix that '
+                                                        'changes on every run: give the folder a fixed name)'),
     (r'\bno internet access\b|\bno network access\b', 'prose', '"no internet access" (the reader\'s machine has it)'),
     (r'\bthis session\b', 'prose', '"this session"'),
     # "helper" alone is mostly a helper function (legitimate); these are the uses about who made the project
