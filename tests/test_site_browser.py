@@ -142,7 +142,9 @@ WIDGETS_JS = """() => {
       '.widget-slider, .widget-dropdown, .widget-button, .widget-toggle-buttons, .widget-image, .widget-text, ' +
       '.jupyter-widgets select, .jupyter-widgets input, .jupyter-widgets button')].filter(w => {
     const r = w.getBoundingClientRect(); return r.width > 0 && r.height > 0; });
-  return {views: views.length, shown: shown.length, controls: controls.length};
+  const tracks = [...document.querySelectorAll('.widget-hslider .slider-container')].filter(t => {
+    const r = t.getBoundingClientRect(); return r.width < 50 && t.closest('.jupyter-widgets').offsetWidth > 0; });
+  return {views: views.length, shown: shown.length, controls: controls.length, collapsed_sliders: tracks.length};
 }"""
 
 
@@ -202,6 +204,8 @@ def test_page_reads_whole(browser, site_url, page_path, tmp_path):
     finally:
         page.close()
     problems = tables + images
+    if widgets.get('collapsed_sliders'):
+        problems.append(f"{widgets['collapsed_sliders']} slider(s) drawn without a track (width under 50 px)")
     if widgets['views'] and not widgets['controls']:
         problems.append(f"{widgets['views']} embedded widget(s) but no visible control (saved widget state missing "
                         f"or the widget manager failed: {errors[:2]})")
