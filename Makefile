@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.detr_nb-installed
 DEMO_DIR ?= experiments
 
-.PHONY: install demo test test-slow nbtest-slow pytest-slow lint check-export check-clean nbtest pytest docs check-docs readme clean-docs
+.PHONY: data install demo test test-slow nbtest-slow pytest-slow lint check-export check-clean nbtest pytest docs check-docs readme clean-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/detr_nb demo --out $(DEMO_DIR)
+
+# the real datasets and reference files some pages and tests read live in data/ of the checkout (or the folder in
+# DETR_NB_DATA): data/coco_real_subset, data/raccoon_voc (where to download them: the Data and own-photos pages) and
+# data/reference (the official code's outputs on a seeded tiny model). A checkout that sits next to a shared/ folder
+# holding them gets data/ made of links to them; without them, those cells and tests skip, saying why
+data:
+	@if [ -z "$$DETR_NB_DATA" ] && [ ! -e data ] && [ -d ../shared ]; then mkdir data; \
+	  for d in ../shared/data/* ../shared/reference; do if [ -e "$$d" ]; then ln -s "../$$d" data/; fi; done; \
+	  echo "data/: $$(ls data | tr '\n' ' ')"; fi
 
 # long lines, `;` joins, one-line compound statements and unused imports (rules in ruff.toml)
 lint: $(STAMP)
@@ -56,20 +65,20 @@ NPROC := $(shell nproc)
 
 # notebooks and tests write scratch runs under TMPDIR (checkpoints, exports: several GB in all); each step gets a
 # fresh one that is removed when it ends, pass or fail, so repeated runs never fill the disk
-nbtest: $(STAMP)
+nbtest: $(STAMP) data
 	@tmp=$$(mktemp -d -t detr_nb_nbtest.XXXXXX); TMPDIR=$$tmp $(BIN)/python tools/nbtest.py; rc=$$?; rm -rf $$tmp; exit $$rc
 
 # tests/test_site_browser.py is left to `docs`, which runs it on the site it has just built
-pytest: $(STAMP)
+pytest: $(STAMP) data
 	@tmp=$$(mktemp -d -t detr_nb_pytest.XXXXXX); TMPDIR=$$tmp OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(NPROC) --dist loadfile \
 	  -m "not slow" --ignore tests/test_site_browser.py tests/; rc=$$?; rm -rf $$tmp; exit $$rc
 
 # the slow half: the notebooks that have `#| slow` cells, with those cells, and the tests marked slow
-nbtest-slow: $(STAMP)
+nbtest-slow: $(STAMP) data
 	@tmp=$$(mktemp -d -t detr_nb_nbtest.XXXXXX); TMPDIR=$$tmp $(BIN)/python tools/nbtest.py --flags slow --flagged; \
 	rc=$$?; rm -rf $$tmp; exit $$rc
 
-pytest-slow: $(STAMP)
+pytest-slow: $(STAMP) data
 	@tmp=$$(mktemp -d -t detr_nb_pytest.XXXXXX); TMPDIR=$$tmp OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(NPROC) --dist loadfile -m slow \
 	  tests/; rc=$$?; rm -rf $$tmp; exit $$rc
 

@@ -1,10 +1,9 @@
 """The bench runs once at a tiny size and writes JSON with its fields (a smoke test, never a timed test)."""
 import json
-from pathlib import Path
 import pytest, torch
 from detr_nb.bench import bench, bench_data
+from real_data import COCO_REAL, COCO_REAL_WHERE
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared'
 
 def test_bench_tiny_json(tmp_path):
     out = tmp_path / 'bench.json'
@@ -52,8 +51,8 @@ def test_bench_data_shapes(tmp_path):
     assert all(r['images_per_s'] > 0 for r in rows)
 
 def test_bench_data_real_subset():
-    root = SHARED / 'data' / 'coco_real_subset'
+    root = COCO_REAL
     if not (root / 'annotations').is_dir():
-        pytest.skip(f'{root} is absent (the real COCO subset is optional)')
+        pytest.skip(f'the real COCO subset is absent: {COCO_REAL_WHERE}')
     rows = bench_data(root=root, workers=(0,), batch_size=2, batches=1, split='val')
     assert rows[0]['source'] == str(root) and rows[0]['images_per_s'] > 0

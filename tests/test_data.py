@@ -16,7 +16,7 @@ from detr_nb.config import get_preset
 from detr_nb.data import (PROBLEMS, CocoDetection, category_names, check_labels, collate_fn, download_coco, label_names,
                           make_loader, make_shapes, num_classes_of, read_image, transforms_from_config, validate_coco)
 
-REAL = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'coco_real_subset'
+from real_data import COCO_REAL as REAL, COCO_REAL_WHERE  # noqa: E402
 TINY = get_preset('tiny').data
 
 
@@ -473,10 +473,10 @@ def test_collate_rejects_empty_batch():
         collate_fn([None, None])
 
 
-# ---------------------------------------------------------------- real COCO images (next to the repository)
+# ---------------------------------------------------------------- real COCO images (data/coco_real_subset)
 
 @pytest.mark.skipif(not REAL.is_dir(),
-                    reason=f'the real COCO subset is not at {REAL} (../shared/data next to the repo)')
+                    reason=f'the real COCO subset is absent: {COCO_REAL_WHERE}')
 @pytest.mark.parametrize('split', ['train', 'val'])
 def test_real_subset(split):
     ann, img = REAL / 'annotations' / f'instances_{split}2017.json', REAL / f'{split}2017'

@@ -15,15 +15,13 @@ from detr_nb.eval import (PostProcess, STAT_NAMES, check_categories, coco_stats,
 from torchvision.ops import box_convert
 from detr_nb.data import make_shapes
 from detr_nb.coco_metrics import read_coco_stats
+from real_data import COCO_REAL, COCO_REAL_WHERE, REFERENCE, REFERENCE_WHERE
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared'
-FIXTURE = SHARED / 'reference' / 'official_parity_tiny.pt'
-REAL_ANN = SHARED / 'data' / 'coco_real_subset' / 'annotations' / 'instances_val2017.json'
-needs_fixture = pytest.mark.skipif(not FIXTURE.is_file(),
-                                   reason=f'the official parity fixture {FIXTURE} is absent '
-                                          f'(../shared/reference next to the repo)')
+FIXTURE = REFERENCE / 'official_parity_tiny.pt'
+REAL_ANN = COCO_REAL / 'annotations' / 'instances_val2017.json'
+needs_fixture = pytest.mark.skipif(not FIXTURE.is_file(), reason=REFERENCE_WHERE)
 needs_real = pytest.mark.skipif(not REAL_ANN.is_file(),
-                                reason=f'the real COCO subset {REAL_ANN} is absent (../shared/data next to the repo)')
+                                reason=f'the real COCO subset is absent: {COCO_REAL_WHERE}')
 
 
 @pytest.fixture(scope='module')

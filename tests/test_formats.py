@@ -1,6 +1,6 @@
 """Pascal VOC and YOLO folders in every layout the labelling tools write, built here from tiny images: what is read
 (counts, pixel boxes, class names, splits), every broken-file finding by file, `convert` and its refusals, the
-`coco_files` cache, and the real raccoon set (skipped when `../shared/data/raccoon_voc` is absent)."""
+`coco_files` cache, and the real raccoon set (skipped when `data/raccoon_voc` is absent)."""
 import csv, json, shutil
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from detr_nb.data import CocoDetection, validate_coco
 from detr_nb.formats import FormatDataset, coco_files, convert, detect_format, fraction_split, load_dataset
 from detr_nb.voc_yolo import FORMAT_PROBLEMS, Finding, read_split_list
 
-RACCOON = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'raccoon_voc'
+from real_data import RACCOON, RACCOON_WHERE  # noqa: E402
 
 
 # ---------------------------------------------------------------- fixture writers
@@ -402,7 +402,7 @@ def test_coco_files_cache(tmp_path):
 
 # ---------------------------------------------------------------- the real raccoon set
 
-@pytest.mark.skipif(not RACCOON.is_dir(), reason=f'{RACCOON} is absent (the raccoon VOC set of issue 23)')
+@pytest.mark.skipif(not RACCOON.is_dir(), reason=f'the raccoon photos are absent: {RACCOON_WHERE}')
 def test_raccoon_voc_author_split():
     ds = load_dataset(RACCOON)
     assert ds.format == 'voc' and ds.findings == [] and ds.n_skipped == 0

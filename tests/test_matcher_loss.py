@@ -2,17 +2,15 @@
 degenerate boxes, mixed precision), exact gradient accumulation, num_boxes under torch.distributed (2 gloo
 processes), and on a GPU the number of host-device synchronizations per criterion call."""
 import itertools, os, socket, warnings
-from pathlib import Path
 
 import pytest, torch
 import torch.multiprocessing as mp
 from detr_nb.matcher import HungarianMatcher
 from detr_nb.loss import SetCriterion, count_boxes
 
-FIXTURE = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'official_parity_tiny.pt'
-needs_fixture = pytest.mark.skipif(not FIXTURE.is_file(),
-                                   reason=f'the official reference fixture is not at {FIXTURE} '
-                                          f'(../shared/reference next to the repo)')
+from real_data import REFERENCE, REFERENCE_WHERE  # noqa: E402
+FIXTURE = REFERENCE / 'official_parity_tiny.pt'
+needs_fixture = pytest.mark.skipif(not FIXTURE.is_file(), reason=REFERENCE_WHERE)
 
 
 def rand_case(g, B, Q, C, ns, layers=1, grad=False):

@@ -1,17 +1,14 @@
 """detr_nb.model against the official facebookresearch/detr model: the parity fixture, the official key lists,
 partial loads (fine-tuning, backbone transfer) and torchvision ResNet weight files."""
 import importlib.util, json
-from pathlib import Path
 
 import pytest, torch, torchvision
 from detr_nb.model import DETR, DETRConfig, load_official, load_backbone_weights, resnet_weights_url, infer_config
 
-SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'reference'
+from real_data import REFERENCE as SHARED, REFERENCE_WHERE  # noqa: E402
 FIXTURE, KEYS = SHARED / 'official_parity_tiny.pt', SHARED / 'official_detr_state_dict_keys.json'
 needs_shared = pytest.mark.skipif(not (FIXTURE.is_file() and KEYS.is_file()
-                                        and (SHARED / 'seeded_weights.py').is_file()),
-                                  reason=f'the official reference files are not in {SHARED} '
-                                         f'(../shared/reference next to the repo)')
+                                        and (SHARED / 'seeded_weights.py').is_file()), reason=REFERENCE_WHERE)
 # heads and dilation are not visible in the shapes: the configurations of the key list (see its _about)
 OVERRIDES = {'r50': {}, 'r101': {}, 'r50_dc5': {'dilation': True}, 'r18_small': {'nheads': 4}, 'tiny': {'nheads': 2}}
 EXPECTED = {'r50': dict(backbone='resnet50', hidden_dim=256, enc_layers=6, dec_layers=6, dim_feedforward=2048,

@@ -8,7 +8,6 @@ resize = shorter side `size`, lowered to round(max_size * short / long) when the
 longer side int(size * long / short), boxes and areas scaled by the size ratios; crop = shift, clamp to the crop,
 area = cropped box area, drop boxes without area; finally normalized cxcywh."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest, torch
@@ -20,9 +19,8 @@ from detr_nb.config import apply_overrides, get_preset
 from detr_nb.data import CocoDetection, dataset_from_config, make_transforms
 from detr_nb.transforms import RandomResize, RandomSizeCrop
 
-REAL = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'coco_real_subset'
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f'the real COCO subset is not at {REAL} '
-                                                          f'(../shared/data next to the repository)')
+from real_data import COCO_REAL as REAL, COCO_REAL_WHERE  # noqa: E402
+needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f'the real COCO subset is absent: {COCO_REAL_WHERE}')
 
 
 # ---------------------------------------------------------------- the reference rules

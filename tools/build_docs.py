@@ -156,6 +156,8 @@ def _fix_show_doc(md: str, doc_url: str) -> str:
     "`show_doc` Markdown: `---` rules crash docutils inside outputs, and `{target=...}` is Quarto-only."
     md = _unlink_code_blocks(md)
     md = re.sub(r'^---\s*$', '<hr>', md, flags=re.M)
+    # a dunder in a heading (`### CocoDetection.__getitem__`) would render as bold `getitem`: escape its underscores
+    md = re.sub(r'^(#{1,6} .*)$', lambda m: m.group(1).replace('__', r'\_\_'), md, flags=re.M)
     md = _SOURCE_LINK.sub(lambda m: f'<a href="{m.group(1)}" target="_blank" style="float:right; '
                                     f'font-size:smaller">source</a>', md)
     return _relative_links(md, doc_url)

@@ -9,19 +9,27 @@ after the build). The kinds:
 - `warning` / `traceback`: a Python warning (`UserWarning`, `DeprecationWarning`, ...) or a traceback in an output;
 - `internal`: words about how the project is made rather than about DETR ("the issue", "this session", "helper",
   a prototype run outside the project, bare chapter numbers such as "chapter 07b" that are not links, `flock` /
-  `taskset` commands, temporary-folder paths such as `/tmp/...`, "no internet access");
+  `taskset` commands, temporary-folder paths such as `/tmp/...`, "no internet access", how the notebooks are
+  tested ("skipped by CI"), the timing of the notebook's own run);
 - `figure`: a headline figure quoted on a page that disagrees with the result file it comes from (the registry
   `FIGURES` below: figure -> result file and key -> pages that must quote it);
 - `config-reference`: a config field without a row or without a meaning on the configuration reference page;
 - `cli-reference`: a command without its page, or an option of the `detr_nb` parser missing from it;
 - `widget`: a widget view embedded in a page without its saved state (it renders as an empty box);
+- `raw-float`: a cell of a printed table (an output) that shows a number as Python or pandas print it by default
+  rather than as a reader reads it: more than 4 decimals with more than 4 significant digits or zero padding
+  (`7.460033`, `100.000000`), a scientific mantissa with 4 or more decimals (`4.172325e-07`, `0.000000e+00`), or
+  `NaN` / `None` for a missing value (format the column with fixed decimals, its unit in the header, and "—" for
+  missing values);
+- `raw-markdown`: Markdown shown as text (a backtick, `**`, a `](` link or a `#` heading mark in the prose outside
+  code), as when a generated HTML table holds Markdown that is never rendered;
 - `broken-link`: a link inside the site to a page or anchor that does not exist (raw HTML links, which Sphinx
   does not check).
 
 Usage: `python tools/check_docs.py [--site docs] [--readme README.md] [--summary] [--warn-only]`.
 """
 from __future__ import annotations
-import argparse, csv, json, re, statistics, sys
+import argparse, copy, csv, json, re, statistics, sys
 from collections import Counter
 from pathlib import Path
 
@@ -31,7 +39,8 @@ import site_reference  # noqa: E402
 
 RESULTS = ROOT / 'nbs' / 'bench_results'
 SKIP_PAGES = {'search.html', 'genindex.html', 'py-modindex.html'}
-LOCATED = {'truncated', 'warning', 'internal'}  # kinds whose lines name the notebook cell that holds the text
+# kinds whose lines name the notebook cell that holds the text
+LOCATED = {'truncated', 'warning', 'internal', 'raw-markdown', 'raw-float'}
 
 
 # ---------------------------------------------------------------- the figures the prose quotes
@@ -77,7 +86,6 @@ def _text(node) -> str:
 
 def _prose(article, keep_links: bool = True) -> str:
     "The page's text without code cells' inputs, outputs that are code or text streams, and code blocks."
-    import copy
     a = copy.copy(article)
     for sel in ('div.cell_input', 'div.cell_output div.output.stream', 'div.cell_output div.output.stderr',
                 'div.cell_output div.output.text_plain', 'pre', 'script', 'style'):
@@ -147,12 +155,19 @@ INTERNAL = [
     (r'\bflock\b', 'all', 'a `flock` command (how the project shares its machine)'),
     (r'\btaskset\b', 'all', 'a `taskset` command (how the project shares its machine)'),
     (r'(?<![\w.])/tmp/[^\s\'"),;]*|/var/folders/[^\s\'"),;]*|\btmp[a-z0-9_]{8}\b', 'all', 'a temporary-folder path'),
+    # a folder made by tempfile.mkdtemp(prefix='name_'): its random 8-character suffix changes on every run
+    (r'\b[a-z][a-z_]*_(?=[a-z_]*\d)[a-z0-9_]{8}/', 'all', 'a folder named by tempfile.mkdtemp (a random suffix that '
+                                                        'changes on every run: give the folder a fixed name)'),
     (r'\bno internet access\b|\bno network access\b', 'prose', '"no internet access" (the reader\'s machine has it)'),
     (r'\bthis session\b', 'prose', '"this session"'),
     # "helper" alone is mostly a helper function (legitimate); these are the uses about who made the project
     (r'\bhelper (sessions?|agents?|runs?)\b|\b(a|the|another) helper (measured|ran|found|wrote|reported)\b', 'prose',
      '"helper" (who made the project)'),
     (r'\bthe lead\b|\blead developer\b', 'prose', '"the lead" (who made the project)'),
+    (r'\bwhen (the|this) notebook is tested\b|\bskipped by CI\b', 'prose',
+     'how the project tests its notebooks (a reader runs the notebook, not its test suite)'),
+    (r'\bthis run of the notebook\b|\bas this saved run measured\b', 'all',
+     "bookkeeping of the notebook's own run (hide the cell: `#| hide`)"),
 ]
 
 
@@ -169,6 +184,53 @@ def check_internal(article) -> list[str]:
         for key, n in seen.items():
             out.append(f'internal: {what}: "...{first[key]}..."' + (f' ({n} times)' if n > 1 else ''))
     return out
+
+
+_RAW_FIXED = re.compile(r'^[-+]?\d*\.(\d{5,})$')
+_RAW_SCI = re.compile(r'^[-+]?\d\.\d{4,}e[-+]?\d+$', re.I)
+_MISSING = {'NaN', 'nan', 'None', 'NaT', '<NA>'}
+
+
+def raw_float(text: str) -> bool:
+    "A cell text that is a number or a missing value printed raw (see `raw-float` in the module docstring)."
+    t = text.strip()
+    if t in _MISSING or _RAW_SCI.match(t):
+        return True
+    m = _RAW_FIXED.match(t)
+    if not m:
+        return False
+    digits = t.lstrip('+-').replace('.', '').lstrip('0')
+    return len(digits) > 4 or m.group(1).endswith('0')
+
+
+def check_raw_floats(article) -> list[str]:
+    out = []
+    for table in article.select('div.cell_output table'):  # printed tables (a hand-written one says what it means)
+        cells = [c.get_text(' ').strip() for c in table.select('td')]
+        bad = [c for c in cells if raw_float(c)]
+        if bad:
+            head = ' | '.join(h.get_text(' ').strip() for h in table.select('th') if h.get_text().strip())
+            out.append(f'raw-float: a table shows {len(bad)} raw value(s) such as {", ".join(bad[:3])!r} '
+                       f'(columns: {_short(head, 70)!r})')
+    return out
+
+
+_RAW_MARKDOWN = re.compile(r'`|\*\*\w|\w\*\*|\]\(|^\s*#{1,4} \w', re.M)
+
+
+def check_raw_markdown(article) -> list[str]:
+    "Markdown marks left in the rendered prose (code, maths and outputs that are text left out)."
+    a = copy.copy(article)
+    for n in a.select('pre, code, kbd, script, style, div.cell_input, div.output.text_plain, div.output.stream, '
+                      'div.output.stderr, .math, mjx-container'):
+        n.decompose()
+    t = a.get_text('\n')
+    out = [f'raw-markdown: the heading {_short(h.get_text(" "), 60)!r} lost the underscores of a name to bold text'
+           for h in article.select('h1, h2, h3, h4') if h.select_one('strong, em')]
+    for m in _RAW_MARKDOWN.finditer(t):
+        out.append(f'raw-markdown: {_short(t[max(0, m.start() - 40):m.end() + 40], 100)!r} shows a Markdown mark '
+                   f'as text')
+    return out[:5]
 
 
 def check_widgets(soup) -> list[str]:
@@ -224,8 +286,12 @@ def check_config_reference(site: Path) -> list[str]:
             if row is None:
                 out.append(f'{name}: config-reference: {r["key"]} ({s["class"]}) has no row')
                 continue
-            cells = row.find_all('td')
-            if len(cells) < 5 or not cells[-1].get_text().strip():
+            meaning = row.select_one('td.meaning')
+            if meaning is not None:
+                meaning = copy.copy(meaning)
+                for n in meaning.select('.detr-nb-allowed'):
+                    n.decompose()
+            if meaning is None or not meaning.get_text().strip():
                 out.append(f'{name}: config-reference: {r["key"]} has no meaning (give the field a trailing comment '
                            f'in nbs/00_config.ipynb)')
     return out
@@ -331,7 +397,8 @@ def check_site(site: Path, readme: Path | None = None) -> list[str]:
         article = _article(soup)
         name = str(page.relative_to(site))
         for msg in check_truncated(article) + check_warnings(article) + check_internal(article) + \
-                check_widgets(soup) + check_links(site, page, soup, ids):
+                check_raw_markdown(article) + check_raw_floats(article) + check_widgets(soup) + \
+                check_links(site, page, soup, ids):
             where = locate(sources[name], msg) if name in sources and msg.split(':')[0] in LOCATED else ''
             failures.append(f'{name}: {msg}{where}')
     failures += check_figures(site, readme)

@@ -7,7 +7,8 @@ by output on a padded batch of two images, for every configuration of the offici
 `--official` is a checkout of facebookresearch/detr: its `models` package is imported from there (nothing of it is
 copied into this repository). Without it, or when it is not a detr checkout, the script says what to pass and exits
 with status 0, so nothing else depends on it. `--reference` is the folder holding `official_detr_state_dict_keys.json`
-and `seeded_weights.py` (default: ../shared/reference next to this repository, as the chapter's fixture cell uses).
+and `seeded_weights.py` (default: data/reference of this checkout, or reference/ in the folder DETR_NB_DATA names, as
+the chapter's fixture cell uses).
 
 Every configuration is run in fp32, eval mode, on the CPU. Weights: `seeded_state_dict(keys, salt='shared-')`, every
 tensor derived from its key name and shape only; `keys` are the official model's names and shapes, which for the five
@@ -187,7 +188,8 @@ def table(results:dict) -> str:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--official', help='a checkout of facebookresearch/detr')
-    p.add_argument('--reference', default=str(Path(__file__).resolve().parents[2] / 'shared' / 'reference'),
+    data = Path(os.environ.get('DETR_NB_DATA') or Path(__file__).resolve().parents[1] / 'data')
+    p.add_argument('--reference', default=str(data / 'reference'),
                    help='folder with official_detr_state_dict_keys.json and seeded_weights.py')
     p.add_argument('--rows', default=','.join(ROWS), help='table rows to run, comma-separated')
     p.add_argument('--tol', type=float, default=1e-4, help='largest allowed absolute difference')

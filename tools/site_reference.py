@@ -14,7 +14,7 @@
 same sources. Run alone, `python tools/site_reference.py FIGURE.png` draws the architecture figure.
 """
 from __future__ import annotations
-import argparse, ast, dataclasses, html, inspect, io, sys, textwrap, tokenize
+import argparse, ast, dataclasses, html, inspect, io, re, sys, textwrap, tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,20 +206,36 @@ def anchor(key: str) -> str:
     return 'cfg-' + key.replace('.', '-').replace('_', '-')
 
 
+_BACKTICKS = re.compile(r'`([^`\n]+)`')
+
+
+def _code(text: str) -> str:
+    "`text` as inline code (escaped)."
+    return f'<code>{html.escape(str(text))}</code>' if str(text) else ''
+
+
+def _prose(text: str) -> str:
+    "`text` escaped for HTML, its backticked spans shown as code (the table is raw HTML: Markdown is not read there)."
+    return _BACKTICKS.sub(lambda m: f'<code>{m.group(1)}</code>', html.escape(str(text), quote=False))
+
+
 def _html_table(header: list[str], rows: list[list[str]], row_ids: list[str] | None = None) -> str:
-    "A plain HTML table in a scroll box (cells are escaped; `code:` prefixed cells are shown as code)."
-    def cell(v, tag):
-        v = str(v)
-        if v.startswith('code:'):
-            return f'<{tag}><code>{html.escape(v[5:])}</code></{tag}>'
-        return f'<{tag}>{html.escape(v)}</{tag}>'
+    """A reference table in a scroll box: `rows` are lists of HTML cells (made with `_code` / `_prose`); the last
+    column is the meaning (`td.meaning`), which the layout of nbs/styles.css keeps in view at the width of the text
+    column (the other columns are narrow and wrap)."""
     out = ['<div class="detr-nb-scroll">', '<table class="detr-nb-ref">',
-           '<thead><tr>' + ''.join(cell(h, 'th') for h in header) + '</tr></thead>', '<tbody>']
+           '<thead><tr>' + ''.join(f'<th>{html.escape(h)}</th>' for h in header) + '</tr></thead>', '<tbody>']
     for i, r in enumerate(rows):
         rid = f' id="{row_ids[i]}"' if row_ids else ''
-        out.append(f'<tr{rid}>' + ''.join(cell(v, 'td') for v in r) + '</tr>')
+        cells = [f'<td>{v}</td>' for v in r[:-1]] + [f'<td class="meaning">{r[-1]}</td>']
+        out.append(f'<tr{rid}>' + ''.join(cells) + '</tr>')
     out += ['</tbody>', '</table>', '</div>']
     return '\n'.join(out)
+
+
+def _below(main: str, extra: str, cls: str) -> str:
+    "A cell's main content with a second, smaller line under it (the type under the key, the allowed values, ...)."
+    return main + (f'<div class="{cls}">{extra}</div>' if extra else '')
 
 
 def config_reference_cells() -> list[str]:
@@ -234,11 +250,11 @@ def config_reference_cells() -> list[str]:
              'in the [command-line reference](reference/cli.ipynb).']
     for s in config_sections():
         title = f'## `{s["section"]}`: {s["class"]}' if s['section'] else f'## Top level: {s["class"]}'
-        rows = [[f'code:{r["key"]}', f'code:{r["type"]}', f'code:{r["default"]}', r['allowed'] or '—',
-                 r['meaning'] or ''] for r in s['rows']]
-        cells.append(f'{title}\n\n{s["doc"]}\n\n' + _html_table(['key', 'type', 'default', 'allowed values',
-                                                                 'meaning'], rows,
-                                                                [anchor(r['key']) for r in s['rows']]))
+        rows = [[_below(_code(r['key']), _code(r['type']), 'detr-nb-type'), _code(r['default']),
+                 _below(_prose(r['meaning']), 'allowed: ' + _prose(r['allowed']) if r['allowed'] else '',
+                        'detr-nb-allowed')] for r in s['rows']]
+        cells.append(f'{title}\n\n{s["doc"]}\n\n' + _html_table(['key and type', 'default', 'meaning'], rows,
+                                                                 [anchor(r['key']) for r in s['rows']]))
     return cells
 
 
@@ -352,7 +368,7 @@ def cli_reference_pages() -> dict[str, list[str]]:
              '`--set` and `--grid` take are in the [configuration reference](reference/config.ipynb); how the '
              'commands work is explained in the [command-line chapter](cli.ipynb).',
              _html_table(['command', 'what it does'],
-                         [[f'code:{parser.prog} {" ".join(w)}', h] for w, _, h in commands])
+                         [[_code(f'{parser.prog} {" ".join(w)}'), _prose(h)] for w, _, h in commands])
              + '\n\n' + '\n'.join(f'- [`{parser.prog} {" ".join(w)}`]({cli_page(w)}.ipynb)'
                                   for w, _, _ in commands)]
     pages = {CLI_PAGE: index}
@@ -360,10 +376,11 @@ def cli_reference_pages() -> dict[str, list[str]]:
         rows = option_rows(sub)
         usage = sub.format_usage().replace('usage: ', '').strip()
         desc = sub.description or help_line
-        table = _html_table(['argument', 'value', 'default', 'choices', 'meaning'],
-                            [[f'code:{r["names"]}', f'code:{r["value"]}' if r['value'] else '',
-                             f'code:{r["default"]}' if r['default'] else ('required' if r['required'] else ''),
-                             r['choices'], r['help']] for r in rows])
+        table = _html_table(['argument and value', 'default', 'meaning'],
+                            [[_below(_code(r['names']), _code(r['value']), 'detr-nb-type'),
+                              _code(r['default']) if r['default'] else ('required' if r['required'] else ''),
+                              _below(_prose(r['help']), 'choices: ' + _prose(r['choices']) if r['choices'] else '',
+                                     'detr-nb-allowed')] for r in rows])
         cells = [f'# {parser.prog} {" ".join(words)}',
                  f'{desc[0].upper() + desc[1:] if desc else ""}.'.replace('..', '.') +
                  '\n\n[All commands](reference/cli.ipynb) · [configuration reference](reference/config.ipynb)',
