@@ -1,6 +1,6 @@
 """Learning real photos from scratch: the `scratch` preset trained on the 200 raccoon photos (Pascal VOC, the author's
 160/40 split) for a short time budget must beat the constant centre box by far. Slow (minutes of CPU): `make
-test-slow` runs it; skipped when `../shared/data/raccoon_voc` is absent."""
+test-slow` runs it; skipped when the photos are absent (`tests/real_data.py` says where they go)."""
 import json
 from pathlib import Path
 import pytest
@@ -10,13 +10,12 @@ from detr_nb.coco_metrics import coco_stats
 from detr_nb.compare import centre_box_results
 from detr_nb.config import apply_overrides, get_preset
 from detr_nb.train import train
-
-RACCOON = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'raccoon_voc'
+from real_data import RACCOON, RACCOON_WHERE
 MINUTES = 8  # the budget of the test run: its schedule ends there
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not RACCOON.is_dir(), reason=f'the raccoon photos are not at {RACCOON}')
+@pytest.mark.skipif(not RACCOON.is_dir(), reason=RACCOON_WHERE)
 def test_scratch_preset_learns_the_raccoons(tmp_path, monkeypatch):
     monkeypatch.setenv('DETR_NB_CACHE', str(tmp_path / 'cache'))
     threads = torch.get_num_threads()
