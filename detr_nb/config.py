@@ -207,6 +207,7 @@ class TrainConfig:
     dn_box_noise: float = 0.4         # denoising: box centre shift and size change, as a fraction of the box size
     ema_decay: float = 0.0            # exponential moving average of the weights, evaluated and saved (0 = off)
     crop_pretrain_steps: int = 0      # from scratch: first train the backbone to classify object crops (0 = off)
+    crop_background: bool = False     # crop pretraining also tells objects from background crops (one-class data)
     attn_loss_coef: float = 0.0       # pull each matched query's cross-attention inside its box (training; 0 = off)
     iou_aware_cls: float = 0.0        # a matched query's class target is 1 - a + a * IoU of its box (training; 0 = off)
     query_lr_scale: float = 1.0       # learning rate of the object query embeddings, as a multiple of lr (1 = official)

@@ -145,17 +145,17 @@ def crop_pretrain(model:nn.Module,          # the DETR about to be trained (not 
                  ) -> dict|None:            # `pretrain_backbone`'s stats with 'seconds' including the cropping
     """The run's crop pretraining of `model`'s backbone, in place (None when `train.crop_pretrain_steps` is 0). With
     `train.max_minutes`, it takes at most `CROP_BUDGET_SHARE` of the budget, measured as it runs: the steps are cut to
-    what fits, or skipped when cutting the crops alone used the share; either is said in one warning. On a dataset
-    of one category the crops include one background crop per image (`object_crops`), and the classifier tells
-    object from background: with objects alone it would be right at once and teach the backbone nothing."""
+    what fits, or skipped when cutting the crops alone used the share; either is said in one warning.
+    With `train.crop_background` the crops include one background crop per image (`object_crops`), a class of their
+    own, so that the classifier tells objects from background."""
     steps, minutes = cfg.train.crop_pretrain_steps, cfg.train.max_minutes
     if not steps:
         return None
     share = CROP_BUDGET_SHARE * minutes * 60 if minutes else None
     budget = f"{CROP_BUDGET_SHARE:.0%} of the train.max_minutes = {minutes:g} budget ({share or 0:.1f} s)"
     t0 = time.perf_counter()
-    one_class = len(getattr(dataset, 'categories', None) or []) == 1  # objects alone would be a trivial task
-    background = cfg.model.num_classes if one_class else None
+    extra = int(cfg.train.crop_background)  # background crops: one more class for the classifier
+    background = cfg.model.num_classes if extra else None
     try:
         crops, labels = object_crops(dataset, progress=progress, background_label=background)
         left = None if share is None else share - (time.perf_counter() - t0)
@@ -164,7 +164,7 @@ def crop_pretrain(model:nn.Module,          # the DETR about to be trained (not 
                           f"took {time.perf_counter() - t0:.1f} s, more than {budget}")
             return {'loss': math.nan, 'accuracy': math.nan, 'crops': len(crops), 'steps': 0,
                     'seconds': time.perf_counter() - t0}
-        stats = pretrain_backbone(model.backbone[0].body, crops, labels, cfg.model.num_classes + one_class, steps,
+        stats = pretrain_backbone(model.backbone[0].body, crops, labels, cfg.model.num_classes + extra, steps,
                                   generator=torch.Generator().manual_seed(cfg.train.seed), progress=progress,
                                   max_seconds=left)
     except ValueError as e:  # too few boxes: say which setting to change
