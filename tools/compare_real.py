@@ -65,14 +65,15 @@ def run_detr(cfg, seed):
     curve = [{'step': int(row['step']), 'minutes': float(row['val/train_seconds']) / 60, 'AP': float(row['val/AP']),
               'AP50': float(row['val/AP50'])} for _, row in m.iterrows()]
     return {'curve': curve, 'steps': int(r['step']), 'AP': curve[-1]['AP'] if curve else None,
-            'AP50': curve[-1]['AP50'] if curve else None}
+            'AP50': curve[-1]['AP50'] if curve else None, 'stopped': r['stopped']}
 
 
 def run_detector(name, cfg, minutes, every):
     r = train_detector(name, cfg, minutes=minutes, eval_every_steps=every, progress=False)
     curve = [{'step': int(c['step']), 'minutes': float(c['minutes']), 'AP': float(c['AP']), 'AP50': float(c['AP50'])}
              for c in r['curve'].to_dict('records')]
-    return {'curve': curve, 'steps': int(r['steps']), 'AP': curve[-1]['AP'], 'AP50': curve[-1]['AP50']}
+    return {'curve': curve, 'steps': int(r['steps']), 'AP': curve[-1]['AP'], 'AP50': curve[-1]['AP50'],
+            'stopped': r['stopped']}
 
 
 def run_centre_box(cfg):
