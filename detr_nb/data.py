@@ -194,7 +194,7 @@ def dataset_from_config(cfg:DataConfig,            # where the split is (root or
                         categories:list|None=None, # label map (e.g. the training split's); None: the split's own
                        ) -> CocoDetection:
     """The `CocoDetection` of `split` with its transforms, from a `DataConfig`; a VOC/YOLO root's split is read from
-    its cached json (`DataConfig.split_paths`), and its messages name the root. A training split without a single
+    its cached json (the `split_paths` method of `DataConfig`), and its messages name the root. A training split without a single
     usable image is a `ValueError` naming its folder."""
     images, ann = cfg.split_paths(split)
     derived = getattr(cfg, f'{split}_annotations') is None and cfg.root is not None

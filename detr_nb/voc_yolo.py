@@ -182,7 +182,7 @@ def detect_format(root) -> str:
     """'coco', 'yolo' or 'voc': the format of the dataset folder `root`, by its files. COCO: the detr_nb layout
     (`annotations/instances_train2017.json`); YOLO: a yaml with `names`, else a `labels/` folder or a
     `classes.txt` / `obj.names`; VOC: XML files. `FileNotFoundError` / `UnknownFormat` naming what was looked for;
-    `ValueError` naming a dataset yaml that cannot be read (see `_data_yaml`)."""
+    `ValueError` naming a dataset yaml that cannot be read (a data.yaml with a syntax error, say)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {root} does not exist")
