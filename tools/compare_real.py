@@ -109,7 +109,11 @@ def main():
         raise SystemExit(f"--seeds {a.seeds!r}: expected comma-separated integers")
     torch.set_num_threads(a.threads)
     out = Path(a.out)
-    record = json.loads(out.read_text()) if out.is_file() else {}
+    if out.is_file():  # an --out that is not this tool's JSON is refused before any training
+        try:
+            json.loads(out.read_text())
+        except ValueError as e:
+            raise SystemExit(f"compare_real.py: error: --out {out}: not a JSON file of earlier runs ({e})")
     work = Path(tempfile.mkdtemp(prefix='compare_real_'))
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
     data_sets = one_category(a.root, a.category, work) if a.category else []
@@ -139,4 +143,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except (ValueError, OSError) as e:  # a bad root, option or --out file: one line, not a traceback
+        raise SystemExit(f"compare_real.py: error: {e}")
