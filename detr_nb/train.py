@@ -222,6 +222,9 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=None) -> tuple[_R
     check_labels(train_ds, cfg.model.num_classes)
     if main:  # objects beyond the queries can never be matched: said before any step
         check_objects_per_image(train_ds, cfg.model.num_queries)
+    if len(train_ds) < cfg.data.batch_size * world:  # said before the crop pretraining, which takes minutes
+        raise ValueError(f"the training split has {len(train_ds)} images, fewer than data.batch_size = "
+                         f"{cfg.data.batch_size} x {world} processes; lower data.batch_size")
     cfg, model, criterion, extras = _model_and_loss(cfg, train_ds, resume, device, progress and main)
     tc, data = cfg.train, cfg.data
     loader = make_train_loader(Mosaic(train_ds, data.mosaic) if data.mosaic else train_ds, data.batch_size, tc.seed,

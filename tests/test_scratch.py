@@ -198,3 +198,12 @@ def test_budget_runs_out_of_steps_first(shapes, tmp_path, monkeypatch):
     m = read_metrics(tmp_path / 's')
     assert m.dropna(subset=['val/loss']).step.tolist() == [4, 8]
     assert m.dropna(subset=['train/lr'])['train/lr'].iloc[-1] == 0  # the cosine's end at step 8 of 8
+
+
+def test_too_few_images_for_a_batch_is_said_before_crop_pretraining(tmp_path):
+    "5 training photos and batch 8: the error comes at once, not after the minutes of crop pretraining."
+    root = voc_folder(tmp_path / 'data')
+    cfg = apply_overrides(get_preset('scratch'), [f'data.root={root}', f'out_dir={tmp_path}', 'name=few',
+                                                  'train.device=cpu', 'train.crop_pretrain_steps=100000'])
+    with pytest.raises(ValueError, match='fewer than data.batch_size = 8'):
+        T.train(cfg, progress=False)
