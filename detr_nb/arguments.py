@@ -71,6 +71,9 @@ def class_list(s:str, # names separated by commas ('cat,dog'), or a file of one 
     from pathlib import Path
     from detr_nb.splits import check_class_names
     p = Path(s)
+    if p.is_dir():
+        raise argparse.ArgumentTypeError(f"{s} is a folder; give names separated by commas, or a file of one name a "
+                                         f"line (classes.txt)")
     if p.is_file() or p.suffix.lower() in ('.txt', '.names'):
         if not p.is_file():
             raise argparse.ArgumentTypeError(f"{s}: no such file (give names separated by commas, or a file of one "
