@@ -10,7 +10,8 @@ from PIL import Image
 from .coco import PROBLEMS, exif_orientation
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box', 'rel_name']
+__all__ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'refuse_unknown_classes', 'image_size',
+           'clip_box', 'rel_name']
 
 # %% ../nbs/01h_findings.ipynb #5d878edd
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -51,6 +52,16 @@ class Finding:
     @property
     def example(self) -> str: return f"{self.file}: {self.message}"
     def __str__(self): return f"{self.severity}: {self.file}: {self.message} ({problem_info(self.kind)[1]})"
+
+# %% ../nbs/01h_findings.ipynb #453d6924
+def refuse_unknown_classes(findings:list, classes:list):
+    "`ValueError` when `findings` hold 'unknown class' ones: labels that name a class outside the given `classes`."
+    bad = [f for f in findings if f.kind == 'unknown class']
+    if bad:
+        files = sorted({f.file for f in bad})
+        raise ValueError(f"{len(bad)} labels in {len(files)} files are of a class not in the given class list "
+                         f"({', '.join(classes[:8])}{', ...' if len(classes) > 8 else ''}), e.g. {bad[0].file}: "
+                         f"{bad[0].message}; add their names to the list, or leave the list out to use the dataset's")
 
 # %% ../nbs/01h_findings.ipynb #41f7deb2
 def image_size(path) -> tuple[int, int]:

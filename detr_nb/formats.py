@@ -16,6 +16,7 @@ from .validate import unreadable_images
 from .voc_yolo import (IMAGE_SUFFIXES, Finding, problem_info, image_size, clip_box, read_voc_xml,
                               read_yolo_labels, read_class_list, detect_format, voc_parts, yolo_parts, rel_name,
                               read_split_list)
+from .findings import refuse_unknown_classes
 from .splits import find_split_lists, fraction_split, check_class_names, split_overlap
 
 # %% auto #0
@@ -287,6 +288,8 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
     show = progress if progress is not None else n_items >= 1000
     records, cats, said = (_voc_records(root, parts, classes, findings, show) if fmt == 'voc' else
                            _yolo_records(root, parts, names, findings, show))
+    if classes is not None:
+        refuse_unknown_classes(findings, classes)
     coco, roots = {}, {}
     for s in ('train', 'val'):
         recs = records.get(s, [])

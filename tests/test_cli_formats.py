@@ -248,13 +248,16 @@ def test_voc_class_list_rule_and_the_classes_option(tmp_path, monkeypatch):
     status, out, err = run('validate', '--data', root)  # no list: collected, sorted, and said
     assert status == 0 and "2 classes (no class list (classes.txt, labels.txt or --classes): the XML files' names, " \
                            "sorted: raccoon, racoon)" in out
-    status, out, err = run('convert', root, tmp_path / 'out', '--classes', 'raccoon')
-    assert status == 0 and "1 classes (the given class list)" in out
-    assert "    annotations/r3.xml: object 1: 'racoon' is not in the given class list (raccoon)" in out
+    refused = ("1 labels in 1 files are of a class not in the given class list (raccoon), e.g. annotations/r3.xml: "
+               "object 1: 'racoon' is not in the given class list (raccoon); add their names to the list")
+    for command in (('convert', root, tmp_path / 'out'), ('validate', '--data', root)):  # the help: "an error"
+        status, out, err = run(*command, '--classes', 'raccoon')
+        assert status == 1 and len(err.strip().splitlines()) == 1 and refused in err, err
+    assert not (tmp_path / 'out').exists()  # nothing written
+    status, out, err = run('convert', root, tmp_path / 'out', '--classes', 'raccoon,racoon')
+    assert status == 0 and "2 classes (the given class list)" in out
     d = json.loads((tmp_path / 'out' / 'annotations' / 'instances_train2017.json').read_text())
-    assert d['categories'] == [{'id': 1, 'name': 'raccoon'}]
-    status, out, err = run('validate', '--data', root, '--classes', 'raccoon')
-    assert status == 1 and "unknown class: 1 (error; box dropped)" in out
+    assert d['categories'] == [{'id': 1, 'name': 'raccoon'}, {'id': 2, 'name': 'racoon'}]
     (tmp_path / 'names.txt').write_text('raccoon\nracoon\n')
     status, out, err = run('validate', '--data', root, '--classes', tmp_path / 'names.txt')
     assert status == 0 and '2 classes (the given class list)' in out
