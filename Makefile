@@ -32,9 +32,12 @@ demo: $(STAMP)
 # data/reference (the official code's outputs on a seeded tiny model). A checkout that sits next to a shared/ folder
 # holding them gets data/ made of links to them; without them, those cells and tests skip, saying why
 data:
-	@if [ -z "$$DETR_NB_DATA" ] && [ ! -e data ] && [ -d ../shared ]; then mkdir data; \
+	@if [ -n "$$DETR_NB_DATA" ]; then echo "data: DETR_NB_DATA=$$DETR_NB_DATA ($$(ls "$$DETR_NB_DATA" 2>/dev/null | tr '\n' ' '))"; \
+	elif [ -e data ]; then echo "data: data/ holds $$(ls data | tr '\n' ' ')"; \
+	elif [ -d ../shared ]; then mkdir data; \
 	  for d in ../shared/data/* ../shared/reference; do if [ -e "$$d" ]; then ln -s "../$$d" data/; fi; done; \
-	  echo "data/: $$(ls data | tr '\n' ' ')"; fi
+	  echo "data: linked into data/: $$(ls data | tr '\n' ' ')"; \
+	else echo "data: no data/ folder and no DETR_NB_DATA: the tests that need real photos (raccoon_voc, coco_real_subset) skip, each saying where to download its data (into data/ or the folder DETR_NB_DATA names)"; fi
 
 # long lines, `;` joins, one-line compound statements and unused imports (rules in ruff.toml)
 lint: $(STAMP)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_cli.ipynb #48e027be
 from __future__ import annotations
-import signal, sys
+import contextlib, signal, sys, warnings
 from pathlib import Path
 from .config import save_config, config_to_dict
 from .arguments import UsageError, make_parser  # the declarations (Command-line arguments); importable here too
@@ -75,7 +75,7 @@ def _train(args) -> int:
         existing_path(args.resume, 'file', '--resume')
     summary = train(cfg, resume=args.resume, progress=not args.no_progress)
     print(f"experiment: {summary['exp_dir']}  steps: {summary['step']}  stopped: {summary['stopped']}  "
-          f"best {summary['monitor']}: {summary['best']}")
+          f"best {summary['monitor']}: " + ('none' if summary['best'] is None else f"{summary['best']:.4g}"))
     return train_exit_status(summary)
 
 def _print_stats(stats, paths):
@@ -138,7 +138,7 @@ def _job(args) -> int:
 
 # %% ../nbs/08_cli.ipynb #b64d47cf
 def _demo(args) -> int:
-    from detr_nb.train import demo, demo_config
+    from detr_nb.train import demo, demo_config, StopReason
     from detr_nb.analysis import evaluate_checkpoint
     from detr_nb.data import validate_coco
     output_path(args.out, 'folder', '--out')
@@ -152,6 +152,10 @@ def _demo(args) -> int:
     r = demo(out_dir=args.out, epochs=args.epochs, progress=not args.no_progress)
     print(f"demo: trained {r['step']} steps in {r['seconds']:.0f} s; "
           f"training loss {r['first_loss']:.3f} -> {r['last_loss']:.3f}")
+    if not StopReason(r['stopped']).finished:  # a signal or a diverged run: no evaluation of an unfinished model
+        print(f"demo: stopped: {r['stopped']}" + (f" ({r['signal']})" if r['signal'] else '') + "; not evaluated; "
+              f"the model so far: {Path(r['exp_dir']) / 'model' / 'last.pth'}", file=sys.stderr)
+        return train_exit_status(r)
     model_dir = Path(r['exp_dir']) / 'model'
     ckpt = model_dir / 'best.pth' if (model_dir / 'best.pth').is_file() else model_dir / 'last.pth'
     stats, paths = evaluate_checkpoint(ckpt)
@@ -264,6 +268,17 @@ def _convert(args) -> int:
     print(ds.written(args.out))
     return 0
 
+# %% ../nbs/08_cli.ipynb #ce32ae74
+@contextlib.contextmanager
+def _one_line_warnings(command:str):
+    "While active, a warning prints as `detr_nb <command>: warning: <message>` on one line (whitespace folded)."
+    old = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_, **__: f"detr_nb {command}: warning: {' '.join(str(message).split())}\n"
+    try:
+        yield
+    finally:
+        warnings.formatwarning = old
+
 # %% ../nbs/08_cli.ipynb #e6575966
 _COMMANDS = {'make-shapes': _make_shapes, 'validate': _validate, 'config': _config, 'train': _train, 'eval': _eval,
              'job': _job, 'demo': _demo, 'bench': _bench, 'time-to-ap': _time_to_ap, 'predict': _predict,
@@ -281,7 +296,8 @@ def main(argv:list[str]|None=None) -> int:
         parser.print_help()
         return 2
     try:
-        return _COMMANDS[args.command](args)
+        with _one_line_warnings(args.command):
+            return _COMMANDS[args.command](args)
     except (ValueError, OSError) as e:  # OSError: a missing file, no permission, a full disk, ...
         message = ' '.join(_cli_words(str(e), parser, args.command).split())  # one line, in the words of the options
         print(f"detr_nb {args.command}: error: {message}", file=sys.stderr)

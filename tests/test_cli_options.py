@@ -215,3 +215,33 @@ def test_jobs_parameters_cells_have_one_parameter_per_line():
                        ('evaluate', {'checkpoint', 'data_root', 'out_dir', 'split', 'device', 'precision',
                                      'batch_size', 'figures', 'n_val'})):
         assert set(pm.inspect_notebook(str(job_notebook(job)))) == names
+
+
+def test_demo_stopped_by_a_signal_is_not_evaluated(fx, tmp_path, monkeypatch, capsys):
+    "A demo stopped by SIGTERM exits 143 at once: no evaluation, no drawing, the model so far named (issue 26)."
+    import detr_nb.train as T
+    small = lambda out_dir, name='demo', epochs=18: apply_overrides(get_preset('tiny'), SMALL + [
+        f'data.root={fx["shapes"]}', f'out_dir={out_dir}', f'name={name}', f'train.epochs={epochs}'])
+
+    class TermAtOnce(T.StopOnSignal):  # as if SIGTERM came during the first step
+        def __enter__(self):
+            super().__enter__()
+            self.requested = 'SIGTERM'
+            return self
+    monkeypatch.setattr(T, 'demo_config', small)
+    monkeypatch.setattr(T, 'StopOnSignal', TermAtOnce)
+    assert main(['demo', '--out', str(tmp_path / 'd'), '--no-progress']) == 143
+    out, err = capsys.readouterr()
+    assert 'COCO metrics' not in out and not list((tmp_path / 'd').rglob('predictions.png'))
+    assert 'demo: stopped: interrupted (SIGTERM); not evaluated; the model so far: ' in err
+    assert (tmp_path / 'd' / 'demo' / 'model' / 'last.pth').is_file()
+
+
+def test_train_prints_the_best_value_rounded(fx, tmp_path, capsys):
+    "The closing line of `detr_nb train` gives the best monitored value to 4 significant digits, not 17."
+    import re
+    args = [a for s in SMALL + [f'data.root={fx["shapes"]}', f'out_dir={tmp_path}', 'name=r', 'train.epochs=1',
+                                'train.monitor=val_loss'] for a in ('--set', s)]
+    assert main(['train', '--preset', 'tiny', '--no-progress', *args]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.search(r'stopped: completed  best val_loss: \d+(\.\d{1,4})?$', last), last
