@@ -4,13 +4,13 @@
 
 # %% ../nbs/06d_runtime.ipynb #f4e8b419
 from __future__ import annotations
-import json, re
+import contextlib, ctypes, json, re
 import numpy as np
 import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['RUNTIMES', 'describe_error', 'check_runtime_settings', 'OnnxDETR']
+__all__ = ['RUNTIMES', 'describe_error', 'check_runtime_settings', 'signal_stack', 'keep_signal_stack', 'OnnxDETR']
 
 # %% ../nbs/06d_runtime.ipynb #2e646d2b
 def describe_error(e:Exception) -> str:
@@ -47,6 +47,31 @@ def _is_detr_export(inputs:list, outputs:list, # (name, shape, dtype) each; shap
 def _ports(ports:list) -> str:
     dims = lambda s: '?' if s is None else ','.join('?' if d is None else str(d) for d in s)
     return ', '.join(f"{n} [{dims(s)}] {t}" for n, s, t in ports) or 'none'
+
+# %% ../nbs/06d_runtime.ipynb #a470861c
+class _StackT(ctypes.Structure):  # POSIX stack_t
+    _fields_ = [('ss_sp', ctypes.c_void_p), ('ss_flags', ctypes.c_int), ('ss_size', ctypes.c_size_t)]
+
+def signal_stack() -> tuple | None:
+    "(address, flags, size) of the calling thread's alternate signal stack (flags 2 = disabled), or None without POSIX."
+    try:
+        stack = _StackT()
+        if ctypes.CDLL(None).sigaltstack(None, ctypes.byref(stack)) != 0:
+            return None
+    except (OSError, AttributeError, TypeError):  # no libc sigaltstack (Windows)
+        return None
+    return stack.ss_sp or 0, stack.ss_flags, stack.ss_size
+
+@contextlib.contextmanager
+def keep_signal_stack():
+    "Within it, anything may install an alternate signal stack on this thread; on leaving, the thread's own is back."
+    before = signal_stack()
+    try:
+        yield
+    finally:
+        if before is not None and signal_stack() != before:
+            sp, flags, size = before
+            ctypes.CDLL(None).sigaltstack(ctypes.byref(_StackT(sp or None, flags, size)), None)
 
 # %% ../nbs/06d_runtime.ipynb #43ad95a0
 def _open_onnxruntime(model, threads, optimization, precision) -> tuple:
@@ -89,7 +114,8 @@ def _open_openvino(model, threads, optimization, precision) -> tuple:
     if threads:
         config['INFERENCE_NUM_THREADS'] = threads
     core = ov.Core()
-    compiled = core.compile_model(core.read_model(proto.SerializeToString()), 'CPU', config)
+    with keep_signal_stack():  # compiling installs an alternate signal stack on this thread (see above)
+        compiled = core.compile_model(core.read_model(proto.SerializeToString()), 'CPU', config)
     request = compiled.create_infer_request()
     def run(images, mask):
         out = request.infer({'images': images, 'mask': mask})
