@@ -14,7 +14,7 @@ Usage: `python tools/nbtest.py` (what `make test` runs); `python tools/nbtest.py
 `make test-slow` runs: the notebooks that have `#| slow` cells, with those cells); `--path nbs/05_train.ipynb
 nbs/06_eval.ipynb` for some.
 """
-import argparse, json, os, re, sys, time
+import argparse, json, os, re, shutil, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +62,19 @@ def rel(nb: Path) -> str:
     return str(nb.relative_to(ROOT))
 
 
+RUNNING = ROOT / '.cache' / 'nbtest_running'  # one file per worker: the notebook it runs now
+
+
+def test_one(nb: Path, **kwargs):
+    "nbdev's `test_nb` of `nb`, its name kept in `RUNNING` meanwhile, so a worker that dies is named with it."
+    from nbdev.test import test_nb
+    mark = RUNNING / str(os.getpid())
+    mark.write_text(rel(nb))
+    result = test_nb(nb, **kwargs)
+    mark.unlink()
+    return result
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--path', nargs='+', help='notebooks or folders (default: every notebook under nbs/)')
@@ -73,10 +86,10 @@ def main(argv=None) -> int:
     if a.n_workers > 1:  # before any worker imports torch; one thread each, one worker per core
         for var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
             os.environ[var] = '1'
+    from concurrent.futures.process import BrokenProcessPool
     from fastcore.parallel import parallel
     from fastcore.xtras import working_directory
     from nbdev.config import get_config
-    from nbdev.test import test_nb
     cfg = get_config()
     force = a.flags.split()
     skip = cfg.tst_flags.split()
@@ -88,9 +101,18 @@ def main(argv=None) -> int:
         return 1
     order = longest_first(nbs)
     t0 = time.time()
-    with working_directory(cfg.nbs_path):
-        results = parallel(test_nb, order, skip_flags=skip, force_flags=force, n_workers=min(a.n_workers, len(order)),
-                           basepath=cfg.config_path, pause=0.01)
+    shutil.rmtree(RUNNING, ignore_errors=True)
+    RUNNING.mkdir(parents=True)
+    try:
+        with working_directory(cfg.nbs_path):
+            results = parallel(test_one, order, skip_flags=skip, force_flags=force, basepath=cfg.config_path,
+                               n_workers=min(a.n_workers, len(order)), pause=0.01)
+    except BrokenProcessPool:  # a worker died in native code (a segmentation fault, the OOM killer): say where
+        running = sorted(p.read_text() for p in RUNNING.iterdir())
+        print(f"nbtest: a worker process died while running {' or '.join(running) or 'a notebook'}; run that notebook "
+              f"alone with `python -X faulthandler tools/nbtest.py --n_workers 1 --path ...` to see where",
+              file=sys.stderr)
+        return 1
     seconds = {rel(nb): round(t, 1) for nb, (_, t) in zip(order, results)}
     failed = [rel(nb) for nb, (ok, _) in zip(order, results) if not ok]
     for name, t in sorted(seconds.items(), key=lambda kv: -kv[1])[:15]:
