@@ -65,6 +65,13 @@ def rel(nb: Path) -> str:
 RUNNING = ROOT / '.cache' / 'nbtest_running'  # one file per worker: the notebook it runs now
 
 
+def importable_test_one():
+    "`test_one` as an attribute of the module `nbtest` (tools/ on the path), so a worker process can import it by name."
+    sys.path.insert(0, str(ROOT / 'tools'))
+    import nbtest
+    return nbtest.test_one
+
+
 def test_one(nb: Path, **kwargs):
     "nbdev's `test_nb` of `nb`, its name kept in `RUNNING` meanwhile, so a worker that dies is named with it."
     from nbdev.test import test_nb
@@ -105,7 +112,7 @@ def main(argv=None) -> int:
     RUNNING.mkdir(parents=True)
     try:
         with working_directory(cfg.nbs_path):
-            results = parallel(test_one, order, skip_flags=skip, force_flags=force, basepath=cfg.config_path,
+            results = parallel(importable_test_one(), order, skip_flags=skip, force_flags=force, basepath=cfg.config_path,
                                n_workers=min(a.n_workers, len(order)), pause=0.01)
     except BrokenProcessPool:  # a worker died in native code (a segmentation fault, the OOM killer): say where
         running = sorted(p.read_text() for p in RUNNING.iterdir())
