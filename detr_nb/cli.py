@@ -121,11 +121,12 @@ def _job(args) -> int:
     if args.job not in job_names():
         raise ValueError(f"unknown job {args.job!r}; the jobs are: {', '.join(job_names())}, and sweep (train over a "
                          f"--grid)")
-    params = check_params(args.job, job_params(args))  # before anything runs
+    params = job_params(args)
     # the notebook's defaults suit its test (a temp folder, 64-pixel images); a user's run doesn't
     if args.job == 'train':
         params.setdefault('out_dir', 'experiments')
         params.setdefault('overrides', [])
+    params = check_params(args.job, params)  # before anything runs: the config, an earlier run in the folder
     out = job_output(args.job, params)
     print(f"running {args.job}.ipynb with {params or 'its default parameters'} -> {out}")
     try:
@@ -184,7 +185,7 @@ def _bench(args) -> int:
     if given:
         raise ValueError(f"{', '.join(given)}: option(s) of --time-to-ap (detr_nb time-to-ap); the timing bench takes "
                          f"a --preset and --set model.KEY=VALUE")
-    model = check_model_settings(model_sets(args.set, 'bench'), '--set model.*')
+    model = check_model_settings(model_sets(args.set, 'bench'), '--set model.*', preset=args.preset or 'tiny')
     check_bench_options(args)
     if args.data is not None:
         rows = bench_data(root=args.data or None, workers=tuple(args.workers), batch_size=args.batch_size,

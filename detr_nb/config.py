@@ -13,9 +13,9 @@ from .files import atomic_write
 
 # %% auto #0
 __all__ = ['BACKBONES', 'POSITION_EMBEDDINGS', 'BACKBONE_NORMS', 'PRECISIONS', 'DATA_FORMATS', 'MONITORS', 'DETRConfig',
-           'DataConfig', 'TrainConfig', 'ExperimentConfig', 'config_from_dict', 'config_to_dict', 'save_config',
-           'load_config', 'apply_overrides', 'PRESETS', 'SCRATCH_STEPS', 'SIZE_CAPS', 'get_preset', 'image_sizes',
-           'photo_sizes', 'fastest_precision', 'fit_to_dataset']
+           'DataConfig', 'TrainConfig', 'ExperimentConfig', 'config_from_dict', 'config_to_dict', 'check_config',
+           'save_config', 'load_config', 'apply_overrides', 'PRESETS', 'SCRATCH_STEPS', 'SIZE_CAPS', 'get_preset',
+           'image_sizes', 'photo_sizes', 'fastest_precision', 'fit_to_dataset']
 
 # %% ../nbs/00_config.ipynb #04fdb2d6
 BACKBONES = ('resnet18', 'resnet34', 'resnet50', 'resnet101')
@@ -39,8 +39,11 @@ def _check_int(section, key, value):
         raise ValueError(f"{section}.{key} = {value!r}; it must be a whole number")
 
 def _check_sizes(section, key, values):
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
-        raise ValueError(f"{section}.{key} = {values!r}; it must be a non-empty list of positive pixel sizes")
+    "Image sides (a list, or one) of at least 32 pixels, the backbone's stride: a smaller side leaves no feature map."
+    sizes = values if isinstance(values, list) else [values]
+    if not sizes or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 32 for v in sizes):
+        what = 'a non-empty list of pixel sizes, each' if isinstance(values, list) else 'a whole number of pixels'
+        raise ValueError(f"{section}.{key} = {values!r}; it must be {what} >= 32 (the backbone's stride)")
 
 # %% ../nbs/00_config.ipynb #95906794
 @dataclass
@@ -120,9 +123,9 @@ class DataConfig:
         s = 'data'
         if not self.scales:
             raise ValueError("data.scales is empty; give at least one shorter-side size")
-        for k in ('scales', 'crop_resize'):
-            _check_sizes(s, k, getattr(self, k))
-        for k in ('max_size', 'val_size', 'crop_min', 'crop_max', 'batch_size', 'prefetch_factor'):
+        for k in ('scales', 'crop_resize', 'max_size', 'val_size', 'crop_min', 'crop_max'):
+            _check_sizes(s, k, getattr(self, k))  # as predict --canvas and bench --size
+        for k in ('batch_size', 'prefetch_factor'):
             _check_positive(s, k, getattr(self, k))
         _check_positive(s, 'num_workers', self.num_workers, allow_zero=True)
         if self.crop_min > self.crop_max:
@@ -279,9 +282,9 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
-        if not self.name or any(c in self.name for c in '/\\'):
-            raise ValueError(f"name = {self.name!r}; "
-                             f"an experiment name must be non-empty and contain no path separator")
+        if not self.name or any(c in self.name for c in '/\\') or self.name in ('.', '..'):
+            raise ValueError(f"name = {self.name!r}; an experiment name must be non-empty, not . or .., and contain "
+                             f"no path separator (it is a folder under out_dir)")
 
 # %% ../nbs/00_config.ipynb #3caef75c
 _SECTIONS = {'model': DETRConfig, 'data': DataConfig, 'train': TrainConfig}
@@ -340,6 +343,22 @@ def config_from_dict(d:dict) -> ExperimentConfig:
 def config_to_dict(cfg:ExperimentConfig) -> dict:
     "The config as a nested dict of plain Python values."
     return asdict(cfg)
+
+# %% ../nbs/00_config.ipynb #86b179d1
+def check_config(cfg, # an ExperimentConfig, possibly changed after it was built
+                ) -> ExperimentConfig:
+    """`cfg` checked again by every rule of `config_from_dict` (a copy; paths become text): `ValueError` naming the
+    key and value (`train.lr = nan; ...`), `TypeError` when `cfg` or one of its sections is not of its class."""
+    import os
+    if not isinstance(cfg, ExperimentConfig):
+        raise TypeError(f"the config is a {type(cfg).__name__}; expected an ExperimentConfig (get_preset, load_config "
+                        f"or config_from_dict make one)")
+    for k, cls in _SECTIONS.items():
+        if not isinstance(getattr(cfg, k), cls):
+            raise TypeError(f"config.{k} is a {type(getattr(cfg, k)).__name__}; expected a {cls.__name__}")
+    text = lambda d: {k: os.fspath(v) if isinstance(v, os.PathLike) else text(v) if isinstance(v, dict) else v
+                      for k, v in d.items()}
+    return config_from_dict(text(config_to_dict(cfg)))
 
 # %% ../nbs/00_config.ipynb #6d000764
 def save_config(cfg:ExperimentConfig, # the config to write

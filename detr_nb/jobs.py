@@ -9,7 +9,8 @@ from pathlib import Path
 import detr_nb
 
 # %% auto #0
-__all__ = ['jobs_dir', 'job_names', 'job_notebook', 'job_output', 'job_params', 'check_params', 'JobError', 'run_job']
+__all__ = ['jobs_dir', 'job_names', 'job_notebook', 'job_output', 'job_params', 'train_job_config', 'check_params', 'JobError',
+           'run_job']
 
 # %% ../nbs/08b_jobs.ipynb #91d4bcde
 def jobs_dir() -> Path:
@@ -110,6 +111,36 @@ def _check_paths(job:str, p:dict):
         from detr_nb.device import resolve_device
         resolve_device(p['device'], setting='-p device')
 
+# %% ../nbs/08b_jobs.ipynb #f3b14ed7
+def train_job_config(config=None,        # params.yaml to start from (None: the preset)
+                     preset:str='tiny',  # preset when no config is given
+                     name:str='train_job', # experiment name
+                     out_dir=None,       # parent of the experiment folder (None: the start config's)
+                     data_root=None,     # dataset folder (None: the start config's)
+                     epochs:int=1,       # training epochs
+                     overrides:list|None=None, # config overrides as --set takes them, applied last
+                    ):
+    """The `ExperimentConfig` the train job runs: `config` or `preset`, with `name`, `out_dir`, `data_root` and
+    `epochs` set, then `overrides`. `ValueError` naming the key for a value the config refuses (an experiment name
+    with a path separator, an unknown key, an image size below 32 pixels, ...)."""
+    from detr_nb.config import apply_overrides, config_from_dict, config_to_dict, get_preset, load_config
+    d = config_to_dict(load_config(config) if config else get_preset(preset))
+    d['name'] = str(name)
+    if out_dir is not None:
+        d['out_dir'] = str(out_dir)
+    if data_root is not None:
+        d['data']['root'] = str(data_root)
+    return apply_overrides(config_from_dict(d), [f'train.epochs={epochs}', *(overrides or [])])
+
+def _refuse_earlier_run(cfg, resume):
+    "`FileExistsError` in the job's words when a fresh train job would write over an earlier run's checkpoints."
+    exp = Path(cfg.out_dir) / cfg.name
+    earlier = [p.name for p in (exp / 'model' / 'last.pth', exp / 'model' / 'best.pth') if p.is_file()]
+    if earlier and not (resume or cfg.train.resume):
+        raise FileExistsError(f"-p name {cfg.name}: {exp} already holds the checkpoints of an earlier run "
+                              f"({', '.join(earlier)}); continue it with -p resume auto, give this run another "
+                              f"-p name, or move that folder away")
+
 # %% ../nbs/08b_jobs.ipynb #b2c0e004
 def check_params(job,          # a job's name, or the path of a notebook
                      params:dict,  # the parameters to run it with
@@ -118,7 +149,9 @@ def check_params(job,          # a job's name, or the path of a notebook
     safe conversions (an int for a float parameter, one string for a list). `ValueError` naming the parameter and
     what the job takes for an unknown name, a value of the wrong type, a non-finite number or a count below 1;
     `FileNotFoundError` for a config, checkpoint, data_root or resume path that is not there. For the train job the
-    config it would build (preset or config, epochs and overrides) is built, so a bad override is refused here too."""
+    config it would run is built (`train_job_config`), so a bad name, override or size is refused here too, and a
+    fresh run into an experiment folder that holds an earlier run's checkpoints is refused (`FileExistsError`,
+    saying `-p resume auto`)."""
     known = job_params(job)
     name = Path(job).stem if isinstance(job, os.PathLike) else job
     unknown = [k for k in params if k not in known]
@@ -128,10 +161,13 @@ def check_params(job,          # a job's name, or the path of a notebook
     out = {k: _check_value(name, k, v, known[k]['types']) for k, v in params.items()}
     _check_paths(name, out)
     if name == 'train':
-        from detr_nb.config import apply_overrides, get_preset, load_config
-        preset, epochs = out.get('preset', known['preset']['default']), out.get('epochs', known['epochs']['default'])
-        start = load_config(out['config']) if out.get('config') else get_preset(preset)
-        apply_overrides(start, [f"train.epochs={epochs}", *(out.get('overrides') or [])])
+        keys = ('config', 'preset', 'name', 'out_dir', 'data_root', 'epochs', 'overrides')
+        try:
+            cfg = train_job_config(**{k: out.get(k, known[k]['default']) for k in keys})
+        except ValueError as e:
+            raise ValueError(f"the train job's config: {e}") from None
+        if out.get('out_dir') is not None:  # None: a fresh temporary folder
+            _refuse_earlier_run(cfg, out.get('resume'))
     return out
 
 # %% ../nbs/08b_jobs.ipynb #e28facca
@@ -147,15 +183,35 @@ def run_job(job,                  # a job's name (`job_notebook`), or the path o
             params:dict|None=None, # values for the notebook's `parameters` cell
             progress:bool=False,  # papermill's progress bar over the cells
            ) -> Path:
-    """Run the job notebook with `params` under papermill into `out`; returns `out`. `JobError` when a cell raises
-    (the executed notebook with the error is still written), `ValueError` for an unknown job."""
+    """Run the job notebook with `params` under papermill into `out`; returns `out`. The run is written beside `out`
+    (`<stem>.running.ipynb`) and becomes `out` when it succeeds; a failed run becomes `out` only when there is none
+    yet, else `<stem>.failed.ipynb` (an earlier executed notebook is never replaced by a failed one). `JobError` when a
+    cell raises (naming the notebook with the error), `FileExistsError` before the run when `out` is a file that is
+    not an executed notebook, `ValueError` for an unknown job."""
     import papermill as pm
     src = Path(job) if isinstance(job, os.PathLike) else job_notebook(job)
     out = Path(out)
+    if out.exists() and not _executed_notebook(out):
+        raise FileExistsError(f"{out} exists and is not an executed job notebook; give another place or move it away")
     out.parent.mkdir(parents=True, exist_ok=True)
+    running = out.with_name(f'{out.stem}.running{out.suffix}')
     try:
-        pm.execute_notebook(str(src), str(out), parameters=params or {}, kernel_name='python3', cwd=str(Path.cwd()),
-                            progress_bar=progress)
-    except pm.PapermillExecutionError as e:
-        raise JobError(out, e.exec_count, e.ename, e.evalue) from None
+        pm.execute_notebook(str(src), str(running), parameters=params or {}, kernel_name='python3',
+                            cwd=str(Path.cwd()), progress_bar=progress)
+    except BaseException as e:  # a failed cell, a dead kernel, Ctrl-C: the run so far is kept, the earlier one too
+        failed = out.with_name(f'{out.stem}.failed{out.suffix}') if out.exists() else out
+        if running.is_file():
+            os.replace(running, failed)
+        if isinstance(e, pm.PapermillExecutionError):
+            raise JobError(failed, e.exec_count, e.ename, e.evalue) from None
+        raise
+    os.replace(running, out)
     return out
+
+def _executed_notebook(path:Path) -> bool:
+    "Whether `path` is a notebook that papermill executed (its metadata says so)."
+    import json
+    try:
+        return 'papermill' in json.loads(Path(path).read_text()).get('metadata', {})
+    except (ValueError, OSError, AttributeError):
+        return False

@@ -68,11 +68,17 @@ def model_sets(sets:list[str], command:str) -> dict:
     return out
 
 # %% ../nbs/08d_options.ipynb #4405b5e2
-def check_model_settings(settings:dict, option:str) -> dict:
-    "`settings` when each is a `DETRConfig` field with a value of its type; `ValueError` naming `option` else."
+def check_model_settings(settings:dict,        # DETRConfig field -> value, as `model_sets` reads them
+                         option:str,            # the option that gave them, named in the error
+                         preset:str|None=None,  # the preset whose model they change (None: DETRConfig's defaults)
+                        ) -> dict:
+    """`settings` when each is a `DETRConfig` field with a value of its type and the model they make of `preset`'s is
+    valid (`model.hidden_dim` divisible by the preset's `model.nheads`, ...); `ValueError` naming `option` else."""
+    from dataclasses import asdict
     from detr_nb.config import config_from_dict
+    base = asdict(get_preset(preset).model) if preset else {}
     try:
-        config_from_dict({'model': settings})
+        config_from_dict({'model': {**base, **settings}})
     except ValueError as e:
         raise ValueError(f"{option}: {e}") from None
     return settings

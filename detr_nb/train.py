@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from .config import ExperimentConfig, TrainConfig, save_config
+from .config import ExperimentConfig, TrainConfig, check_config, save_config
 from .presets import get_preset, fit_to_dataset
 from .stopping import (StopReason, diverged, step_evaluation_due, sync_train_seconds, exceeds_budget,
                               budget_evals_reached, budget_evaluation_due, epoch_evaluation_due)
@@ -336,8 +336,10 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
           clock=None,               # () -> seconds: the time source of training time and budget (None: perf_counter)
          ) -> TrainSummary:
     """Train DETR as `cfg` says, in the experiment folder; returns a `TrainSummary` (`stopped`: why it returned).
-    What depends on the data is resolved first (`fit_to_dataset`: the scratch preset's sizes and epochs)."""
-    run, state = _set_up(cfg, resume, progress, clock)  # processes, data, model, optimizer, resumed state, folder
+    What depends on the data is resolved first (`fit_to_dataset`: the scratch preset's sizes and epochs). `cfg` is
+    checked again first (`check_config`: a field set after it was built): `ValueError` naming the key, `TypeError`
+    for what is not an `ExperimentConfig`."""
+    run, state = _set_up(check_config(cfg), resume, progress, clock)  # processes, data, model, optimizer, resumed state, folder
     tc, stopped, totals = run.cfg.train, None, StepTotals(run.device, clock=run.clock)
     run.model.train()
     with StopOnSignal() as signals:  # the epochs: steps, then the end-of-epoch evaluation and checkpoint
