@@ -93,6 +93,19 @@ CASES = [
     ('job evaluate --set train.lr=1', 'takes no config overrides'),
     ('job nosuch', 'unknown job'),
     ('job train --grid train.lr=1,2', 'option(s) of `job sweep`'),
+    # job train: the experiment (F5) and every value the config checks (F6) before the kernel starts
+    ('job train -p out_dir {root} -p name run', 'holds the checkpoints of an earlier run (last.pth, best.pth); '
+                                                'continue it with -p resume auto'),
+    ('job train -p name ../../escape -p out_dir {new}/joby', "name = '../../escape'; an experiment name must"),
+    ('job train -p name .. -p out_dir {new}/joby', "name = '..'"),
+    ('job train -p out_dir {new}/joby --set data.crop_min=1', 'data.crop_min = 1'),
+    # image sides below the backbone's stride (F12), as predict --canvas and bench --size
+    ('train --set data.scales=[1]', 'data.scales = [1]; it must be a non-empty list of pixel sizes, each >= 32'),
+    ('train --set data.val_size=10', 'data.val_size = 10; it must be a whole number of pixels >= 32'),
+    ('config --set data.max_size=1', 'data.max_size = 1'), ('config --set data.crop_resize=[16]', 'crop_resize'),
+    # bench --set model.*: checked on the chosen preset's model (F13)
+    ('bench --preset tiny --set model.nheads=3', 'model.hidden_dim = 64 is not divisible by model.nheads = 3'),
+    ('bench --preset r50 --set model.hidden_dim=36', 'model.hidden_dim = 36 is not divisible by model.nheads = 8'),
     # sweep
     ('job sweep --grid train.lrr=1e-4,2e-4 --out {new}/sw', "no key 'lrr'"),
     ('job sweep --grid train.lr=abc --out {new}/sw', 'train.lr'),
@@ -245,3 +258,26 @@ def test_train_prints_the_best_value_rounded(fx, tmp_path, capsys):
     assert main(['train', '--preset', 'tiny', '--no-progress', *args]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.search(r'stopped: completed  best val_loss: \d+(\.\d{1,4})?$', last), last
+
+
+def test_bench_model_settings_are_checked_on_the_chosen_preset():
+    from detr_nb.options import check_model_settings
+    assert check_model_settings({'hidden_dim': 36}, '--set model.*', preset='tiny') == {'hidden_dim': 36}
+    with pytest.raises(ValueError, match='model.nheads = 8'):
+        check_model_settings({'hidden_dim': 36}, '--set model.*', preset='r50')
+
+
+def test_a_failed_job_keeps_the_earlier_executed_notebook(tmp_path):
+    import json, nbformat
+    from detr_nb.jobs import JobError, run_job
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('n = 1', metadata={'tags': ['parameters']}),
+                                         nbformat.v4.new_code_cell('assert n > 0\nprint(n)')])
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'python3', 'language': 'python'}
+    nbformat.write(nb, tmp_path / 'job.ipynb')
+    out = tmp_path / 'result' / 'job.ipynb'
+    run_job(tmp_path / 'job.ipynb', out, {'n': 7})
+    with pytest.raises(JobError) as e:
+        run_job(tmp_path / 'job.ipynb', out, {'n': -1})
+    assert e.value.notebook == tmp_path / 'result' / 'job.failed.ipynb'
+    assert json.loads(out.read_text())['cells'][-1]['outputs'][0]['text'] == '7\n'  # the earlier run, kept
+    assert sorted(p.name for p in out.parent.iterdir()) == ['job.failed.ipynb', 'job.ipynb']

@@ -1,6 +1,6 @@
 """Training loop: one-batch overfit, exact accumulation, NaN guard, early stopping, resume after a real kill,
 the papermill job."""
-import signal, subprocess, sys, textwrap, warnings
+import re, signal, subprocess, sys, textwrap, warnings
 from pathlib import Path
 import pytest
 import torch
@@ -363,3 +363,19 @@ def test_every_public_name_stays_importable(module):
     mod = importlib.import_module(f'detr_nb.{module}')
     names = NAMES_BEFORE_SPLIT[module]
     assert [n for n in names if not hasattr(mod, n)] == [] and [n for n in names if n not in mod.__all__] == []
+
+
+def test_train_checks_a_config_changed_after_it_was_built(shapes, tmp_path):
+    """A field set on the dataclass after it was built is checked when training starts (issue 26, M5): one line
+    naming the key, before anything is written; what is not an ExperimentConfig is a TypeError saying so."""
+    cfg = apply_overrides(get_preset('tiny'), SMALL + [f'data.root={shapes}', f'out_dir={tmp_path}', 'name=bad'])
+    for section, key, value, message in [('train', 'lr', float('nan'), 'train.lr = nan; it must be a finite number'),
+                                         ('data', 'batch_size', 0, 'data.batch_size = 0'),
+                                         ('data', 'val_size', 1, 'data.val_size = 1')]:
+        bad = T.replace(cfg, **{section: T.replace(getattr(cfg, section))})
+        setattr(getattr(bad, section), key, value)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            T.train(bad, progress=False)
+    with pytest.raises(TypeError, match='the config is a dict; expected an ExperimentConfig'):
+        T.train({'name': 'x'}, progress=False)
+    assert not (tmp_path / 'bad').exists()
