@@ -9,8 +9,8 @@ from pathlib import Path
 import detr_nb
 
 # %% auto #0
-__all__ = ['jobs_dir', 'job_names', 'job_notebook', 'job_output', 'job_params', 'train_job_config', 'check_params', 'JobError',
-           'run_job']
+__all__ = ['jobs_dir', 'job_names', 'job_notebook', 'job_output', 'job_params', 'config_for_train_job', 'check_params',
+           'JobError', 'run_job']
 
 # %% ../nbs/08b_jobs.ipynb #91d4bcde
 def jobs_dir() -> Path:
@@ -112,14 +112,14 @@ def _check_paths(job:str, p:dict):
         resolve_device(p['device'], setting='-p device')
 
 # %% ../nbs/08b_jobs.ipynb #f3b14ed7
-def train_job_config(config=None,        # params.yaml to start from (None: the preset)
-                     preset:str='tiny',  # preset when no config is given
-                     name:str='train_job', # experiment name
-                     out_dir=None,       # parent of the experiment folder (None: the start config's)
-                     data_root=None,     # dataset folder (None: the start config's)
-                     epochs:int=1,       # training epochs
-                     overrides:list|None=None, # config overrides as --set takes them, applied last
-                    ):
+def config_for_train_job(config=None,        # params.yaml to start from (None: the preset)
+                         preset:str='tiny',  # preset when no config is given
+                         name:str='train_job', # experiment name
+                         out_dir=None,       # parent of the experiment folder (None: the start config's)
+                         data_root=None,     # dataset folder (None: the start config's)
+                         epochs:int=1,       # training epochs
+                         overrides:list|None=None, # config overrides as --set takes them, applied last
+                        ):
     """The `ExperimentConfig` the train job runs: `config` or `preset`, with `name`, `out_dir`, `data_root` and
     `epochs` set, then `overrides`. `ValueError` naming the key for a value the config refuses (an experiment name
     with a path separator, an unknown key, an image size below 32 pixels, ...)."""
@@ -149,7 +149,7 @@ def check_params(job,          # a job's name, or the path of a notebook
     safe conversions (an int for a float parameter, one string for a list). `ValueError` naming the parameter and
     what the job takes for an unknown name, a value of the wrong type, a non-finite number or a count below 1;
     `FileNotFoundError` for a config, checkpoint, data_root or resume path that is not there. For the train job the
-    config it would run is built (`train_job_config`), so a bad name, override or size is refused here too, and a
+    config it would run is built (`config_for_train_job`), so a bad name, override or size is refused here too, and a
     fresh run into an experiment folder that holds an earlier run's checkpoints is refused (`FileExistsError`,
     saying `-p resume auto`)."""
     known = job_params(job)
@@ -163,7 +163,7 @@ def check_params(job,          # a job's name, or the path of a notebook
     if name == 'train':
         keys = ('config', 'preset', 'name', 'out_dir', 'data_root', 'epochs', 'overrides')
         try:
-            cfg = train_job_config(**{k: out.get(k, known[k]['default']) for k in keys})
+            cfg = config_for_train_job(**{k: out.get(k, known[k]['default']) for k in keys})
         except ValueError as e:
             raise ValueError(f"the train job's config: {e}") from None
         if out.get('out_dir') is not None:  # None: a fresh temporary folder

@@ -279,5 +279,5 @@ def test_a_failed_job_keeps_the_earlier_executed_notebook(tmp_path):
     with pytest.raises(JobError) as e:
         run_job(tmp_path / 'job.ipynb', out, {'n': -1})
     assert e.value.notebook == tmp_path / 'result' / 'job.failed.ipynb'
-    assert json.loads(out.read_text())['cells'][-1]['outputs'][0]['text'] == '7\n'  # the earlier run, kept
+    assert ''.join(json.loads(out.read_text())['cells'][-1]['outputs'][0]['text']) == '7\n'  # the earlier run, kept
     assert sorted(p.name for p in out.parent.iterdir()) == ['job.failed.ipynb', 'job.ipynb']
