@@ -255,10 +255,10 @@ def refuse_to_overwrite(exp:Path, # the experiment folder
         return
     earlier = [p.name for p in (exp / 'model' / 'last.pth', exp / 'model' / 'best.pth') if p.is_file()]
     if earlier:
-        raise FileExistsError(f"{exp} already holds the checkpoints of an earlier run ({', '.join(earlier)}); "
-                              f"a new run "
-                              f"would overwrite them. Resume it (resume='auto', or --resume auto on the command line), "
-                              f"give this run another name (name=... / --set name=...), or move that folder away")
+        raise FileExistsError(f"{exp} already holds the checkpoints of an earlier run ({', '.join(earlier)}); a new "
+                              f"run would overwrite them. Resume it (resume='auto'; detr_nb train --resume auto; "
+                              f"detr_nb job train -p resume auto), give this run another name (name=... / --set "
+                              f"name=...), or move that folder away")
 
 # %% ../nbs/05a_checkpoint.ipynb #381da320
 def restore(path,                   # the checkpoint to resume from
