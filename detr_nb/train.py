@@ -336,9 +336,8 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
           clock=None,               # () -> seconds: the time source of training time and budget (None: perf_counter)
          ) -> TrainSummary:
     """Train DETR as `cfg` says, in the experiment folder; returns a `TrainSummary` (`stopped`: why it returned).
-    What depends on the data is resolved first (`fit_to_dataset`: the scratch preset's sizes and epochs). `cfg` is
-    checked again first (`check_config`: a field set after it was built): `ValueError` naming the key, `TypeError`
-    for what is not an `ExperimentConfig`."""
+    `cfg` is checked again first (`check_config`: `ValueError` naming the key, `TypeError` for a non-config); what
+    depends on the data is resolved next (`fit_to_dataset`: the scratch preset's sizes and epochs)."""
     run, state = _set_up(check_config(cfg), resume, progress, clock)  # processes, data, model, optimizer, resumed state, folder
     tc, stopped, totals = run.cfg.train, None, StepTotals(run.device, clock=run.clock)
     run.model.train()
