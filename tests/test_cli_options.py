@@ -56,6 +56,9 @@ CASES = [
     ('eval --checkpoint {ckpt} --batch-size -1', 'argument --batch-size'),
     ('eval --checkpoint {ckpt} --batch-size two', 'argument --batch-size'),
     ('eval --checkpoint {ckpt} --max-dets 0', 'argument --max-dets'),
+    ('eval --checkpoint {ckpt} --max-dets 5', 'argument --max-dets'),
+    ('eval --checkpoint {ckpt} --data {shapes} --out {root}', 'is not empty'),  # issue 26 F2: the user's files
+    ('eval --checkpoint {ckpt} --data {shapes} --out {file}', 'is a file; give a folder'),
     ('eval --checkpoint {ckpt} --device gpu7', "--device = 'gpu7' is not a device"),
     ('eval --checkpoint {ckpt} --images {shapes}/val2017', '--images and --annotations go together'),
     ('eval --checkpoint {ckpt} --data {shapes} --images {shapes}/val2017 '
