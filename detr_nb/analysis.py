@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import torch
 from torchvision.ops import box_iou
 from .coco_metrics import CocoStats, coco_stats_json
 from .images import find_image_files, read_image

@@ -19,9 +19,9 @@ from .coco_metrics import (STAT_NAMES, to_coco_results, check_results, CocoStats
                                   per_class_table, coco_stats, evaluate_results, check_categories)
 
 # %% auto #0
-__all__ = ['PostProcess', 'predict_dataset', 'evaluate', 'check_eval_settings', 'load_eval_checkpoint', 'validation_loss',
-           'STAT_NAMES', 'to_coco_results', 'check_results', 'CocoStats', 'metric_defined', 'per_class_table',
-           'coco_stats', 'evaluate_results', 'check_categories', 'load_coco']
+__all__ = ['REPORT_FILES', 'PostProcess', 'predict_dataset', 'evaluate', 'check_eval_settings', 'load_eval_checkpoint',
+           'validation_loss', 'STAT_NAMES', 'to_coco_results', 'check_results', 'CocoStats', 'metric_defined',
+           'per_class_table', 'coco_stats', 'evaluate_results', 'check_categories', 'load_coco']
 
 # %% ../nbs/06_eval.ipynb #01e45b54
 # read here before they were chapters of their own: the scoring of detr_nb.coco_metrics and the normalizing
@@ -220,15 +220,18 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
     return stats
 
 # %% ../nbs/06_eval.ipynb #4a3cc0ff
+REPORT_FILES = ('coco_stats.json', 'per_class.csv', 'detections.json', 'summary.txt', 'pr_curves.png',
+                'per_class_ap.png', 'iou_calibration.png', 'errors.png', 'confusion.png', 'worst_images.png')
+
 def check_eval_settings(split:str='val',          # the split of the dataset: 'train' or 'val'
                         batch_size:int|None=None, # images per forward pass (None: the config's)
                         max_dets:int|None=None,   # detections scored per image (None: the config's, else 100)
                         out_dir=None,             # the report folder asked for (None: the experiment's result/)
-                        overwrite:bool=False,     # write into an `out_dir` that already holds files
+                        overwrite:bool=False,     # replace files of `REPORT_FILES`' names in `out_dir`
                        ):
     """Refuse, before any work, the evaluation options `detr_nb eval` and `evaluate_checkpoint` cannot use:
     `ValueError` naming the value (split, batch_size, max_dets, an `out_dir` that is a file), `FileExistsError` for an
-    `out_dir` holding files without `overwrite`."""
+    `out_dir` holding a file the report would replace (`REPORT_FILES`) without `overwrite`."""
     if split not in ('train', 'val'):
         raise ValueError(f"split = {split!r}; choose 'train' or 'val'")
     for name, v, low in (('batch_size', batch_size, 1), ('max_dets', max_dets, 10)):
@@ -237,9 +240,11 @@ def check_eval_settings(split:str='val',          # the split of the dataset: 't
     out = None if out_dir is None else Path(out_dir)
     if out is not None and out.exists() and not out.is_dir():
         raise ValueError(f"out_dir {out} is a file; give a folder for the report")
-    if out is not None and out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"out_dir {out} is not empty; give a new or empty folder, or overwrite=True "
-                              f"(detr_nb eval --overwrite) to replace the report's files there")
+    there = [f for f in REPORT_FILES if out is not None and (out / f).exists()]
+    if there and not overwrite:
+        raise FileExistsError(f"out_dir {out} holds {', '.join(there[:4])}{' ...' if len(there) > 4 else ''}, which "
+                              f"the report would replace; give another folder, or overwrite=True (detr_nb eval "
+                              f"--overwrite)")
 
 # %% ../nbs/06_eval.ipynb #e4eb4774
 def load_eval_checkpoint(checkpoint,       # a training checkpoint (model/best.pth) or an official DETR .pth

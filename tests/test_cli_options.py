@@ -27,8 +27,10 @@ def fx(tmp_path_factory):
     (d / 'afile.txt').write_text('not a dataset\n')
     (d / 'adir').mkdir()
     (d / 'params.yaml').write_text('train:\n  epochs: 1\n')
+    (d / 'report').mkdir()
+    (d / 'report' / 'summary.txt').write_text('my notes\n')  # a user's file where eval --out points
     return {'ckpt': d / 'run' / 'model' / 'best.pth', 'shapes': shapes, 'file': d / 'afile.txt', 'dir': d / 'adir',
-            'yaml': d / 'params.yaml', 'root': d}
+            'yaml': d / 'params.yaml', 'root': d, 'report': d / 'report'}
 
 
 def snapshot(*folders):
@@ -57,7 +59,7 @@ CASES = [
     ('eval --checkpoint {ckpt} --batch-size two', 'argument --batch-size'),
     ('eval --checkpoint {ckpt} --max-dets 0', 'argument --max-dets'),
     ('eval --checkpoint {ckpt} --max-dets 5', 'argument --max-dets'),
-    ('eval --checkpoint {ckpt} --data {shapes} --out {root}', 'is not empty'),  # issue 26 F2: the user's files
+    ('eval --checkpoint {ckpt} --data {shapes} --out {report}', 'holds summary.txt, which the report'),  # issue 26 F2
     ('eval --checkpoint {ckpt} --data {shapes} --out {file}', 'is a file; give a folder'),
     ('eval --checkpoint {ckpt} --device gpu7', "--device = 'gpu7' is not a device"),
     ('eval --checkpoint {ckpt} --images {shapes}/val2017', '--images and --annotations go together'),

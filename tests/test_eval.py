@@ -613,7 +613,8 @@ def test_evaluate_checkpoint_keeps_a_users_folder_unless_overwrite(shapes, tmp_p
     out.mkdir()
     (out / 'detections.json').write_text('{"mine":1}')
     (out / 'summary.txt').write_text('my notes\n')
-    with pytest.raises(FileExistsError, match=r'e18 is not empty; .*overwrite=True \(detr_nb eval --overwrite\)'):
+    with pytest.raises(FileExistsError, match=r'e18 holds detections.json, summary.txt, which the report would '
+                                              r'replace; .*overwrite=True \(detr_nb eval --overwrite\)'):
         evaluate_checkpoint(ck, shapes, out_dir=out, figures=False, device='cpu')
     assert (out / 'detections.json').read_text() == '{"mine":1}' and (out / 'summary.txt').read_text() == 'my notes\n'
     _, paths = evaluate_checkpoint(ck, shapes, out_dir=out, figures=False, device='cpu', overwrite=True)
@@ -644,7 +645,7 @@ def test_results_are_matched_to_the_ground_truth_by_file_name(tmp_path):
         s = evaluate_results(res, ann)
     assert math.isclose(s['AP'], 1.0, abs_tol=1e-12), dict(s)  # by image_id alone: AP 0.168
     dets[0]['file_name'] = 'elsewhere/zzz.png'
-    with pytest.raises(ValueError, match=r"file_name 'elsewhere/zzz.png' \(image_id 1\) is no image of the ground truth"):
+    with pytest.raises(ValueError, match=r"file_name 'elsewhere/zzz.png' \(image_id 1\) is no image of the ground"):
         evaluate_results(dets, ann)
     plain = [{k: v for k, v in d.items() if k not in ('file_name', 'drawn')} for d in dets]
     assert evaluate_results(plain, ann)['AP'] < 0.5  # without file names the ids are all there is
