@@ -10,6 +10,7 @@ from torchvision.ops import box_iou
 from .coco_metrics import CocoStats, coco_stats_json
 from .images import find_image_files, read_image
 from .files import atomic_write
+from .eval import check_eval_settings
 # the matching (chapter 06, detr_nb.matching) stays importable from here
 from .matching import SIZES, ERROR_TYPES, Analysis, analyze, simulate_detections, boxes_xyxy
 
@@ -312,10 +313,13 @@ def write_report(stats:CocoStats,           # what `evaluate` / `evaluate_result
                  img_folder=None,           # image files, for the worst-images figure (None: grey canvases)
                  score_threshold:float=0.5, # threshold of the error breakdown, confusion matrix and drawings
                  figures:bool=True,         # also write the PNG figures
+                 overwrite:bool=False,      # replace files of the report's names already there (`REPORT_FILES`)
                 ) -> dict:
     """Write coco_stats.json (strict JSON, `null` where undefined), per_class.csv, detections.json, summary.txt and
-    the analysis PNGs into `out_dir`; returns name -> path."""
+    the analysis PNGs into `out_dir`; returns name -> path. `FileExistsError` before writing anything when `out_dir`
+    holds a file of those names and `overwrite` is False (`detr_nb.eval.check_eval_settings`)."""
     import matplotlib.pyplot as plt
+    check_eval_settings(out_dir=out_dir, overwrite=overwrite)
     out = Path(out_dir)
     paths = {k: out / f for k, f in (('coco_stats', 'coco_stats.json'), ('per_class', 'per_class.csv'),
                                      ('detections', 'detections.json'), ('summary', 'summary.txt'))}
@@ -381,4 +385,4 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
                      allow_category_mismatch=allow_category_mismatch)
     exp = checkpoint.parent.parent if checkpoint.parent.name == 'model' else checkpoint.parent
     out = Path(out_dir) if out_dir is not None else exp / 'result'
-    return stats, write_report(stats, out, images, figures=figures)
+    return stats, write_report(stats, out, images, figures=figures, overwrite=True)  # checked above
