@@ -364,7 +364,8 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
     from detr_nb.data import CocoDetection, transforms_from_config
     from detr_nb.eval import evaluate, check_eval_settings, load_eval_checkpoint
     from detr_nb.device import resolve_device
-    check_eval_settings(split, batch_size, max_dets, out_dir, overwrite)  # the checks of `detr_nb eval`, shared
+    check_eval_settings(split, batch_size, max_dets, out_dir, overwrite, precision)  # those of `detr_nb eval`
+    device = resolve_device(device)
     model, data_cfg, cfg_dets, categories = load_eval_checkpoint(checkpoint, **model_overrides)
     max_dets, checkpoint = max_dets or cfg_dets, Path(checkpoint)
     if data_root is not None:
@@ -379,7 +380,6 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
     derived = getattr(data_cfg, f'{split}_annotations') is None and data_cfg.root  # a VOC/YOLO root's cached json:
     own = data_cfg.root if derived and data_cfg.root_format() in ('voc', 'yolo') else None  # messages name the root
     dataset = CocoDetection(images, ann, transforms_from_config(data_cfg, 'val'), categories=categories, source=own)
-    device = resolve_device(device)
     stats = evaluate(model.to(device), dataset, device=device, precision=precision,
                      batch_size=batch_size or data_cfg.batch_size, max_dets=max_dets or 100,
                      allow_category_mismatch=allow_category_mismatch)

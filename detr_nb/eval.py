@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 from torchvision.ops import box_convert
 from pycocotools.coco import COCO
+from .config import PRECISIONS
 from .device import autocast
 from .distributed import is_distributed, rank, world_size
 from .coco import load_coco
@@ -228,12 +229,15 @@ def check_eval_settings(split:str='val',          # the split of the dataset: 't
                         max_dets:int|None=None,   # detections scored per image (None: the config's, else 100)
                         out_dir=None,             # the report folder asked for (None: the experiment's result/)
                         overwrite:bool=False,     # replace files of `REPORT_FILES`' names in `out_dir`
+                        precision:str='fp32',     # autocast of the model: 'fp32', 'bf16' or 'fp16'
                        ):
     """Refuse, before any work, the evaluation options `detr_nb eval` and `evaluate_checkpoint` cannot use:
     `ValueError` naming the value (split, batch_size, max_dets, an `out_dir` that is a file), `FileExistsError` for an
     `out_dir` holding a file the report would replace (`REPORT_FILES`) without `overwrite`."""
     if split not in ('train', 'val'):
         raise ValueError(f"split = {split!r}; choose 'train' or 'val'")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision = {precision!r}; choose {', '.join(map(repr, PRECISIONS))}")
     for name, v, low in (('batch_size', batch_size, 1), ('max_dets', max_dets, 10)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
             raise ValueError(f"{name} = {v!r}; give a whole number >= {low}, or None for the checkpoint config's")

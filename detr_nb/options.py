@@ -100,7 +100,7 @@ def check_eval_options(args) -> dict:
     if args.images:
         existing_path(args.images, 'folder', '--images'), existing_path(args.annotations, 'file', '--annotations')
     output_path(args.out, 'folder', '--out')
-    check_eval_settings(args.split, args.batch_size, args.max_dets, args.out, args.overwrite)  # as the library
+    check_eval_settings(args.split, args.batch_size, args.max_dets, args.out, args.overwrite, args.precision)
     resolve_device(args.device, setting='--device')
     if ck.suffix.lower() == '.onnx':
         raise ValueError(f"--checkpoint {ck}: eval scores a .pth checkpoint (a training or an official one); an "
