@@ -169,8 +169,12 @@ def _add_data_parsers(sub):
     p.add_argument('--batch-size', type=count(1),
                    help="images per forward pass (default: the config's data.batch_size)")
     p.add_argument('--no-figures', action='store_true', help='write the numbers only, no PNG figures')
-    p.add_argument('--max-dets', type=count(1),
-                   help="detections COCOeval scores per image (default: the run's, else 100)")
+    p.add_argument('--max-dets', type=count(10),
+                   help="detections COCOeval scores per image, at least 10 (default: the run's, else 100)")
+    p.add_argument('--overwrite', action='store_true',
+                   help='write the report into an --out folder that already holds files (replaces its report files)')
+    p.add_argument('--allow-category-mismatch', action='store_true',
+                   help="score by category id although the data's class names differ from the checkpoint's")
     _add_set_option(p, 'model.nheads=8', 'a model setting of an official checkpoint that its shapes do not tell')
     p.add_argument('--model', action='append', metavar='KEY=VALUE', help='the same as --set model.KEY=VALUE')
 

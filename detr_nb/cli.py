@@ -90,7 +90,8 @@ def _eval(args) -> int:
     stats, paths = evaluate_checkpoint(args.checkpoint, data_root=args.data, out_dir=args.out, split=args.split,
                                        ann_file=args.annotations, img_folder=args.images, device=args.device,
                                        precision=args.precision, batch_size=args.batch_size,
-                                       figures=not args.no_figures, max_dets=args.max_dets, **overrides)
+                                       figures=not args.no_figures, max_dets=args.max_dets, overwrite=args.overwrite,
+                                       allow_category_mismatch=args.allow_category_mismatch, **overrides)
     _print_stats(stats, paths)
     return 0
 

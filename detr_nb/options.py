@@ -84,6 +84,7 @@ def check_eval_options(args) -> dict:
     checkpoint has its own of, and ones that do not fit an official checkpoint's shapes)."""
     from detr_nb.detector import load_detector
     from detr_nb.device import resolve_device
+    from detr_nb.eval import check_eval_settings
     for o in args.model or []:  # the older form, --model KEY=VALUE
         if '=' not in o:
             raise ValueError(f"--model {o!r} is not of the form key=value (e.g. nheads=8)")
@@ -99,6 +100,7 @@ def check_eval_options(args) -> dict:
     if args.images:
         existing_path(args.images, 'folder', '--images'), existing_path(args.annotations, 'file', '--annotations')
     output_path(args.out, 'folder', '--out')
+    check_eval_settings(args.split, args.batch_size, args.max_dets, args.out, args.overwrite, args.precision)
     resolve_device(args.device, setting='--device')
     if ck.suffix.lower() == '.onnx':
         raise ValueError(f"--checkpoint {ck}: eval scores a .pth checkpoint (a training or an official one); an "

@@ -27,8 +27,10 @@ def fx(tmp_path_factory):
     (d / 'afile.txt').write_text('not a dataset\n')
     (d / 'adir').mkdir()
     (d / 'params.yaml').write_text('train:\n  epochs: 1\n')
+    (d / 'report').mkdir()
+    (d / 'report' / 'summary.txt').write_text('my notes\n')  # a user's file where eval --out points
     return {'ckpt': d / 'run' / 'model' / 'best.pth', 'shapes': shapes, 'file': d / 'afile.txt', 'dir': d / 'adir',
-            'yaml': d / 'params.yaml', 'root': d}
+            'yaml': d / 'params.yaml', 'root': d, 'report': d / 'report'}
 
 
 def snapshot(*folders):
@@ -56,6 +58,9 @@ CASES = [
     ('eval --checkpoint {ckpt} --batch-size -1', 'argument --batch-size'),
     ('eval --checkpoint {ckpt} --batch-size two', 'argument --batch-size'),
     ('eval --checkpoint {ckpt} --max-dets 0', 'argument --max-dets'),
+    ('eval --checkpoint {ckpt} --max-dets 5', 'argument --max-dets'),
+    ('eval --checkpoint {ckpt} --data {shapes} --out {report}', 'holds summary.txt, which the report'),  # issue 26 F2
+    ('eval --checkpoint {ckpt} --data {shapes} --out {file}', 'is a file; give a folder'),
     ('eval --checkpoint {ckpt} --device gpu7', "--device = 'gpu7' is not a device"),
     ('eval --checkpoint {ckpt} --images {shapes}/val2017', '--images and --annotations go together'),
     ('eval --checkpoint {ckpt} --data {shapes} --images {shapes}/val2017 '
@@ -245,3 +250,39 @@ def test_train_prints_the_best_value_rounded(fx, tmp_path, capsys):
     assert main(['train', '--preset', 'tiny', '--no-progress', *args]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.search(r'stopped: completed  best val_loss: \d+(\.\d{1,4})?$', last), last
+
+
+def test_eval_category_mismatch_names_the_users_folder_and_flag(fx, tmp_path, monkeypatch):
+    "Issue 26 M4: a VOC folder of other classes: the message named the cached json and a library-only argument."
+    from PIL import Image
+    voc = tmp_path / 'v'
+    (voc / 'Annotations').mkdir(parents=True)
+    (voc / 'JPEGImages').mkdir()
+    for i, name in enumerate(('dog', 'cat', 'bird')):
+        Image.new('RGB', (64, 48), (200, 10, 10)).save(voc / 'JPEGImages' / f'im{i}.jpg')
+        (voc / 'Annotations' / f'im{i}.xml').write_text(
+            f"<annotation><filename>im{i}.jpg</filename><size><width>64</width><height>48</height><depth>3</depth>"
+            f"</size><object><name>{name}</name><bndbox><xmin>5</xmin><ymin>5</ymin><xmax>30</xmax><ymax>30</ymax>"
+            f"</bndbox></object></annotation>")
+    monkeypatch.chdir(tmp_path)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = main(['eval', '--checkpoint', str(fx['ckpt']), '--data', 'v', '--out', 'm4', '--no-figures'])
+    lines = err.getvalue().strip().splitlines()
+    assert status == 1 and len(lines) == 1, err.getvalue()
+    assert lines[0].startswith('detr_nb eval: error: v: the model') and '.cache' not in lines[0], lines[0]
+    assert '--allow-category-mismatch' in lines[0], lines[0]
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        status = main(['eval', '--checkpoint', str(fx['ckpt']), '--data', 'v', '--out', 'm4', '--no-figures',
+                       '--allow-category-mismatch'])
+    assert status == 0 and (tmp_path / 'm4' / 'coco_stats.json').is_file()
+
+
+def test_eval_overwrite_replaces_the_report_only_when_asked(fx, tmp_path, capsys):
+    "Issue 26 F2: a --out holding the user's summary.txt: refused (kept) without --overwrite, replaced with it."
+    out = tmp_path / 'e18'
+    out.mkdir()
+    (out / 'summary.txt').write_text('my notes\n')
+    argv = ['eval', '--checkpoint', str(fx['ckpt']), '--data', str(fx['shapes']), '--out', str(out), '--no-figures']
+    assert main(argv) == 1 and (out / 'summary.txt').read_text() == 'my notes\n'
+    assert main(argv + ['--overwrite']) == 0 and (out / 'summary.txt').read_text() != 'my notes\n'
