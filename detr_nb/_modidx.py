@@ -777,6 +777,7 @@ d = { 'settings': { 'branch': 'main',
                                   'detr_nb.voc_yolo.parse_yolo_line': ('voc_yolo.html#parse_yolo_line', 'detr_nb/voc_yolo.py'),
                                   'detr_nb.voc_yolo.read_voc_xml': ('voc_yolo.html#read_voc_xml', 'detr_nb/voc_yolo.py'),
                                   'detr_nb.voc_yolo.read_yolo_labels': ('voc_yolo.html#read_yolo_labels', 'detr_nb/voc_yolo.py'),
+                                  'detr_nb.voc_yolo.require_label_files': ('voc_yolo.html#require_label_files', 'detr_nb/voc_yolo.py'),
                                   'detr_nb.voc_yolo.voc_parts': ('voc_yolo.html#voc_parts', 'detr_nb/voc_yolo.py'),
                                   'detr_nb.voc_yolo.yolo_label_path': ('voc_yolo.html#yolo_label_path', 'detr_nb/voc_yolo.py'),
                                   'detr_nb.voc_yolo.yolo_parts': ('voc_yolo.html#yolo_parts', 'detr_nb/voc_yolo.py')}}}
