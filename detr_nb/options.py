@@ -26,13 +26,19 @@ def existing_path(path, kind:str, option:str) -> Path:
 
 # %% ../nbs/08d_options.ipynb #aee2c144
 def _cannot_write(folder:Path) -> str | None:
-    "Why no file can be made in the existing `folder` (the system's reason), None when one can: a probe file is tried."
+    """Why no file can be made in the existing `folder` (the system's reason), None when one can: a probe file is made
+    and removed, and the folder's times put back, so that the probe leaves no trace."""
+    st = folder.stat()
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix='.detr_nb-probe-')
     except OSError as e:
         return e.strerror or str(e)
     os.close(fd)
     os.unlink(probe)
+    try:
+        os.utime(folder, ns=(st.st_atime_ns, st.st_mtime_ns))
+    except OSError:  # a folder of another owner: its time moved, nothing else
+        pass
     return None
 
 def output_path(path,             # the output a user named (None: the command's default, not checked)
