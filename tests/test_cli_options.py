@@ -180,7 +180,6 @@ CASES = [
     ('convert {shapes} {new}/out --format voc', "the format detected in it: COCO ('coco')"),
     # make-shapes: a folder that holds files is not written into
     ('make-shapes --out {shapes} --n-train 3 --n-val 1', '{shapes} is not empty; give a new or empty folder'),
-    ('make-shapes --out {file}', 'is a file; give a folder'),
     # the parser itself
     ('eval', 'the following arguments are required: --checkpoint'), ('nosuch', 'invalid choice'),
     ('predict {ckpt}', 'the following arguments are required'), ('bench --what', 'unrecognized arguments'),
