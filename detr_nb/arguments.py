@@ -294,10 +294,12 @@ def _add_convert_parser(sub):
     p.add_argument('out', type=text('a folder'), help='a new or empty folder for train2017/, val2017/, annotations/')
     p.add_argument('--format', choices=['voc', 'yolo', 'coco'], help="the source's format (default: detected)")
     p.add_argument('--val-fraction', type=number(0, 1, low_open=True, high_open=True), default=0.2,
-                   help="the share of images for validation when the dataset has no split of its own, 0 < F < 1 (default 0.2)")
+                   help="the share of images for validation when the dataset has no split of its own, 0 < F < 1 "
+                        "(default 0.2)")
     p.add_argument('--train-list', type=text('a file'), help='a file listing the training images (with --val-list)')
     p.add_argument('--val-list', type=text('a file'), help='a file listing the validation images (with --train-list)')
     _add_classes_option(p)
     p.add_argument('--copy', action='store_true', help='copy the images (default: link them where the disk allows)')
-    p.add_argument('--overwrite', action='store_true', help='replace a non-empty OUT as a whole: everything in it is removed')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace a non-empty OUT as a whole: everything in it is removed')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')

@@ -318,14 +318,15 @@ def hidden(folder):
 
 
 def test_make_shapes_refuses_a_folder_with_files_and_overwrite_writes_it_whole(tmp_path):
-    "F1 (issue 26): a second, smaller make-shapes is refused; with --overwrite nothing of the first (or the user's) stays."
+    "F1 (issue 26): a second, smaller make-shapes is refused; --overwrite keeps nothing of the first (or the user's)."
     s = tmp_path / 's'
     assert run('make-shapes', '--out', s, '--n-train', 8, '--n-val', 4)[0] == 0
     (s / 'train2017' / 'mine.txt').write_text('mine')
     before = sorted((p.relative_to(s), p.stat().st_mtime_ns) for p in s.rglob('*'))
     status, out, err = run('make-shapes', '--out', s, '--n-train', 3, '--n-val', 1)
     assert status == 1 and err == (f"detr_nb make-shapes: error: {s} is not empty; give a new or empty folder, or pass "
-                                   f"overwrite=True (--overwrite) to replace it as a whole (everything in it is removed)\n"), err
+                                   f"overwrite=True (--overwrite) to replace it as a whole (everything in it is "
+                                   f"removed)\n"), err
     assert sorted((p.relative_to(s), p.stat().st_mtime_ns) for p in s.rglob('*')) == before
     assert run('make-shapes', '--out', s, '--n-train', 3, '--n-val', 1, '--overwrite')[0] == 0
     assert sorted(p.name for p in (s / 'train2017').iterdir()) == [f'{k:012d}.jpg' for k in (1, 2, 3)]
@@ -347,8 +348,10 @@ def test_convert_overwrite_replaces_out_as_a_whole_as_its_help_says(tmp_path, ca
     assert sorted(p.name for p in out.iterdir()) == ['annotations', 'train2017', 'val2017']
     with pytest.raises(SystemExit):
         make_parser().parse_args(['convert', '--help'])
-    assert 'replace a non-empty OUT as a whole: everything in it is removed' in ' '.join(capsys.readouterr().out.split())
-    assert 'replaced as a whole: every file in it, the user\'s own included, is removed' in ' '.join(convert.__doc__.split())
+    helped = ' '.join(capsys.readouterr().out.split())
+    assert 'replace a non-empty OUT as a whole: everything in it is removed' in helped
+    documented = ' '.join(convert.__doc__.split())
+    assert "replaced as a whole: every file in it, the user's own included, is removed" in documented
 
 
 def test_convert_interrupted_during_the_final_swap_finishes_it_and_says_so(tmp_path, monkeypatch):
