@@ -137,7 +137,7 @@ def _add_data_parsers(sub):
                    help='replace a non-empty --out as a whole: everything in it is removed')
     p.add_argument('--n-train', type=count(1), default=200, help='training images (default 200)')
     p.add_argument('--n-val', type=count(1), default=50, help='validation images (default 50)')
-    p.add_argument('--seed', type=int, default=0, help='random seed; the same seed writes the same dataset')
+    p.add_argument('--seed', type=count(0), default=0, help='random seed (>= 0); the same seed writes the same dataset')
 
     p = sub.add_parser('validate', help='check a dataset (COCO, Pascal VOC or YOLO) and report every problem')
     p.add_argument('--data', type=text('a dataset folder'),

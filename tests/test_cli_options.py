@@ -180,6 +180,7 @@ CASES = [
     ('convert {shapes} {new}/out --format voc', "the format detected in it: COCO ('coco')"),
     # make-shapes: a folder that holds files is not written into
     ('make-shapes --out {shapes} --n-train 3 --n-val 1', '{shapes} is not empty; give a new or empty folder'),
+    ('make-shapes --out {new}/s --seed -1', 'argument --seed: -1: give a whole number >= 0'),  # numpy's seeds
     # the parser itself
     ('eval', 'the following arguments are required: --checkpoint'), ('nosuch', 'invalid choice'),
     ('predict {ckpt}', 'the following arguments are required'), ('bench --what', 'unrecognized arguments'),
