@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 import numpy as np
 import pandas as pd
-import torch
 from torchvision.ops import box_iou
 from .coco_metrics import CocoStats, coco_stats_json
 from .images import find_image_files, read_image
 from .files import atomic_write
+from .eval import check_eval_settings
 # the matching (chapter 06, detr_nb.matching) stays importable from here
 from .matching import SIZES, ERROR_TYPES, Analysis, analyze, simulate_detections, boxes_xyxy
 
@@ -313,10 +313,13 @@ def write_report(stats:CocoStats,           # what `evaluate` / `evaluate_result
                  img_folder=None,           # image files, for the worst-images figure (None: grey canvases)
                  score_threshold:float=0.5, # threshold of the error breakdown, confusion matrix and drawings
                  figures:bool=True,         # also write the PNG figures
+                 overwrite:bool=False,      # replace files of the report's names already there (`REPORT_FILES`)
                 ) -> dict:
     """Write coco_stats.json (strict JSON, `null` where undefined), per_class.csv, detections.json, summary.txt and
-    the analysis PNGs into `out_dir`; returns name -> path."""
+    the analysis PNGs into `out_dir`; returns name -> path. `FileExistsError` before writing anything when `out_dir`
+    holds a file of those names and `overwrite` is False (`detr_nb.eval.check_eval_settings`)."""
     import matplotlib.pyplot as plt
+    check_eval_settings(out_dir=out_dir, overwrite=overwrite)
     out = Path(out_dir)
     paths = {k: out / f for k, f in (('coco_stats', 'coco_stats.json'), ('per_class', 'per_class.csv'),
                                      ('detections', 'detections.json'), ('summary', 'summary.txt'))}
@@ -339,9 +342,6 @@ def write_report(stats:CocoStats,           # what `evaluate` / `evaluate_result
     return paths
 
 # %% ../nbs/06a_analysis.ipynb #653886a2
-def _out_dir_for(checkpoint:Path) -> Path:
-    return checkpoint.parent.parent / 'result' if checkpoint.parent.name == 'model' else checkpoint.parent / 'result'
-
 def evaluate_checkpoint(checkpoint,                 # a training checkpoint (model/best.pth) or an official DETR one
                         data_root=None,             # COCO-layout dataset (default: the checkpoint config's data.root)
                         out_dir=None,               # report folder (default: <experiment>/result next to model/)
@@ -353,36 +353,21 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
                         batch_size:int|None=None,   # images per forward pass (default: the config's data.batch_size)
                         figures:bool=True,          # write the PNG figures as well
                         max_dets:int|None=None,     # detections scored per image (default: the config's, else 100)
+                        overwrite:bool=False,       # write into an `out_dir` that holds files (its report files replaced)
+                        allow_category_mismatch:bool=False, # score by id though the model's class names differ
                         **model_overrides,          # DETRConfig fields for an official checkpoint (nheads, dilation)
                        ) -> tuple[CocoStats, dict]:
-    "Evaluate a checkpoint on a COCO-format split and write its report; returns (stats, name -> written path)."
+    """Evaluate a checkpoint on a COCO-format split and write its report; returns (stats, name -> written path).
+    Every option is checked first (`detr_nb.eval.check_eval_settings`, `load_eval_checkpoint`): `ValueError` /
+    `FileExistsError` in one line before any work."""
     import dataclasses
-    from detr_nb.config import DataConfig, config_from_dict
     from detr_nb.data import CocoDetection, transforms_from_config
-    from detr_nb.model import DETR, load_official
-    from detr_nb.eval import evaluate
+    from detr_nb.eval import evaluate, check_eval_settings, load_eval_checkpoint
     from detr_nb.device import resolve_device
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist; "
-                                f"give a model/best.pth of an experiment or an official DETR .pth")
-    try:
-        ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    except Exception as e:  # not a torch file (an .onnx, a truncated download): name it, not torch's advice
-        raise ValueError(f"{checkpoint}: not a checkpoint torch.load(weights_only=True) can read "
-                         f"({type(e).__name__}); give a model/best.pth of an experiment "
-                         f"or an official DETR .pth") from None
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get('model', ckpt), dict):
-        raise ValueError(f"{checkpoint}: holds a {type(ckpt).__name__}, "
-                         f"not a checkpoint dict with a 'model' state dict")
-    if isinstance(ckpt, dict) and ckpt.get('config'):
-        cfg = config_from_dict(ckpt['config'])
-        model = DETR(dataclasses.replace(cfg.model, **model_overrides))
-        model.load_state_dict(ckpt['model'])
-        data_cfg, max_dets = cfg.data, max_dets or cfg.train.max_dets
-    else:
-        model, data_cfg = load_official(ckpt, **model_overrides), DataConfig()
-    categories = ckpt.get('categories') if isinstance(ckpt, dict) else None  # label -> dataset id and name
+    check_eval_settings(split, batch_size, max_dets, out_dir, overwrite, precision)  # those of `detr_nb eval`
+    device = resolve_device(device)
+    model, data_cfg, cfg_dets, categories = load_eval_checkpoint(checkpoint, **model_overrides)
+    max_dets, checkpoint = max_dets or cfg_dets, Path(checkpoint)
     if data_root is not None:
         data_cfg = dataclasses.replace(data_cfg, root=str(data_root),
                                        **{f'{split}_images': None, f'{split}_annotations': None})
@@ -392,9 +377,12 @@ def evaluate_checkpoint(checkpoint,                 # a training checkpoint (mod
         data_cfg = dataclasses.replace(data_cfg,
                                        **{f'{split}_images': str(img_folder), f'{split}_annotations': str(ann_file)})
     images, ann = data_cfg.split_paths(split)
-    dataset = CocoDetection(images, ann, transforms_from_config(data_cfg, 'val'), categories=categories)
-    device = resolve_device(device)
+    derived = getattr(data_cfg, f'{split}_annotations') is None and data_cfg.root  # a VOC/YOLO root's cached json:
+    own = data_cfg.root if derived and data_cfg.root_format() in ('voc', 'yolo') else None  # messages name the root
+    dataset = CocoDetection(images, ann, transforms_from_config(data_cfg, 'val'), categories=categories, source=own)
     stats = evaluate(model.to(device), dataset, device=device, precision=precision,
-                     batch_size=batch_size or data_cfg.batch_size, max_dets=max_dets or 100)
-    out = Path(out_dir) if out_dir is not None else _out_dir_for(checkpoint)
-    return stats, write_report(stats, out, images, figures=figures)
+                     batch_size=batch_size or data_cfg.batch_size, max_dets=max_dets or 100,
+                     allow_category_mismatch=allow_category_mismatch)
+    exp = checkpoint.parent.parent if checkpoint.parent.name == 'model' else checkpoint.parent
+    out = Path(out_dir) if out_dir is not None else exp / 'result'
+    return stats, write_report(stats, out, images, figures=figures, overwrite=True)  # checked above

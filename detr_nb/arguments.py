@@ -43,13 +43,14 @@ def count(minimum:int=1): # the smallest value allowed (1: a positive count, 0: 
 
 def number(low:float=-math.inf, high:float=math.inf, # the closed range allowed
            low_open:bool=False,                      # exclude `low` itself (a budget > 0)
+           high_open:bool=False,                     # exclude `high` itself (a share of the images < 1)
           ):
-    "An argparse `type`: a finite number in [low, high] (or (low, high] with `low_open`)."
+    "An argparse `type`: a finite number in [low, high], `low` and `high` left out with `low_open` / `high_open`."
     def read(text):
         v = _number(text, float)
-        if v < low or v > high or (low_open and v == low):
-            lo = f"{'(' if low_open else '['}{low:g}"
-            raise argparse.ArgumentTypeError(f"{v:g} is outside {lo}, {high:g}]")
+        if v < low or v > high or (low_open and v == low) or (high_open and v == high):
+            lo, hi = f"{'(' if low_open else '['}{low:g}", f"{high:g}{')' if high_open else ']'}"
+            raise argparse.ArgumentTypeError(f"{v:g} is outside {lo}, {hi}")
         return v
     read.__name__ = 'number'
     return read
@@ -70,6 +71,9 @@ def class_list(s:str, # names separated by commas ('cat,dog'), or a file of one 
     in .txt/.names must), else from `s` split at commas; checked by `detr_nb.splits.check_class_names`."""
     from pathlib import Path
     from detr_nb.splits import check_class_names
+    if not s.strip():  # Path('') is the current folder: say what was given
+        raise argparse.ArgumentTypeError(f"{s!r} is not a class name; give names separated by commas ('cat,dog'), or "
+                                         f"a file of one name a line (classes.txt)")
     p = Path(s)
     if p.is_dir():
         raise argparse.ArgumentTypeError(f"{s} is a folder; give names separated by commas, or a file of one name a "
@@ -128,10 +132,12 @@ def _add_data_parsers(sub):
     "`make-shapes`, `validate`, `config`, `train` and `eval`."
     p = sub.add_parser('make-shapes', help='write the synthetic shapes dataset in the COCO layout')
     p.add_argument('--out', required=True, type=text('a folder'),
-                   help='folder to write (train2017/, val2017/, annotations/)')
+                   help='a new or empty folder to write (train2017/, val2017/, annotations/)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace a non-empty --out as a whole: everything in it is removed')
     p.add_argument('--n-train', type=count(1), default=200, help='training images (default 200)')
     p.add_argument('--n-val', type=count(1), default=50, help='validation images (default 50)')
-    p.add_argument('--seed', type=int, default=0, help='random seed; the same seed writes the same dataset')
+    p.add_argument('--seed', type=count(0), default=0, help='random seed (>= 0); the same seed writes the same dataset')
 
     p = sub.add_parser('validate', help='check a dataset (COCO, Pascal VOC or YOLO) and report every problem')
     p.add_argument('--data', type=text('a dataset folder'),
@@ -169,8 +175,12 @@ def _add_data_parsers(sub):
     p.add_argument('--batch-size', type=count(1),
                    help="images per forward pass (default: the config's data.batch_size)")
     p.add_argument('--no-figures', action='store_true', help='write the numbers only, no PNG figures')
-    p.add_argument('--max-dets', type=count(1),
-                   help="detections COCOeval scores per image (default: the run's, else 100)")
+    p.add_argument('--max-dets', type=count(10),
+                   help="detections COCOeval scores per image, at least 10 (default: the run's, else 100)")
+    p.add_argument('--overwrite', action='store_true',
+                   help='write the report into an --out folder that already holds files (replaces its report files)')
+    p.add_argument('--allow-category-mismatch', action='store_true',
+                   help="score by category id although the data's class names differ from the checkpoint's")
     _add_set_option(p, 'model.nheads=8', 'a model setting of an official checkpoint that its shapes do not tell')
     p.add_argument('--model', action='append', metavar='KEY=VALUE', help='the same as --set model.KEY=VALUE')
 
@@ -287,11 +297,13 @@ def _add_convert_parser(sub):
     p.add_argument('src', type=text('a dataset folder'), help='the dataset folder (its format is detected)')
     p.add_argument('out', type=text('a folder'), help='a new or empty folder for train2017/, val2017/, annotations/')
     p.add_argument('--format', choices=['voc', 'yolo', 'coco'], help="the source's format (default: detected)")
-    p.add_argument('--val-fraction', type=number(0, 1, low_open=True), default=0.2,
-                   help="the share of images for validation when the dataset has no split of its own (default 0.2)")
+    p.add_argument('--val-fraction', type=number(0, 1, low_open=True, high_open=True), default=0.2,
+                   help="the share of images for validation when the dataset has no split of its own, 0 < F < 1 "
+                        "(default 0.2)")
     p.add_argument('--train-list', type=text('a file'), help='a file listing the training images (with --val-list)')
     p.add_argument('--val-list', type=text('a file'), help='a file listing the validation images (with --train-list)')
     _add_classes_option(p)
     p.add_argument('--copy', action='store_true', help='copy the images (default: link them where the disk allows)')
-    p.add_argument('--overwrite', action='store_true', help='write into an OUT that already holds files')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace a non-empty OUT as a whole: everything in it is removed')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')

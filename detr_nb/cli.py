@@ -34,8 +34,8 @@ def _cli_words(message:str, parser, command:str) -> str:
 # %% ../nbs/08_cli.ipynb #ed8c3a68
 def _make_shapes(args) -> int:
     from detr_nb.data import make_shapes
-    output_path(args.out, 'folder', '--out')
-    root = make_shapes(args.out, n_train=args.n_train, n_val=args.n_val, seed=args.seed)
+    output_path(args.out, 'folder', '--out', whole=True)  # written beside itself and renamed: its parent is written
+    root = make_shapes(args.out, n_train=args.n_train, n_val=args.n_val, seed=args.seed, overwrite=args.overwrite)
     print(f"wrote the synthetic shapes dataset ({args.n_train} train, {args.n_val} val images) to {root}")
     return 0
 
@@ -90,7 +90,8 @@ def _eval(args) -> int:
     stats, paths = evaluate_checkpoint(args.checkpoint, data_root=args.data, out_dir=args.out, split=args.split,
                                        ann_file=args.annotations, img_folder=args.images, device=args.device,
                                        precision=args.precision, batch_size=args.batch_size,
-                                       figures=not args.no_figures, max_dets=args.max_dets, **overrides)
+                                       figures=not args.no_figures, max_dets=args.max_dets, overwrite=args.overwrite,
+                                       allow_category_mismatch=args.allow_category_mismatch, **overrides)
     _print_stats(stats, paths)
     return 0
 
@@ -255,7 +256,7 @@ def _convert(args) -> int:
     "`convert`: `detr_nb.formats.convert` in one call; prints the dataset's report and where it wrote."
     from detr_nb.formats import convert
     src = existing_path(args.src, 'folder', 'SRC')
-    output_path(args.out, 'folder', 'OUT')
+    output_path(args.out, 'folder', 'OUT', whole=True)
     if bool(args.train_list) != bool(args.val_list):
         raise ValueError("--train-list and --val-list go together: give the two files that list each split's images")
     split_files = None

@@ -208,6 +208,38 @@ def coco_stats(coco_gt,               # ground truth: `COCO`, dict or path of th
     return stats
 
 # %% ../nbs/06_coco_metrics.ipynb #7f4f0e55
+def _ids_by_file_name(results:list, gt, where:str) -> list:
+    "Records carrying a `file_name` (predict's detections.json) given the ground truth's id of that file."
+    named = [r for r in results if isinstance(r, dict) and isinstance(r.get('file_name'), str)]
+    if not named:
+        return results
+    by_name = {}
+    for i, img in gt.imgs.items():
+        by_name.setdefault(Path(str(img.get('file_name', '')).replace('\\', '/')).parts, []).append(i)
+    def match(name):  # the same path, else its longest ending that is a file_name of the ground truth
+        parts = Path(name.replace('\\', '/')).parts  # (predict names each input by the path it was given)
+        return next((by_name[parts[k:]] for k in range(len(parts)) if parts[k:] in by_name), [])
+    out, moved = [], 0
+    for r in results:
+        if not (isinstance(r, dict) and isinstance(r.get('file_name'), str)):
+            out.append(r)
+            continue
+        ids = match(r['file_name'])
+        if not ids:
+            raise ValueError(f"{where}: file_name {r['file_name']!r} (image_id {r.get('image_id')}) is no image of "
+                             f"the ground truth (e.g. {next(iter(gt.imgs.values()), {}).get('file_name')}); "
+                             f"score the results against the annotations of the images predicted")
+        if len(ids) > 1 and r.get('image_id') not in ids:
+            raise ValueError(f"{where}: file_name {r['file_name']!r} names {len(ids)} images of the ground truth "
+                             f"(ids {ids[:5]}) and its image_id {r.get('image_id')} is none of them")
+        i = r['image_id'] if len(ids) > 1 else ids[0]
+        moved += i != r.get('image_id')
+        out.append({**r, 'image_id': i})
+    if moved:
+        warnings.warn(f"{where}: {moved} record(s) carry an image_id other than their file_name's in the ground "
+                      f"truth; scored by file_name (the image_id predict writes numbers its inputs)")
+    return out
+
 def evaluate_results(results_json,       # path of a COCO results file (JSON list of detections), or the list
                      annotations_json,   # path of the COCO instances json it is scored against (or a `COCO`)
                      max_dets:int=100,   # detections scored per image
@@ -224,6 +256,9 @@ def evaluate_results(results_json,       # path of a COCO results file (JSON lis
         except json.JSONDecodeError as e:
             raise ValueError(f"{p} is not valid JSON: {e}") from None
     split = str(annotations_json) if isinstance(annotations_json, (str, os.PathLike)) else None
+    if isinstance(results_json, list) and any(isinstance(r, dict) and 'file_name' in r for r in results_json):
+        annotations_json = load_coco(annotations_json)
+        results_json = _ids_by_file_name(results_json, annotations_json, where)
     if img_ids is None and isinstance(results_json, list) and results_json:
         gt = load_coco(annotations_json)
         seen = {r['image_id'] for r in _original_image_ids(results_json, gt)
@@ -263,8 +298,8 @@ def check_categories(categories:list|None,      # the model's `{'label', 'id', '
                 else "no id in common")
         msg = f"{where}: the model's categories {_cat_set(model)} are not these {_cat_set(truth)} ({what})"
         if not allow_mismatch:
-            raise ValueError(msg + "; evaluate on data with the model's categories, or pass "
-                                   "allow_category_mismatch=True to score by id anyway")
+            raise ValueError(msg + "; evaluate on data with the model's categories, or score by id anyway: "
+                                   "allow_category_mismatch=True (detr_nb eval --allow-category-mismatch)")
         warnings.warn(msg + "; scored by id as asked (allow_category_mismatch=True)")
         return None
     only_gt, only_model = sorted(set(truth) - set(model)), sorted(set(model) - set(truth))

@@ -139,6 +139,14 @@ def __getitem__(self:CocoDetection, index:int):
             warnings.warn(f"{self.paths[id]}: cannot read image ({why}); skipped: training uses the next "
                           f"image instead, evaluation leaves it out of the score")
             continue
+        rec, seen = self.coco.imgs[id], self.__dict__.setdefault('size_mismatches', set())  # file names
+        if (rec.get('width'), rec.get('height')) != pil.size and name not in seen:  # a kind validate reports too
+            seen.add(name)
+            self.report.add('size mismatch', f"{name}: file {pil.size[0]}x{pil.size[1]}, json {rec.get('width')}x"
+                                             f"{rec.get('height')}")
+            if self.report.counts['size mismatch'] == 1:  # once per dataset (and loader worker): not per image
+                warnings.warn(f"{self.source}: size mismatch ({PROBLEMS['size mismatch'][1]}): "
+                              f"{self.report.examples['size mismatch'][0]}; detr_nb validate lists every one")
         image = tv_tensors.Image(F.pil_to_tensor(pil))
         target = self._make_target(id, *image.shape[-2:])
         if self.transforms is not None:

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 from torchvision.ops import box_convert
 from pycocotools.coco import COCO
+from .config import PRECISIONS
 from .device import autocast
 from .distributed import is_distributed, rank, world_size
 from .coco import load_coco
@@ -19,9 +20,9 @@ from .coco_metrics import (STAT_NAMES, to_coco_results, check_results, CocoStats
                                   per_class_table, coco_stats, evaluate_results, check_categories)
 
 # %% auto #0
-__all__ = ['PostProcess', 'predict_dataset', 'evaluate', 'validation_loss', 'STAT_NAMES', 'to_coco_results', 'check_results',
-           'CocoStats', 'metric_defined', 'per_class_table', 'coco_stats', 'evaluate_results', 'check_categories',
-           'load_coco']
+__all__ = ['REPORT_FILES', 'PostProcess', 'predict_dataset', 'evaluate', 'check_eval_settings', 'load_eval_checkpoint',
+           'validation_loss', 'STAT_NAMES', 'to_coco_results', 'check_results', 'CocoStats', 'metric_defined',
+           'per_class_table', 'coco_stats', 'evaluate_results', 'check_categories', 'load_coco']
 
 # %% ../nbs/06_eval.ipynb #01e45b54
 # read here before they were chapters of their own: the scoring of detr_nb.coco_metrics and the normalizing
@@ -194,8 +195,8 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
         if coco_gt is None:
             raise ValueError("the dataset has no `coco` attribute; "
                              "pass coco_gt= (the COCO instances json of the split)")
-    where = str(getattr(dataset, 'ann_file', None) or (coco_gt if isinstance(coco_gt, (str, os.PathLike))
-                                                         else 'the ground truth'))
+    where = str(getattr(dataset, 'source', None) or getattr(dataset, 'ann_file', None)  # source: the user's folder
+                or (coco_gt if isinstance(coco_gt, (str, os.PathLike)) else 'the ground truth'))
     gt = load_coco(coco_gt)
     _same_images(dataset, gt, where)
     cats = categories if categories is not None else getattr(dataset, 'categories', None)
@@ -218,6 +219,56 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
         if not rank0:
             stats = CocoStats(box[0])
     return stats
+
+# %% ../nbs/06_eval.ipynb #4a3cc0ff
+REPORT_FILES = ('coco_stats.json', 'per_class.csv', 'detections.json', 'summary.txt', 'pr_curves.png',
+                'per_class_ap.png', 'iou_calibration.png', 'errors.png', 'confusion.png', 'worst_images.png')
+
+def check_eval_settings(split:str='val',          # the split of the dataset: 'train' or 'val'
+                        batch_size:int|None=None, # images per forward pass (None: the config's)
+                        max_dets:int|None=None,   # detections scored per image (None: the config's, else 100)
+                        out_dir=None,             # the report folder asked for (None: the experiment's result/)
+                        overwrite:bool=False,     # replace files of `REPORT_FILES`' names in `out_dir`
+                        precision:str='fp32',     # autocast of the model: 'fp32', 'bf16' or 'fp16'
+                       ):
+    """Refuse, before any work, the evaluation options `detr_nb eval` and `evaluate_checkpoint` cannot use:
+    `ValueError` naming the value (split, batch_size, max_dets, an `out_dir` that is a file), `FileExistsError` for an
+    `out_dir` holding a file the report would replace (`REPORT_FILES`) without `overwrite`."""
+    if split not in ('train', 'val'):
+        raise ValueError(f"split = {split!r}; choose 'train' or 'val'")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision = {precision!r}; choose {', '.join(map(repr, PRECISIONS))}")
+    for name, v, low in (('batch_size', batch_size, 1), ('max_dets', max_dets, 10)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
+            raise ValueError(f"{name} = {v!r}; give a whole number >= {low}, or None for the checkpoint config's")
+    out = None if out_dir is None else Path(out_dir)
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {out} is a file; give a folder for the report")
+    there = [f for f in REPORT_FILES if out is not None and (out / f).exists()]
+    if there and not overwrite:
+        raise FileExistsError(f"out_dir {out} holds {', '.join(there[:4])}{' ...' if len(there) > 4 else ''}, which "
+                              f"the report would replace; give another folder, or overwrite=True (detr_nb eval "
+                              f"--overwrite)")
+
+# %% ../nbs/06_eval.ipynb #e4eb4774
+def load_eval_checkpoint(checkpoint,       # a training checkpoint (model/best.pth) or an official DETR .pth
+                         **model_overrides, # DETRConfig fields an official checkpoint's shapes do not tell (nheads, ...)
+                        ) -> tuple:
+    """`(model, data config, max_dets of its config or None, categories or None)` of `checkpoint`: the model from
+    `load_detector` (its one-line `ValueError` / `FileNotFoundError` for a missing or foreign file and for settings
+    the checkpoint cannot take), the data settings of a training checkpoint's config (an official one: the defaults)."""
+    import argparse
+    from detr_nb.config import DataConfig, config_from_dict
+    from detr_nb.detector import load_detector
+    checkpoint = Path(checkpoint)
+    if checkpoint.suffix.lower() == '.onnx':
+        raise ValueError(f"{checkpoint}: evaluation scores a .pth checkpoint (a training or an official one); an "
+                         f"exported .onnx is scored by predict's detections.json (detr_nb.eval.evaluate_results)")
+    model = load_detector(checkpoint, **model_overrides).model
+    with torch.serialization.safe_globals([argparse.Namespace]):  # readable: load_detector has read it
+        ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    cfg = config_from_dict(ckpt['config']) if ckpt.get('config') else None
+    return model, cfg.data if cfg else DataConfig(), cfg.train.max_dets if cfg else None, ckpt.get('categories')
 
 # %% ../nbs/06_eval.ipynb #2f6d774e
 @torch.no_grad()

@@ -4,12 +4,12 @@
 
 # %% ../nbs/00c_files.ipynb #a932fa50
 from __future__ import annotations
-import os, shutil
+import contextlib, os, shutil, signal, threading, warnings
 from pathlib import Path
 from typing import Callable
 
 # %% auto #0
-__all__ = ['WriteError', 'atomic_write']
+__all__ = ['WriteError', 'atomic_write', 'replace_folder']
 
 # %% ../nbs/00c_files.ipynb #ca246fc3
 class WriteError(OSError):
@@ -61,3 +61,77 @@ def atomic_write(path,                  # the file to write (its folder is made 
         kept = f"; the earlier {path.name} is kept" if path.is_file() else ''
         raise WriteError(f"could not write {path}: {_reason(e, path.parent)}{kept}") from None
     return path
+
+# %% ../nbs/00c_files.ipynb #c3dc4ec2
+@contextlib.contextmanager
+def _signals_held():
+    """While active, a SIGINT or SIGTERM is noted (its name appended to the list yielded) instead of stopping the
+    program; the earlier handlers are back afterwards. Python handles signals in the main thread only: elsewhere it
+    yields an empty list and holds nothing."""
+    caught = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, lambda n, _: caught.append(signal.Signals(n).name)) for s in kinds}
+    try:
+        yield caught
+    finally:
+        for s, h in old.items():
+            signal.signal(s, signal.SIG_DFL if h is None else h)
+
+# %% ../nbs/00c_files.ipynb #d43dec45
+def _folder_failure(e:OSError, out:Path, tmp:Path, existed:bool) -> str:
+    "The line of a `WriteError` for a failure while building `out` in `tmp`: the file in `out`'s words, the reason."
+    where = Path(e.filename) if getattr(e, 'filename', None) else None
+    if where is not None:
+        with contextlib.suppress(ValueError):
+            where = out / where.relative_to(tmp)  # the user's folder, never the hidden temporary one
+    said = '' if where in (None, out, out / '.') else f"{where}: "
+    kept = f"{out} is as it was" if existed else 'nothing was written'
+    return f"could not write {out}: {said}{_reason(e, out.parent)}; {kept}"
+
+def replace_folder(out,                            # the folder to write: made, or replaced as a whole
+                   build:Callable[[Path], object], # build(tmp) writes the whole content into the new folder `tmp`
+                   overwrite:bool=False,           # replace a non-empty `out`: everything in it is removed
+                   what:str='output',              # what `out` holds, for the messages ('COCO layout', ...)
+                  ) -> Path:
+    """Write the folder `out` whole or not at all: `build` fills a hidden sibling `.NAME.tmp-PID`, which then takes
+    the place of `out` by renames, the earlier `out` (all of it) deleted after. A failure or a Ctrl-C while building
+    removes the sibling and leaves `out` as it was; a SIGINT/SIGTERM during the final renames and deletion is held
+    until they are done, then said in a warning (`out` is complete). `FileExistsError` for a file at `out`, or a
+    non-empty `out` without `overwrite`; an `OSError` of the disk is a `WriteError` naming `out` (and the file, as a
+    path in `out`) and the reason. Returns `out`."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file; give a folder to write the {what} into")
+    existed = out.is_dir() and any(out.iterdir())
+    if existed and not overwrite:
+        raise FileExistsError(f"{out} is not empty; give a new or empty folder, or pass overwrite=True (--overwrite) "
+                              f"to replace it as a whole (everything in it is removed)")
+    o = out.absolute()
+    tmp, old = (o.parent / f".{o.name}.{k}-{os.getpid()}" for k in ('tmp', 'old'))
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        build(tmp)
+        with _signals_held() as caught:
+            if o.exists():
+                o.rename(old)
+                try:
+                    tmp.rename(o)
+                except BaseException:
+                    old.rename(o)
+                    raise
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(o)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not isinstance(e, OSError) or isinstance(e, WriteError):
+            raise
+        raise WriteError(_folder_failure(e, out, tmp, existed)) from None
+    if caught:
+        warnings.warn(f"{' and '.join(caught)} came during the final rename, too late to stop it: {out} holds the "
+                      f"new {what}, complete")
+    return out

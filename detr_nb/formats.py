@@ -15,8 +15,9 @@ from .images import resolve_file_names
 from .validate import unreadable_images
 from .voc_yolo import (IMAGE_SUFFIXES, Finding, problem_info, image_size, clip_box, read_voc_xml,
                               read_yolo_labels, read_class_list, detect_format, voc_parts, yolo_parts, rel_name,
-                              read_split_list)
+                              read_split_list, require_label_files)
 from .findings import refuse_unknown_classes
+from .files import replace_folder
 from .splits import find_split_lists, fraction_split, check_class_names, split_overlap
 
 # %% auto #0
@@ -248,7 +249,8 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
     """Read the dataset at `root` into a COCO dict per split ('train', 'val'), reporting what it cannot use by file
     instead of failing. The split: `split_files`, else the dataset's own (ImageSets, split folders, data.yaml),
     else train/val .csv lists beside it (`find_split_lists`), else `fraction_split` (of train when only a train
-    split exists). A test split is val when there is no val, else left out."""
+    split exists). A test split is val when there is no val, else left out. `ValueError` when not one image has a
+    label file of the format (`require_label_files`)."""
     root = Path(root)
     fmt = format or detect_format(root)
     classes = None if classes is None else check_class_names(classes, 'classes')
@@ -262,6 +264,7 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
         names = dict(enumerate(classes)) if classes is not None else names
     else:
         raise ValueError(f"format must be 'coco', 'voc' or 'yolo', got {format!r}")
+    require_label_files(root, fmt, parts)
     parts, note = _settle_test(parts)
     _orphans(root, fmt, parts, findings)
     findings += split_overlap(parts, root)
@@ -356,33 +359,34 @@ def _place(src:Path, dst:Path, link:bool):
     shutil.copy2(src, dst)
 
 def convert(src,                          # dataset folder (COCO, Pascal VOC or YOLO)
-            out,                          # folder to write the COCO layout into; must not exist or be empty
-            overwrite:bool=False,         # replace a non-empty `out`
+            out,                          # folder to write the COCO layout into: new or empty
+            overwrite:bool=False,         # replace a non-empty `out` as a whole: everything in it is removed
             link:bool=True,               # hard-link images when the file system allows, else copy
             progress:bool | None=None,    # tqdm bars; None: for sets of 1,000 images or more
             **load_kw,                    # passed to `load_dataset` (format, split_files, val_fraction, classes)
            ) -> FormatDataset:
     """Write `src` as the COCO layout detr_nb reads (`train2017/`, `val2017/`,
     `annotations/instances_{train,val}2017.json`), keeping file names (sub-folders included), pixel boxes and class
-    names. It is built in a hidden sibling folder and renamed into place at the end, so a failed run leaves `out` as
-    it was. Every image is decoded first by the reader training uses (`unreadable_images`): one that cannot be
-    (truncated, not an image, a 32-bit image with no 8-bit reading) is left out with its boxes and named as an
-    'unreadable image' finding, so the layout written trains without a skipped file. Returns the `FormatDataset`
-    read (its findings say what was skipped). `FileExistsError` for a non-empty `out` without `overwrite`;
-    `ValueError` when `out` and `src` overlap."""
+    names. It is built in a hidden sibling folder and renamed into place at the end (`detr_nb.files.replace_folder`),
+    so a failed or interrupted run leaves `out` as it was; with `overwrite` the earlier `out` is replaced as a whole:
+    every file in it, the user's own included, is removed. Every image is decoded first by the reader training uses
+    (`unreadable_images`): one that cannot be (truncated, not an image, a 32-bit image with no 8-bit reading) is left
+    out with its boxes and named as an 'unreadable image' finding, so the layout written trains without a skipped
+    file. Returns the `FormatDataset` read (its findings say what was skipped). `FileExistsError` for a non-empty
+    `out` without `overwrite`; `ValueError` when `out` and `src` overlap; `WriteError` naming `out` for a write the
+    disk refuses."""
     src, out = Path(src), Path(out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} is a file; give a folder to write the COCO layout into")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} is not empty; pass overwrite=True (--overwrite) to replace it")
+        raise FileExistsError(f"{out} is not empty; pass overwrite=True (--overwrite) to replace it as a whole "
+                              f"(everything in it is removed), or give a new or empty folder")
     s, o = src.resolve(), out.resolve()
     if s == o or o in s.parents or s in o.parents:
         raise ValueError(f"{out} and {src} overlap; write the COCO layout into a folder outside the source")
     ds = load_dataset(src, progress=progress, **load_kw)
     _drop_undecodable(ds)
-    tmp = o.parent / f".{o.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    def build(tmp:Path):
         for split in ('train', 'val'):
             d = ds.coco[split]
             show = progress if progress is not None else len(d['images']) >= 1000
@@ -390,14 +394,5 @@ def convert(src,                          # dataset folder (COCO, Pascal VOC or 
             for im in tqdm(d['images'], desc=f'{split}2017', disable=not show):
                 _place(ds.image_roots[split] / im['file_name'], tmp / f'{split}2017' / im['file_name'], link)
             _write_json(d, tmp / 'annotations' / f'instances_{split}2017.json')
-        if o.exists():
-            old = o.parent / f".{o.name}.old-{os.getpid()}"
-            o.rename(old)
-            tmp.rename(o)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(o)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    replace_folder(out, build, overwrite=overwrite, what='COCO layout')
     return ds

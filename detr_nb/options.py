@@ -4,7 +4,7 @@
 
 # %% ../nbs/08d_options.ipynb #c4c8de38
 from __future__ import annotations
-import math
+import math, os, tempfile
 from pathlib import Path
 from .config import get_preset, load_config, apply_overrides
 from .arguments import make_parser
@@ -25,10 +25,44 @@ def existing_path(path, kind:str, option:str) -> Path:
     return p
 
 # %% ../nbs/08d_options.ipynb #aee2c144
-def output_path(path, kind:str, option:str):
-    "`ValueError` when the output `path` exists as the other kind of thing than `kind` ('file' or 'folder')."
-    if path is not None and Path(path).exists() and (kind == 'folder') != Path(path).is_dir():
-        raise ValueError(f"{option} {path} is a {'folder' if Path(path).is_dir() else 'file'}; give a {kind}")
+def _cannot_write(folder:Path) -> str | None:
+    """Why no file can be made in the existing `folder` (the system's reason), None when one can: a probe file is made
+    and removed, and the folder's times put back, so that the probe leaves no trace."""
+    st = folder.stat()
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix='.detr_nb-probe-')
+    except OSError as e:
+        return e.strerror or str(e)
+    os.close(fd)
+    os.unlink(probe)
+    try:
+        os.utime(folder, ns=(st.st_atime_ns, st.st_mtime_ns))
+    except OSError:  # a folder of another owner: its time moved, nothing else
+        pass
+    return None
+
+def output_path(path,             # the output a user named (None: the command's default, not checked)
+                kind:str,         # 'file' or 'folder'
+                option:str,       # the option that named it, for the message ('--out', 'OUT')
+                whole:bool=False, # a folder written whole beside itself and renamed (`detr_nb.files.replace_folder`)
+               ):
+    """Check an output before any work: `ValueError` naming `option` when `path` exists as the other kind of thing
+    than `kind`, when a file stands where one of its folders goes, or when the folder it is written in cannot be
+    written (read-only, immutable, no permission: a probe file is made and removed there). That folder is `path`
+    itself for a folder written into, else its parent; the nearest one there when folders are still to be made."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.exists() and (kind == 'folder') != p.is_dir():
+        raise ValueError(f"{option} {path} is a {'folder' if p.is_dir() else 'file'}; give a {kind}")
+    d = p if kind == 'folder' and not whole else p.parent
+    while not d.exists() and d != d.parent:  # the folders still to be made are made in the nearest one there
+        d = d.parent
+    if not d.is_dir():
+        raise ValueError(f"{option} {path}: {d} is a file, not a folder")
+    why = _cannot_write(d)
+    if why:
+        raise ValueError(f"{option} {path}: cannot write in {d} ({why})")
 
 # %% ../nbs/08d_options.ipynb #3d15d223
 def check_data_paths(cfg, option:str='--set data.*'):
@@ -90,6 +124,7 @@ def check_eval_options(args) -> dict:
     checkpoint has its own of, and ones that do not fit an official checkpoint's shapes)."""
     from detr_nb.detector import load_detector
     from detr_nb.device import resolve_device
+    from detr_nb.eval import check_eval_settings
     for o in args.model or []:  # the older form, --model KEY=VALUE
         if '=' not in o:
             raise ValueError(f"--model {o!r} is not of the form key=value (e.g. nheads=8)")
@@ -105,6 +140,7 @@ def check_eval_options(args) -> dict:
     if args.images:
         existing_path(args.images, 'folder', '--images'), existing_path(args.annotations, 'file', '--annotations')
     output_path(args.out, 'folder', '--out')
+    check_eval_settings(args.split, args.batch_size, args.max_dets, args.out, args.overwrite, args.precision)
     resolve_device(args.device, setting='--device')
     if ck.suffix.lower() == '.onnx':
         raise ValueError(f"--checkpoint {ck}: eval scores a .pth checkpoint (a training or an official one); an "

@@ -8,6 +8,7 @@ import json, math
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
+from .files import replace_folder
 
 # %% auto #0
 __all__ = ['SHAPE_CATEGORIES', 'make_shapes']
@@ -61,23 +62,26 @@ def _shapes_split(folder:Path, rng:np.random.Generator, n:int, first_id:int, min
     return images, anns
 
 # %% ../nbs/01d_shapes.ipynb #605ca018
-def make_shapes(out_dir,                  # folder to write, in the COCO layout
+def make_shapes(out_dir,                  # folder to write, in the COCO layout: new or empty
                 n_train:int=64,           # training images
                 n_val:int=16,             # validation images
                 seed:int=0,               # same seed, same dataset
                 min_size:int=128,         # smallest image side
                 max_size:int=256,         # largest image side
                 max_objects:int=4,        # most shapes in one image
-                empty_frac:float=0.1      # fraction of images with no shape
+                empty_frac:float=0.1,     # fraction of images with no shape
+                overwrite:bool=False,     # replace a non-empty `out_dir` as a whole (everything in it is removed)
                ) -> Path:
-    "Write a synthetic COCO-layout dataset of coloured shapes (ids 1..3: circle, square, triangle); returns `out_dir`."
-    out = Path(out_dir)
-    (out / 'annotations').mkdir(parents=True, exist_ok=True)
-    for k, (split, n) in enumerate((('train', n_train), ('val', n_val))):
-        rng = np.random.default_rng([seed, k])
-        images, anns = _shapes_split(out / f'{split}2017', rng, n, 1 + k * n_train, min_size, max_size, max_objects,
-                                     empty_frac)
-        d = {'info': {'description': f'detr_nb synthetic shapes, seed {seed}'}, 'licenses': [],
-             'images': images, 'annotations': anns, 'categories': SHAPE_CATEGORIES}
-        (out / 'annotations' / f'instances_{split}2017.json').write_text(json.dumps(d))
-    return out
+    """Write a synthetic COCO-layout dataset of coloured shapes (ids 1..3: circle, square, triangle); returns `out_dir`.
+    Written whole by `detr_nb.files.replace_folder` (a hidden sibling renamed into place): `FileExistsError` for a
+    non-empty `out_dir` without `overwrite`, `WriteError` naming `out_dir` when the disk refuses."""
+    def build(out:Path):
+        (out / 'annotations').mkdir(parents=True, exist_ok=True)
+        for k, (split, n) in enumerate((('train', n_train), ('val', n_val))):
+            rng = np.random.default_rng([seed, k])
+            images, anns = _shapes_split(out / f'{split}2017', rng, n, 1 + k * n_train, min_size, max_size,
+                                         max_objects, empty_frac)
+            d = {'info': {'description': f'detr_nb synthetic shapes, seed {seed}'}, 'licenses': [],
+                 'images': images, 'annotations': anns, 'categories': SHAPE_CATEGORIES}
+            (out / 'annotations' / f'instances_{split}2017.json').write_text(json.dumps(d))
+    return replace_folder(out_dir, build, overwrite=overwrite, what='synthetic shapes')

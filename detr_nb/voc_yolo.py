@@ -14,8 +14,9 @@ from .splits import read_class_list, read_split_list
 
 # %% auto #0
 __all__ = ['SPLIT_NAMES', 'parse_xml', 'read_voc_xml', 'parse_yolo_line', 'read_yolo_labels', 'UnknownFormat', 'detect_format',
-           'yolo_label_path', 'yolo_parts', 'voc_parts', 'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS',
-           'problem_info', 'Finding', 'image_size', 'clip_box', 'rel_name', 'read_class_list', 'read_split_list']
+           'yolo_label_path', 'yolo_parts', 'voc_parts', 'require_label_files', 'IMAGE_SUFFIXES', 'FORMAT_PROBLEMS',
+           'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box', 'rel_name', 'read_class_list',
+           'read_split_list']
 
 # %% ../nbs/01g_voc_yolo.ipynb #c7e1a0f1
 _all_ = ['IMAGE_SUFFIXES', 'FORMAT_PROBLEMS', 'SHARED_KINDS', 'problem_info', 'Finding', 'image_size', 'clip_box', 'rel_name',
@@ -347,3 +348,22 @@ def voc_parts(root:Path, # a Pascal VOC dataset folder
         return ({s: _voc_pairs(ps) for s, ps in folders.items()},
                 f"split folders ({', '.join(sorted({rel_name(p, root) for ps in folders.values() for p in ps}))})")
     return {None: _voc_pairs([root])}, None
+
+# %% ../nbs/01g_voc_yolo.ipynb #97c7b9b6
+def require_label_files(root:Path, # the dataset folder
+                        fmt:str,    # the format it is read as: 'voc' or 'yolo'
+                        parts:dict, # split -> [(image path, label path or None)], as `voc_parts` / `yolo_parts` give
+                       ):
+    """`ValueError` naming `root` and the format `detect_format` sees in it when none of the images of `parts` has a
+    label file of `fmt` (a folder read as the wrong format); nothing when one has, or when there is no image."""
+    n = sum(map(len, parts.values()))
+    if n == 0 or any(lab is not None and lab.is_file() for items in parts.values() for _, lab in items):
+        return
+    names = {'voc': 'Pascal VOC', 'yolo': 'YOLO', 'coco': 'COCO'}
+    try:
+        seen = detect_format(root)
+        seen = f"the format detected in it: {names[seen]} ({seen!r})"
+    except (OSError, ValueError):
+        seen = "no format is detected in it"
+    what = 'an XML file' if fmt == 'voc' else 'a label file (.txt in labels/ or beside the image)'
+    raise ValueError(f"{root}: read as {names[fmt]}, but none of its {n} images has {what}; {seen}")

@@ -3,6 +3,7 @@ YOLO folders, as a user runs them in-process (`main`), with their exit statuses 
 import contextlib, io, json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from detr_nb.cli import main
 
@@ -309,3 +310,94 @@ def test_a_class_list_that_is_not_text_is_one_line_naming_it(tmp_path):
     status, out, err = run('validate', '--data', root)
     assert status == 1 and err == (f"detr_nb validate: error: {root / 'classes.txt'}: not a UTF-8 text file (byte 4); "
                                    f"expected one class name a line\n")
+
+
+def hidden(folder):
+    "The hidden entries of `folder`: a swap's `.NAME.tmp-PID` / `.NAME.old-PID` left behind would show here."
+    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith('.'))
+
+
+def test_make_shapes_refuses_a_folder_with_files_and_overwrite_writes_it_whole(tmp_path):
+    "F1 (issue 26): a second, smaller make-shapes is refused; --overwrite keeps nothing of the first (or the user's)."
+    s = tmp_path / 's'
+    assert run('make-shapes', '--out', s, '--n-train', 8, '--n-val', 4)[0] == 0
+    (s / 'train2017' / 'mine.txt').write_text('mine')
+    before = sorted((p.relative_to(s), p.stat().st_mtime_ns) for p in s.rglob('*'))
+    status, out, err = run('make-shapes', '--out', s, '--n-train', 3, '--n-val', 1)
+    assert status == 1 and err == (f"detr_nb make-shapes: error: {s} is not empty; give a new or empty folder, or pass "
+                                   f"overwrite=True (--overwrite) to replace it as a whole (everything in it is "
+                                   f"removed)\n"), err
+    assert sorted((p.relative_to(s), p.stat().st_mtime_ns) for p in s.rglob('*')) == before
+    assert run('make-shapes', '--out', s, '--n-train', 3, '--n-val', 1, '--overwrite')[0] == 0
+    assert sorted(p.name for p in (s / 'train2017').iterdir()) == [f'{k:012d}.jpg' for k in (1, 2, 3)]
+    assert sorted(p.name for p in (s / 'val2017').iterdir()) == ['000000000004.jpg']
+    train = json.loads((s / 'annotations' / 'instances_train2017.json').read_text())
+    assert [i['file_name'] for i in train['images']] == [f'{k:012d}.jpg' for k in (1, 2, 3)]
+    assert hidden(tmp_path) == []
+
+
+def test_convert_overwrite_replaces_out_as_a_whole_as_its_help_says(tmp_path, capsys):
+    "F3 (issue 26): --overwrite removes everything in OUT; the help and the library's documentation say so."
+    from detr_nb.cli import make_parser
+    from detr_nb.formats import convert
+    out = tmp_path / 'cv3'
+    (out / 'sub').mkdir(parents=True)
+    (out / 'notes.txt').write_text('mine')
+    (out / 'sub' / 'keep.txt').write_text('x')
+    assert run('convert', voc(tmp_path / 'v'), out, '--copy', '--overwrite', '--no-progress')[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == ['annotations', 'train2017', 'val2017']
+    with pytest.raises(SystemExit):
+        make_parser().parse_args(['convert', '--help'])
+    helped = ' '.join(capsys.readouterr().out.split())
+    assert 'replace a non-empty OUT as a whole: everything in it is removed' in helped
+    documented = ' '.join(convert.__doc__.split())
+    assert "replaced as a whole: every file in it, the user's own included, is removed" in documented
+
+
+def test_convert_interrupted_during_the_final_swap_finishes_it_and_says_so(tmp_path, monkeypatch):
+    "F4 (issue 26): a Ctrl-C while the earlier OUT is deleted: no leftovers, exit 0, a line saying OUT is complete."
+    import os, shutil, signal
+    import detr_nb.files
+    src, out = voc(tmp_path / 'v'), tmp_path / 'cv1'
+    assert run('convert', src, out, '--copy', '--no-progress')[0] == 0
+    rmtree = shutil.rmtree
+    def interrupted_rmtree(path, *args, **kwargs):
+        if '.old-' in str(path):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C half-way through deleting the earlier cv1
+        return rmtree(path, *args, **kwargs)
+    monkeypatch.setattr(detr_nb.files.shutil, 'rmtree', interrupted_rmtree)
+    with pytest.warns(UserWarning) as said:  # the command line prints it as `detr_nb convert: warning: ...`
+        status, stdout, err = run('convert', src, out, '--copy', '--overwrite', '--no-progress')
+    assert status == 0, err
+    assert [str(w.message) for w in said] == [f"SIGINT came during the final rename, too late to stop it: {out} holds "
+                                              f"the new COCO layout, complete"]
+    assert f"wrote {out}" in stdout and hidden(tmp_path) == []
+    assert sorted(p.name for p in out.iterdir()) == ['annotations', 'train2017', 'val2017']
+
+
+def test_convert_interrupted_while_building_keeps_the_earlier_out(tmp_path, monkeypatch):
+    "F4's other half: a Ctrl-C before the swap leaves OUT as it was and nothing hidden; exit 130."
+    import detr_nb.formats
+    src, out = voc(tmp_path / 'v'), tmp_path / 'cv1'
+    assert run('convert', src, out, '--copy', '--no-progress')[0] == 0
+    before = sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob('*'))
+    def ctrl_c(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(detr_nb.formats, '_place', ctrl_c)
+    status, stdout, err = run('convert', src, out, '--copy', '--overwrite', '--no-progress')
+    assert status == 130 and err == 'detr_nb convert: interrupted\n'
+    assert sorted((p.relative_to(out), p.stat().st_mtime_ns) for p in out.rglob('*')) == before
+    assert hidden(tmp_path) == []
+
+
+def test_a_folder_given_as_the_wrong_format_is_refused_naming_it_and_the_format_seen(tmp_path):
+    "F7 (issue 26): a VOC folder given as YOLO (and a YOLO one as VOC) has no label file of that format: exit 1."
+    v, y = voc(tmp_path / 'v'), yolo(tmp_path / 'y')
+    status, out, err = run('convert', v, tmp_path / 'c5', '--format', 'yolo')
+    assert status == 1 and err == (f"detr_nb convert: error: {v}: read as YOLO, but none of its 5 images has a label "
+                                   f"file (.txt in labels/ or beside the image); the format detected in it: Pascal "
+                                   f"VOC ('voc')\n"), err
+    status, out, err = run('convert', y, tmp_path / 'c6', '--format', 'voc')
+    assert status == 1 and err == (f"detr_nb convert: error: {y}: read as Pascal VOC, but none of its 5 images has an "
+                                   f"XML file; the format detected in it: YOLO ('yolo')\n"), err
+    assert not (tmp_path / 'c5').exists() and not (tmp_path / 'c6').exists()

@@ -1,6 +1,6 @@
 """Every option of every `detr_nb` command, given a value a user can get wrong: refused before any work, in one line
 on stderr, with a non-zero exit status, no traceback and nothing written (issue 26, kind 1)."""
-import contextlib, io
+import contextlib, importlib, io, os, subprocess
 from pathlib import Path
 
 import pytest
@@ -27,8 +27,10 @@ def fx(tmp_path_factory):
     (d / 'afile.txt').write_text('not a dataset\n')
     (d / 'adir').mkdir()
     (d / 'params.yaml').write_text('train:\n  epochs: 1\n')
+    (d / 'report').mkdir()
+    (d / 'report' / 'summary.txt').write_text('my notes\n')  # a user's file where eval --out points
     return {'ckpt': d / 'run' / 'model' / 'best.pth', 'shapes': shapes, 'file': d / 'afile.txt', 'dir': d / 'adir',
-            'yaml': d / 'params.yaml', 'root': d}
+            'yaml': d / 'params.yaml', 'root': d, 'report': d / 'report'}
 
 
 def snapshot(*folders):
@@ -56,6 +58,9 @@ CASES = [
     ('eval --checkpoint {ckpt} --batch-size -1', 'argument --batch-size'),
     ('eval --checkpoint {ckpt} --batch-size two', 'argument --batch-size'),
     ('eval --checkpoint {ckpt} --max-dets 0', 'argument --max-dets'),
+    ('eval --checkpoint {ckpt} --max-dets 5', 'argument --max-dets'),
+    ('eval --checkpoint {ckpt} --data {shapes} --out {report}', 'holds summary.txt, which the report'),  # issue 26 F2
+    ('eval --checkpoint {ckpt} --data {shapes} --out {file}', 'is a file; give a folder'),
     ('eval --checkpoint {ckpt} --device gpu7', "--device = 'gpu7' is not a device"),
     ('eval --checkpoint {ckpt} --images {shapes}/val2017', '--images and --annotations go together'),
     ('eval --checkpoint {ckpt} --data {shapes} --images {shapes}/val2017 '
@@ -186,6 +191,14 @@ CASES = [
     ('convert {shapes} {new}/out --train-list {file} --val-list {new}/v.txt', '--val-list'),
     ('convert {shapes} {new}/out --format pdf', 'argument --format'),
     ('convert {shapes} {shapes}/inner', 'overlap'), ('convert {dir} {new}/out', '{dir}'),
+    ('convert {shapes} {new}/out --val-fraction 1', '1 is outside (0, 1)'),  # the library's range, at parse time
+    ('convert {shapes} {new}/out --classes ""', "argument --classes: '' is not a class name"),
+    ('convert {shapes} {new}/out --classes " "', "argument --classes: ' ' is not a class name"),
+    ('convert {shapes} {new}/out --format yolo', "read as YOLO, but none of its 7 images has a label file"),
+    ('convert {shapes} {new}/out --format voc', "the format detected in it: COCO ('coco')"),
+    # make-shapes: a folder that holds files is not written into
+    ('make-shapes --out {shapes} --n-train 3 --n-val 1', '{shapes} is not empty; give a new or empty folder'),
+    ('make-shapes --out {new}/s --seed -1', 'argument --seed: -1: give a whole number >= 0'),  # numpy's seeds
     # the parser itself
     ('eval', 'the following arguments are required: --checkpoint'), ('nosuch', 'invalid choice'),
     ('predict {ckpt}', 'the following arguments are required'), ('bench --what', 'unrecognized arguments'),
@@ -281,3 +294,84 @@ def test_a_failed_job_keeps_the_earlier_executed_notebook(tmp_path):
     assert e.value.notebook == tmp_path / 'result' / 'job.failed.ipynb'
     assert ''.join(json.loads(out.read_text())['cells'][-1]['outputs'][0]['text']) == '7\n'  # the earlier run, kept
     assert sorted(p.name for p in out.parent.iterdir()) == ['job.failed.ipynb', 'job.ipynb']
+
+
+def test_eval_category_mismatch_names_the_users_folder_and_flag(fx, tmp_path, monkeypatch):
+    "Issue 26 M4: a VOC folder of other classes: the message named the cached json and a library-only argument."
+    from PIL import Image
+    voc = tmp_path / 'v'
+    (voc / 'Annotations').mkdir(parents=True)
+    (voc / 'JPEGImages').mkdir()
+    for i, name in enumerate(('dog', 'cat', 'bird')):
+        Image.new('RGB', (64, 48), (200, 10, 10)).save(voc / 'JPEGImages' / f'im{i}.jpg')
+        (voc / 'Annotations' / f'im{i}.xml').write_text(
+            f"<annotation><filename>im{i}.jpg</filename><size><width>64</width><height>48</height><depth>3</depth>"
+            f"</size><object><name>{name}</name><bndbox><xmin>5</xmin><ymin>5</ymin><xmax>30</xmax><ymax>30</ymax>"
+            f"</bndbox></object></annotation>")
+    monkeypatch.chdir(tmp_path)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = main(['eval', '--checkpoint', str(fx['ckpt']), '--data', 'v', '--out', 'm4', '--no-figures'])
+    lines = err.getvalue().strip().splitlines()
+    assert status == 1 and len(lines) == 1, err.getvalue()
+    assert lines[0].startswith('detr_nb eval: error: v: the model') and '.cache' not in lines[0], lines[0]
+    assert '--allow-category-mismatch' in lines[0], lines[0]
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        status = main(['eval', '--checkpoint', str(fx['ckpt']), '--data', 'v', '--out', 'm4', '--no-figures',
+                       '--allow-category-mismatch'])
+    assert status == 0 and (tmp_path / 'm4' / 'coco_stats.json').is_file()
+
+
+def test_eval_overwrite_replaces_the_report_only_when_asked(fx, tmp_path, capsys):
+    "Issue 26 F2: a --out holding the user's summary.txt: refused (kept) without --overwrite, replaced with it."
+    out = tmp_path / 'e18'
+    out.mkdir()
+    (out / 'summary.txt').write_text('my notes\n')
+    argv = ['eval', '--checkpoint', str(fx['ckpt']), '--data', str(fx['shapes']), '--out', str(out), '--no-figures']
+    assert main(argv) == 1 and (out / 'summary.txt').read_text() == 'my notes\n'
+    assert main(argv + ['--overwrite']) == 0 and (out / 'summary.txt').read_text() != 'my notes\n'
+
+
+@pytest.fixture
+def unwritable(tmp_path):
+    """A folder `ro` (with a folder `ro/data` in it) where no file can be made: `chmod 555` for a user, `chattr +i`
+    for root (root writes in a read-only folder); undone after."""
+    ro = tmp_path / 'ro'
+    (ro / 'data').mkdir(parents=True)
+    ro.chmod(0o555)
+    if os.geteuid() == 0:
+        subprocess.run(['chattr', '+i', str(ro)], check=True)
+    yield ro
+    if os.geteuid() == 0:
+        subprocess.run(['chattr', '-i', str(ro)], check=True)
+    ro.chmod(0o755)
+
+
+# (argv with {ckpt} {shapes} {ro}, the function that does the command's work: it must not be reached)
+UNWRITABLE = [
+    ('eval --checkpoint {ckpt} --data {shapes} --out {ro}/report', 'detr_nb.analysis.evaluate_checkpoint'),
+    ('bench --steps 1 --warmup 0 --out {ro}/b.json', 'detr_nb.bench.bench'),
+    ('bench --time-to-ap --minutes 0.1 --out {ro}/t', 'detr_nb.time_to_ap.time_to_ap'),
+    ('export {ckpt} --out {ro}/m.onnx', 'detr_nb.export.export_onnx'),
+    ('predict {ckpt} {shapes}/val2017 --out {ro}/p', 'detr_nb.inference.predict_to_folder'),
+    ('convert {shapes} {ro}/c', 'detr_nb.formats.load_dataset'),
+    ('convert {shapes} {ro}/data --overwrite', 'detr_nb.formats.load_dataset'),  # replaced whole: made beside, in ro
+    ('make-shapes --out {ro}/s', 'detr_nb.shapes.replace_folder'),
+    ('make-shapes --out {ro}/data --overwrite', 'detr_nb.shapes.replace_folder'),
+]
+
+
+@pytest.mark.parametrize('argv, work', UNWRITABLE, ids=[c[0][:50] for c in UNWRITABLE])
+def test_an_out_that_cannot_be_written_is_refused_before_the_work(fx, unwritable, monkeypatch, argv, work):
+    "`--out` in a folder no file can be made in: one line naming the user's folder, before any work (issue 26, M3)."
+    module, name = work.rsplit('.', 1)
+    def never(*args, **kwargs):
+        raise AssertionError(f"{work} ran")
+    monkeypatch.setattr(importlib.import_module(module), name, never)
+    args = argv.format(ckpt=fx['ckpt'], shapes=fx['shapes'], ro=unwritable).split()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = main(args)
+    lines = err.getvalue().strip().splitlines()
+    assert status == 1 and len(lines) == 1, err.getvalue()
+    assert f"cannot write in {unwritable} (" in lines[0] and '.tmp-' not in lines[0], lines[0]

@@ -576,3 +576,100 @@ def test_results_file_without_some_images_is_said(tmp_path):
         s = evaluate_results(res, ann)
     assert math.isclose(s['AP'], 51 / 101, abs_tol=1e-9)
     assert math.isclose(evaluate_results(res, ann, img_ids=[1, 2])['AP'], 1.0, abs_tol=1e-9)
+
+
+def _tiny_checkpoint(root):
+    "A randomly initialised tiny DETR saved as training saves it (3 shapes categories, ids 1..3)."
+    from dataclasses import replace
+    from detr_nb.config import get_preset
+    from detr_nb.model import DETR
+    from detr_nb.train import save_checkpoint
+    cfg = get_preset('tiny')
+    cfg = replace(cfg, model=replace(cfg.model, num_classes=4))
+    torch.manual_seed(0)
+    return save_checkpoint(root / 'model' / 'best.pth', DETR(cfg.model), cfg=cfg)
+
+
+@pytest.mark.parametrize('kw, message', [
+    (dict(split='test'), "split = 'test'; choose 'train' or 'val'"),
+    (dict(max_dets=0), 'max_dets = 0; give a whole number >= 10'),
+    (dict(max_dets=5), 'max_dets = 5'),
+    (dict(batch_size=0), 'batch_size = 0; give a whole number >= 1'),
+    (dict(nheads=8), 'nheads: model settings only an official checkpoint takes'),  # issue 26 F8: scored another model
+    (dict(nhead=8), 'unknown option(s) nhead'),
+])
+def test_evaluate_checkpoint_refuses_options_before_work(kw, message, shapes, tmp_path):
+    from detr_nb.analysis import evaluate_checkpoint
+    ck = _tiny_checkpoint(tmp_path / 'exp')
+    with pytest.raises(ValueError) as e:
+        evaluate_checkpoint(ck, shapes, out_dir=tmp_path / 'report', figures=False, device='cpu', **kw)
+    assert message in str(e.value) and '\n' not in str(e.value), str(e.value)
+    assert not (tmp_path / 'report').exists() and not (tmp_path / 'exp' / 'result').exists()
+
+
+def test_evaluate_checkpoint_keeps_a_users_folder_unless_overwrite(shapes, tmp_path):
+    from detr_nb.analysis import evaluate_checkpoint
+    ck, out = _tiny_checkpoint(tmp_path / 'exp'), tmp_path / 'e18'
+    out.mkdir()
+    (out / 'detections.json').write_text('{"mine":1}')
+    (out / 'summary.txt').write_text('my notes\n')
+    with pytest.raises(FileExistsError, match=r'e18 holds detections.json, summary.txt, which the report would '
+                                              r'replace; .*overwrite=True \(detr_nb eval --overwrite\)'):
+        evaluate_checkpoint(ck, shapes, out_dir=out, figures=False, device='cpu')
+    assert (out / 'detections.json').read_text() == '{"mine":1}' and (out / 'summary.txt').read_text() == 'my notes\n'
+    _, paths = evaluate_checkpoint(ck, shapes, out_dir=out, figures=False, device='cpu', overwrite=True)
+    assert paths['summary'] == out / 'summary.txt' and (out / 'summary.txt').read_text() != 'my notes\n'
+
+
+def _named_results(tmp_path):
+    "Issue 26 F11: a.png, b.png, c.png with ground-truth ids 3, 2, 1; detections in predict's format, ids 1, 2, 3."
+    (tmp_path / 'ids').mkdir()
+    images, anns, dets = [], [], []
+    for k, (name, gid) in enumerate((('a.png', 3), ('b.png', 2), ('c.png', 1))):
+        box = [10 + 5 * k, 10, 30 + 10 * k, 20 + 5 * k]
+        images.append({'id': gid, 'file_name': name, 'width': 100, 'height': 80})
+        anns.append({'id': k + 1, 'image_id': gid, 'category_id': 1, 'bbox': box, 'area': box[2] * box[3],
+                     'iscrowd': 0})
+        dets.append({'image_id': k + 1, 'category_id': 1, 'bbox': box, 'score': .9,
+                     'file_name': str(tmp_path / 'ids' / name), 'drawn': name})
+    ann = tmp_path / 'ids' / 'ann.json'
+    ann.write_text(json.dumps({'images': images, 'annotations': anns, 'categories': [{'id': 1, 'name': 'x'}]}))
+    return dets, ann
+
+
+def test_results_are_matched_to_the_ground_truth_by_file_name(tmp_path):
+    dets, ann = _named_results(tmp_path)
+    res = tmp_path / 'ids' / 'detections.json'
+    res.write_text(json.dumps(dets))
+    with pytest.warns(UserWarning, match=r"2 record\(s\) carry an image_id other than their file_name's"):
+        s = evaluate_results(res, ann)
+    assert math.isclose(s['AP'], 1.0, abs_tol=1e-12), dict(s)  # by image_id alone: AP 0.168
+    dets[0]['file_name'] = 'elsewhere/zzz.png'
+    with pytest.raises(ValueError, match=r"file_name 'elsewhere/zzz.png' \(image_id 1\) is no image of the ground"):
+        evaluate_results(dets, ann)
+    plain = [{k: v for k, v in d.items() if k not in ('file_name', 'drawn')} for d in dets]
+    assert evaluate_results(plain, ann)['AP'] < 0.5  # without file names the ids are all there is
+
+
+def test_category_mismatch_names_the_users_data_and_the_cli_flag(tmp_path):
+    from detr_nb.data import CocoDetection
+    img, ann = _rectangles(tmp_path, names=('person', 'bicycle', 'car'))
+    shapes_cats = [{'label': i, 'id': i, 'name': n} for i, n in ((1, 'circle'), (2, 'square'), (3, 'triangle'))]
+    ds = CocoDetection(img, ann, categories=shapes_cats, source='my/voc_folder')  # a VOC root read from its cache
+    with pytest.raises(ValueError) as e:
+        evaluate(_Exact(), ds)
+    assert str(e.value).startswith('my/voc_folder: ') and str(ann) not in str(e.value), str(e.value)
+    assert 'detr_nb eval --allow-category-mismatch' in str(e.value), str(e.value)
+
+
+def test_size_mismatch_is_named_by_evaluation_as_by_validate(tmp_path):
+    from detr_nb.data import CocoDetection, validate_coco
+    img, ann = _rectangles(tmp_path)
+    d = json.loads(ann.read_text())
+    d['images'][0]['width'] = 84  # the file is 64 wide
+    ann.write_text(json.dumps(d))
+    assert validate_coco(ann, img).counts['size mismatch'] == 1
+    ds = CocoDetection(img, ann)
+    with pytest.warns(UserWarning, match=r'size mismatch \(actual size used\): img_000.png: file 64x48, json 84x48'):
+        s = evaluate(_Exact(), ds)
+    assert ds.report.counts['size mismatch'] == 1 and math.isclose(s['AP'], 1.0, abs_tol=1e-9)

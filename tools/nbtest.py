@@ -112,8 +112,8 @@ def main(argv=None) -> int:
     RUNNING.mkdir(parents=True)
     try:
         with working_directory(cfg.nbs_path):
-            results = parallel(importable_test_one(), order, skip_flags=skip, force_flags=force, basepath=cfg.config_path,
-                               n_workers=min(a.n_workers, len(order)), pause=0.01)
+            results = parallel(importable_test_one(), order, skip_flags=skip, force_flags=force,
+                               basepath=cfg.config_path, n_workers=min(a.n_workers, len(order)), pause=0.01)
     except BrokenProcessPool:  # a worker died in native code (a segmentation fault, the OOM killer): say where
         running = sorted(p.read_text() for p in RUNNING.iterdir())
         print(f"nbtest: a worker process died while running {' or '.join(running) or 'a notebook'}; run that notebook "
