@@ -100,6 +100,13 @@ def test_train_then_eval_then_evaluate_job(tmp_path):
     run('job', 'evaluate', '-p', 'checkpoint', run_dir / 'model' / 'best.pth', '-p', 'figures', 'false',
         '--no-progress')
     assert (run_dir / 'result' / 'evaluate.ipynb').is_file()
+    job = ('job', 'evaluate', '-p', 'checkpoint', run_dir / 'model' / 'best.pth', '-p', 'figures', 'false',
+           '-p', 'out_dir', tmp_path / 'report', '--no-progress')
+    run(*job)
+    again = run(*job, ok=False)  # the earlier report is kept unless the job is told to replace it
+    assert again.returncode == 1 and 'overwrite' in again.stdout + again.stderr, again.stdout + again.stderr
+    assert (tmp_path / 'report' / 'evaluate.ipynb').is_file()
+    run(*job, '-p', 'overwrite', 'true')
 
 
 def test_eval_missing_checkpoint_and_unknown_job(tmp_path):
