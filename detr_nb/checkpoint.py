@@ -12,7 +12,8 @@ from torch import nn
 from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only; pandas is imported where it is used
     import pandas as pd
-from .config import ExperimentConfig, config_to_dict
+from .config import ExperimentConfig
+from .config_files import config_to_dict
 from .distributed import unwrap
 from .files import atomic_write
 

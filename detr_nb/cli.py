@@ -6,7 +6,7 @@
 from __future__ import annotations
 import contextlib, signal, sys, warnings
 from pathlib import Path
-from .config import save_config, config_to_dict
+from .config_files import save_config, config_to_dict
 from .arguments import UsageError, make_parser  # the declarations (Command-line arguments); importable here too
 from .options import (existing_path, output_path, check_model_settings, resolve_config, check_data_paths,
                              model_sets, check_eval_options, job_params, check_bench_options, check_time_to_ap_options)

@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn, Tensor
 from torchvision.ops import box_convert
-from .config import DataConfig, DETRConfig, config_from_dict
+from .config import DataConfig, DETRConfig
+from .config_files import config_from_dict
 from .model import DETR, load_official
 from .runtime import OnnxDETR
 

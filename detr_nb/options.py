@@ -6,7 +6,8 @@
 from __future__ import annotations
 import math, os, tempfile
 from pathlib import Path
-from .config import get_preset, load_config, apply_overrides
+from .config import get_preset
+from .config_files import load_config, apply_overrides
 from .arguments import make_parser
 
 # %% auto #0

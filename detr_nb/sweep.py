@@ -8,7 +8,8 @@ import itertools, math, re
 from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
-from .config import MONITORS, ExperimentConfig, apply_overrides, config_to_dict, get_preset, load_config
+from .config import MONITORS, ExperimentConfig, get_preset
+from .config_files import apply_overrides, config_to_dict, load_config
 from .checkpoint import read_metrics
 from .files import atomic_write
 from .jobs import JobError, check_params, job_notebook, run_job

@@ -10,7 +10,8 @@ from os import PathLike
 from pathlib import Path
 import pandas as pd
 import torch.distributed as dist
-from .config import ExperimentConfig, load_config
+from .config import ExperimentConfig
+from .config_files import load_config
 from .checkpoint import read_metrics
 from .distributed import is_distributed, rank, world_size
 from .train import train, free_name

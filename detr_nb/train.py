@@ -14,7 +14,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from .config import ExperimentConfig, TrainConfig, check_config, save_config
+from .config import ExperimentConfig, TrainConfig
+from .config_files import check_config, save_config
 from .presets import get_preset, fit_to_dataset
 from .stopping import (StopReason, diverged, step_evaluation_due, sync_train_seconds, exceeds_budget,
                               budget_evals_reached, budget_evaluation_due, epoch_evaluation_due)
