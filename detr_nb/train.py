@@ -18,9 +18,8 @@ from .config import ExperimentConfig, TrainConfig
 from .config_files import check_config, save_config
 from .presets import get_preset, fit_to_dataset
 from .stopping import (StopReason, diverged, step_evaluation_due, sync_train_seconds, exceeds_budget,
-                              budget_evals_reached, budget_evaluation_due, epoch_evaluation_due)
-from .data import (dataset_from_config, check_labels, make_shapes, num_classes_of, ResumableSampler,
-                          make_train_loader)
+    budget_evals_reached, budget_evaluation_due, epoch_evaluation_due)
+from .data import dataset_from_config, check_labels, make_shapes, num_classes_of, ResumableSampler, make_train_loader
 from .transforms import Mosaic
 from .model import build_model
 from .loss import SetCriterion
@@ -28,14 +27,12 @@ from .eval import evaluate, validation_loss, metric_defined
 from .coco import check_objects_per_image
 from .files import atomic_write
 from .convergence import resolve_backbone_norm, crop_pretrain, TrainingExtras, training_extras
-from .checkpoint import load_checkpoint  # noqa: F401 (reached as detr_nb.train.load_checkpoint)
-from .checkpoint import (save_checkpoint, StopOnSignal, MetricsLogger, read_metrics,
-                                plot_losses, categories_of, RunState, resume_path, refuse_to_overwrite, restore,
-                                set_learning_rates)
-from .step import (param_groups, make_optimizer, lr_factor, make_scheduler, fused_clip_step,
-                          clip_and_step, train_step, StepTotals, log_row)
-from .memory import (checkpoint_activations, find_batch_size, step_fits_on_device, apply_memory_switches,
-                            fit_batch_size)
+from .checkpoint import load_checkpoint  # noqa: F401 reached as detr_nb.train.load_checkpoint
+from .checkpoint import (save_checkpoint, StopOnSignal, MetricsLogger, read_metrics, plot_losses, categories_of,
+    RunState, resume_path, refuse_to_overwrite, restore, set_learning_rates)
+from .step import (param_groups, make_optimizer, lr_factor, make_scheduler, fused_clip_step, clip_and_step,
+    train_step, StepTotals, log_row)
+from .memory import checkpoint_activations, find_batch_size, apply_memory_switches, fit_batch_size
 from .device import resolve_device
 from .distributed import setup_distributed, unwrap
 
@@ -49,7 +46,6 @@ __all__ = ['seed_everything', 'resolve_num_classes', 'TrainSummary', 'experiment
 _all_ = ['param_groups', 'make_optimizer', 'lr_factor', 'make_scheduler', 'ResumableSampler', 'make_train_loader',
          'fused_clip_step', 'clip_and_step', 'train_step', 'checkpoint_activations', 'find_batch_size',
          'validation_loss', 'RunState', 'build_model', 'StopReason']  # moved to the chapters of their idea
-_step_fits_on_device = step_fits_on_device  # the name tools/memory_techniques.py imports (now public in `memory`)
 
 # %% ../nbs/05_train.ipynb #f56e692e
 def seed_everything(seed:int, # seed of Python's, NumPy's and torch's generators (CPU and every GPU)
