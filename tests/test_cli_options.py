@@ -239,7 +239,7 @@ def test_jobs_parameters_cells_have_one_parameter_per_line():
     for job, names in (('train', {'config', 'preset', 'name', 'out_dir', 'data_root', 'epochs', 'resume', 'overrides',
                                   'n_train', 'n_val'}),
                        ('evaluate', {'checkpoint', 'data_root', 'out_dir', 'split', 'device', 'precision',
-                                     'batch_size', 'figures', 'n_val'})):
+                                     'batch_size', 'figures', 'n_val', 'overwrite'})):
         assert set(pm.inspect_notebook(str(job_notebook(job)))) == names
 
 
