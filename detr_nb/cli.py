@@ -144,7 +144,11 @@ def _demo(args) -> int:
     from detr_nb.analysis import evaluate_checkpoint
     from detr_nb.data import validate_coco
     output_path(args.out, 'folder', '--out')
-    cfg = demo_config(args.out, epochs=args.epochs)  # writes the synthetic shapes if they are not there yet
+    try:
+        cfg = demo_config(args.out, epochs=args.epochs)  # writes the synthetic shapes if they are not there yet
+    except FileExistsError:  # a shapes/ folder that holds other files: demo has no --overwrite, and needs none
+        raise ValueError(f"{Path(args.out) / 'shapes'} holds files but no complete shapes dataset; move that folder "
+                         f"away or give demo another --out") from None
     for split in ('train', 'val'):
         report = validate_coco(*reversed(cfg.data.split_paths(split)))
         print(f"demo: {split} data {report.summary()} => {'OK' if report.ok else 'PROBLEMS'}")

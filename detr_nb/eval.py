@@ -16,6 +16,7 @@ from .config import PRECISIONS
 from .device import autocast
 from .distributed import is_distributed, rank, world_size
 from .coco import load_coco
+from .files import atomic_write
 from .coco_metrics import (STAT_NAMES, to_coco_results, check_results, CocoStats, metric_defined,
                                   per_class_table, coco_stats, evaluate_results, check_categories)
 
@@ -175,7 +176,7 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
              precision:str='fp32',             # 'fp32', 'bf16' or 'fp16' (autocast)
              batch_size:int=2,                 # images per forward pass (when `data` is a dataset)
              num_workers:int=0,                # loader worker processes (when `data` is a dataset)
-             results_file=None,                # also write the detections here (COCO results JSON; rank 0)
+             results_file=None,                # also write the detections here (COCO results JSON; rank 0): a new file
              max_dets:int=100,                 # detections scored per image (COCOeval's default)
              categories:list|None=None,        # label -> category id map (default: `data.categories`, if any)
              unpredicted:str='exclude',        # images that could not be read: 'exclude' them from the score, or
@@ -185,10 +186,13 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
     """Run `model` over `data` and score it with COCOeval: the 12 COCO numbers by name (NaN where undefined),
     `.per_class`, `.coco_eval`, `.results` (category ids of the ground truth, labels mapped through `categories`),
     `.img_ids` (the images scored) and `.not_predicted` (file names of the ground-truth images that were missing or
-    unreadable). The categories are compared first (`check_categories`); a warning names the images not predicted."""
+    unreadable). The categories are compared first (`check_categories`); a warning names the images not predicted.
+    `FileExistsError` when `results_file` exists (nothing a user saved is replaced)."""
     if unpredicted not in ('exclude', 'missed'):
         raise ValueError(f"unpredicted = {unpredicted!r}; expected 'exclude' (score the predicted images) "
                          f"or 'missed' (score every image, the unread ones as missed)")
+    if results_file is not None and Path(results_file).exists():  # said before the images are predicted
+        raise FileExistsError(f"results_file {results_file} exists; remove it or give a new file name")
     dataset = data.dataset if isinstance(data, DataLoader) else data
     if coco_gt is None:
         coco_gt = getattr(dataset, 'coco', None)
@@ -207,8 +211,7 @@ def evaluate(model:nn.Module,                  # DETR-like: model(list of [3,H,W
     if rank0:
         results = to_coco_results(predictions, gt.getCatIds(), categories=cats)
         if results_file is not None:
-            Path(results_file).parent.mkdir(parents=True, exist_ok=True)
-            Path(results_file).write_text(json.dumps(results))
+            atomic_write(results_file, lambda tmp: tmp.write_text(json.dumps(results)), overwrite=False)
         names = _not_predicted(gt, predictions, dataset, where, unpredicted)
         scored = sorted(predictions) if names and unpredicted == 'exclude' else None
         stats = coco_stats(gt, results, max_dets=max_dets, img_ids=scored, cat_ids=cat_ids, split=where)

@@ -375,3 +375,14 @@ def test_an_out_that_cannot_be_written_is_refused_before_the_work(fx, unwritable
     lines = err.getvalue().strip().splitlines()
     assert status == 1 and len(lines) == 1, err.getvalue()
     assert f"cannot write in {unwritable} (" in lines[0] and '.tmp-' not in lines[0], lines[0]
+
+
+def test_demo_with_a_foreign_shapes_folder_names_it_without_an_overwrite_it_lacks(tmp_path, capsys):
+    "`demo --out D` where D/shapes holds other files: one line naming that folder; demo has no --overwrite to suggest."
+    (tmp_path / 'd' / 'shapes').mkdir(parents=True)
+    (tmp_path / 'd' / 'shapes' / 'notes.txt').write_text('mine')
+    assert main(['demo', '--out', str(tmp_path / 'd'), '--no-progress']) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"detr_nb demo: error: {tmp_path / 'd' / 'shapes'} holds files but no complete shapes dataset; "
+                   f"move that folder away or give demo another --out"), err
+    assert (tmp_path / 'd' / 'shapes' / 'notes.txt').read_text() == 'mine'
