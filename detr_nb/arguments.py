@@ -178,7 +178,8 @@ def _add_data_parsers(sub):
     p.add_argument('--max-dets', type=count(10),
                    help="detections COCOeval scores per image, at least 10 (default: the run's, else 100)")
     p.add_argument('--overwrite', action='store_true',
-                   help='write the report into an --out folder that already holds files (replaces its report files)')
+                   help='replace the report files (coco_stats.json, summary.txt, ...) an earlier evaluation left in '
+                        '--out; its other files are kept')
     p.add_argument('--allow-category-mismatch', action='store_true',
                    help="score by category id although the data's class names differ from the checkpoint's")
     _add_set_option(p, 'model.nheads=8', 'a model setting of an official checkpoint that its shapes do not tell')

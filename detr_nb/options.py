@@ -168,7 +168,7 @@ def job_params(args) -> dict:
     params = {}
     for k, v in args.p or []:
         try:
-            params[k] = yaml.safe_load(v) if v.strip() else None
+            params[k] = yaml.safe_load(v) if v.strip() else v  # '' stays the text typed (YAML: None)
         except yaml.YAMLError:
             raise ValueError(f"-p {k} {v!r}: not a value YAML can read (quote a string, write a list as [a, b])"
                              ) from None

@@ -386,3 +386,11 @@ def test_demo_with_a_foreign_shapes_folder_names_it_without_an_overwrite_it_lack
     assert err == (f"detr_nb demo: error: {tmp_path / 'd' / 'shapes'} holds files but no complete shapes dataset; "
                    f"move that folder away or give demo another --out"), err
     assert (tmp_path / 'd' / 'shapes' / 'notes.txt').read_text() == 'mine'
+
+
+def test_job_parameter_given_as_empty_text_is_named_as_typed(tmp_path, capsys):
+    "`-p name ''` is the empty text the user typed (not YAML's None): the name rule answers, in one line."
+    assert main(['job', 'train', '-p', 'name', '', '-p', 'out_dir', str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "name = ''; an experiment name must be non-empty" in err, err
+    assert not any(tmp_path.iterdir())
