@@ -202,6 +202,7 @@ class TrainConfig:
     giou_loss_coef: float = 2.0       # loss weight of the GIoU term
     eos_coef: float = 0.1             # relative weight of the "no object" class in the classification loss
     group_queries: int = 1            # groups of object queries, each matched on its own while training (1 = off)
+    one_to_many: int = 1              # query groups 1.. matched to this many copies of each object (1 = one-to-one)
     dn_groups: int = 0                # groups of denoising queries (noised ground truth to reconstruct; 0 = off)
     dn_label_noise: float = 0.2       # denoising: probability of flipping a query's label to another class
     dn_box_noise: float = 0.4         # denoising: box centre shift and size change, as a fraction of the box size
@@ -236,12 +237,13 @@ class TrainConfig:
     def __post_init__(self):
         s = 'train'
         _check_choice(s, 'precision', self.precision, PRECISIONS)
-        for k in ('epochs', 'accum_steps', 'group_queries', 'dn_groups', 'max_steps', 'crop_pretrain_steps',
-                  'eval_every_steps', 'eval_every', 'log_every', 'checkpoint_every', 'patience', 'budget_evals'):
+        for k in ('epochs', 'accum_steps', 'group_queries', 'one_to_many', 'dn_groups', 'max_steps',
+                  'crop_pretrain_steps', 'eval_every_steps', 'eval_every', 'log_every', 'checkpoint_every', 'patience',
+                  'budget_evals'):
             _check_int(s, k, getattr(self, k))
         _check_choice(s, 'lr_schedule', self.lr_schedule, ('step', 'cosine'))
         _check_choice(s, 'mode', self.mode, ('auto', 'min', 'max'))
-        for k in ('lr', 'accum_steps', 'lr_drop', 'max_nonfinite_steps', 'log_every', 'group_queries',
+        for k in ('lr', 'accum_steps', 'lr_drop', 'max_nonfinite_steps', 'log_every', 'group_queries', 'one_to_many',
                   'query_lr_scale', 'budget_evals'):
             _check_positive(s, k, getattr(self, k))
         for k in ('epochs', 'eval_every', 'lr_backbone', 'weight_decay', 'clip_max_norm', 'eos_coef', 'warmup_epochs', 'patience',
@@ -255,6 +257,9 @@ class TrainConfig:
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"train.min_lr_ratio = {self.min_lr_ratio}; it must be in [0, 1]")
         _check_positive(s, 'dn_groups', self.dn_groups, allow_zero=True)
+        if self.one_to_many > 1 and self.group_queries == 1:
+            raise ValueError(f"train.one_to_many = {self.one_to_many} needs train.group_queries >= 2: the copies are "
+                             f"matched in the extra query groups (group 0 stays one-to-one for inference)")
         for k in ('dn_label_noise', 'dn_box_noise', 'iou_aware_cls'):
             if not 0 <= getattr(self, k) <= 1:
                 raise ValueError(f"train.{k} = {getattr(self, k)}; it must be in [0, 1]")

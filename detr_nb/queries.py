@@ -99,6 +99,7 @@ class QueryPlan:
     num_queries:int             # Q, the queries of one group
     groups:int                  # G groups of Q matched queries (group 0 = the inference queries)
     denoising:Denoising|None    # the P*N denoising queries after the groups
+    one_to_many:int=1           # k: groups 1.. are matched to k copies of each ground-truth object (1 = one-to-one)
 
     def model_inputs(self) -> dict:
         "Keyword arguments of `DETR.forward`."
@@ -107,7 +108,9 @@ class QueryPlan:
 # %% ../nbs/05d_queries.ipynb #719d877d
 class TrainingQueries(nn.Module):
     """Training-only queries around a DETR, which stays untouched: `groups - 1` extra groups of object queries
-    (Group DETR) and `dn_groups` groups of denoising queries (DN-DETR). Their parameters live here, not in the DETR."""
+    (Group DETR), matched one-to-one or, with `one_to_many = k`, to k copies of each object (H-DETR's hybrid matching),
+    and `dn_groups` groups of denoising queries (DN-DETR). Their parameters live here, not in the DETR.
+    Raises ValueError on groups < 1, dn_groups < 0, one_to_many < 1, or one_to_many > 1 with one group."""
     def __init__(self,
                  num_queries:int,        # Q, the DETR's own queries
                  hidden_dim:int,         # the transformer width
@@ -116,12 +119,16 @@ class TrainingQueries(nn.Module):
                  dn_groups:int=0,        # denoising groups (0 = off)
                  label_noise:float=0.2,  # denoising: label flip probability
                  box_noise:float=0.4,    # denoising: box noise scale
+                 one_to_many:int=1,      # k copies of each object that groups 1.. are matched to (1 = one-to-one)
                 ):
         super().__init__()
         if groups < 1 or dn_groups < 0:
             raise ValueError(f"groups = {groups}, dn_groups = {dn_groups}; need groups >= 1 and dn_groups >= 0")
+        if one_to_many < 1 or (one_to_many > 1 and groups == 1):
+            raise ValueError(f"one_to_many = {one_to_many} with groups = {groups}; need one_to_many >= 1, and "
+                             f"groups >= 2 for one_to_many > 1 (group 0 stays one-to-one: it is the inference model)")
         self.num_queries, self.num_classes, self.groups, self.dn_groups = num_queries, num_classes, groups, dn_groups
-        self.label_noise, self.box_noise = label_noise, box_noise
+        self.label_noise, self.box_noise, self.one_to_many = label_noise, box_noise, one_to_many
         # extra groups start as the DETR's own queries start (nn.Embedding: N(0, 1))
         self.group_embed = nn.Embedding((groups - 1) * num_queries, hidden_dim) if groups > 1 else None
         if dn_groups:
@@ -151,17 +158,17 @@ class TrainingQueries(nn.Module):
         mask = None
         if self.groups > 1 or dn is not None:
             mask = query_attention_mask(q, self.groups, dn.groups if dn else 0, dn.size if dn else 0).to(pos.device)
-        return QueryPlan(pos, tgt, mask, q, self.groups, dn)
+        return QueryPlan(pos, tgt, mask, q, self.groups, dn, self.one_to_many)
 
 # %% ../nbs/05d_queries.ipynb #79d43b13
-def training_queries(cfg:ExperimentConfig, # the run's config (train.group_queries, train.dn_*, model sizes)
+def training_queries(cfg:ExperimentConfig, # the run's config (train.group_queries, one_to_many, dn_*, model sizes)
                     ) -> TrainingQueries|None:  # None when both switches are off
     "The `TrainingQueries` a run's config asks for."
     tc, mc = cfg.train, cfg.model
     if tc.group_queries == 1 and tc.dn_groups == 0:
         return None
     return TrainingQueries(mc.num_queries, mc.hidden_dim, mc.num_classes, tc.group_queries, tc.dn_groups,
-                           tc.dn_label_noise, tc.dn_box_noise)
+                           tc.dn_label_noise, tc.dn_box_noise, tc.one_to_many)
 
 def sync_gradients(module:nn.Module, # parameters outside DDP, e.g. the training-only queries
                   ):
@@ -204,19 +211,28 @@ def denoising_losses(logits:Tensor,    # [L,B,P*N,K] class logits of the denoisi
                                               box_convert(tboxes.repeat(len(lg), 1), 'cxcywh', 'xyxy')))
     return {'loss_dn_ce': ce, 'loss_dn_bbox': l1, 'loss_dn_giou': (1 - giou).sum() / n}
 
+def _copied_targets(targets:list, norms:dict, k:int) -> tuple[list, dict]:
+    "`targets` with each object repeated `k` times, and the norms with `num_boxes` times k (unchanged for k = 1)."
+    if k == 1:
+        return targets, norms
+    copies = [{**t, 'labels': t['labels'].repeat(k), 'boxes': t['boxes'].repeat(k, 1)} for t in targets]
+    return copies, ({**norms, 'num_boxes': norms['num_boxes'] * k} if 'num_boxes' in norms else norms)
+
 def training_losses(criterion:SetCriterion, # the official set loss
                     outputs:dict,           # DETR's outputs for every query of `plan`
                     targets:list,           # B target dicts
                     plan:QueryPlan,         # the queries the outputs are for
                     **norms,                # num_boxes, ce_norm of the step (exact accumulation)
                    ) -> tuple[dict, Tensor]: # (every loss term for the logs, the total to call backward on)
-    """The set loss of each query group (matched on its own; group 0's terms keep the official names) plus the
-    denoising reconstruction losses, and their weighted total."""
+    """The set loss of each query group (matched on its own; group 0's terms keep the official names; groups 1.. to
+    `plan.one_to_many` copies of the targets, see above) plus the denoising reconstruction losses, and their
+    weighted total."""
     logits, boxes = stacked_outputs(outputs)
     q, logs, total = plan.num_queries, {}, 0.
+    many, many_norms = _copied_targets(targets, norms, plan.one_to_many)
     for g in range(plan.groups):
-        losses = criterion(_layer_outputs(logits[:, :, g * q:(g + 1) * q], boxes[:, :, g * q:(g + 1) * q]),
-                           targets, **norms)
+        tg, nm = (targets, norms) if g == 0 else (many, many_norms)
+        losses = criterion(_layer_outputs(logits[:, :, g * q:(g + 1) * q], boxes[:, :, g * q:(g + 1) * q]), tg, **nm)
         total = total + criterion.total_loss(losses)
         if g == 0:
             logs.update(losses)

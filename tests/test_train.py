@@ -379,3 +379,17 @@ def test_train_checks_a_config_changed_after_it_was_built(shapes, tmp_path):
     with pytest.raises(TypeError, match='the config is a dict; expected an ExperimentConfig'):
         T.train({'name': 'x'}, progress=False)
     assert not (tmp_path / 'bad').exists()
+
+
+def test_one_to_many_trains_and_leaves_a_plain_detr(shapes, tmp_path):
+    """Hybrid matching (train.one_to_many) trains, and its checkpoint keeps the training-only queries apart from a
+    plain DETR's state dict (strict load); one_to_many without extra groups is refused."""
+    cfg = small_cfg(shapes, tmp_path, 'o2m', 'train.max_steps=2', 'train.group_queries=2', 'train.one_to_many=3')
+    r = T.train(cfg, progress=False)
+    assert r['step'] == 2
+    ck = T.load_checkpoint(tmp_path / 'o2m' / 'model' / 'last.pth')
+    plain = DETR(cfg.model, num_classes=ck['model']['class_embed.bias'].numel() - 1)
+    plain.load_state_dict(ck['model'])  # strict: no training-only tensor in the DETR's weights
+    assert 'group_embed.weight' in ck['train_queries'] and 'group_embed.weight' not in ck['model']
+    with pytest.raises(ValueError, match='train.one_to_many = 3 needs train.group_queries >= 2'):
+        small_cfg(shapes, tmp_path, 'bad', 'train.one_to_many=3')
