@@ -7,7 +7,9 @@ floor on a real photo set, at equal training minutes; each (model, seed) run is 
 Every model sees the same images: the training split through the same augmentation at the sizes the `scratch`
 preset picks for the photos and the machine (`fit_to_dataset`), batch 8, the seed given. Training minutes exclude the
 evaluations. DETR is `detr_nb.train.train` on the preset (plus any `--set` overrides, also recorded); its curve is
-the evaluations the budgeted schedule plans (`train.budget_evals`), the last at the end of the budget. The detectors
+the evaluations the budgeted schedule plans (`train.budget_evals`), the last at the end of the budget; its kept
+weights (`best.pth`) are also scored on the training photos and the test photos (`best_train_AP`, `best_val_AP`:
+how well it fits what it trained on). The detectors
 are `detr_nb.compare.train_detector` with torchvision's reference recipe, evaluated every `--detector-eval-every`
 steps and at the end.
 """
@@ -15,6 +17,7 @@ import argparse, json, os, platform, subprocess, sys, tempfile, time
 from dataclasses import replace
 from pathlib import Path
 import torch
+from detr_nb.analysis import evaluate_checkpoint
 from detr_nb.checkpoint import read_metrics
 from detr_nb.coco_metrics import coco_stats
 from detr_nb.compare import DETECTORS, centre_box_results, train_detector
@@ -64,8 +67,14 @@ def run_detr(cfg, seed):
     m = m[m['val/AP'].notna()] if 'val/AP' in m else m.iloc[:0]
     curve = [{'step': int(row['step']), 'minutes': float(row['val/train_seconds']) / 60, 'AP': float(row['val/AP']),
               'AP50': float(row['val/AP50'])} for _, row in m.iterrows()]
+    fit = {}
+    best = Path(r['exp_dir']) / 'model' / 'best.pth'
+    if best.is_file():  # how well the kept weights fit the photos they trained on, against the test photos
+        for split in ('train', 'val'):
+            stats, _ = evaluate_checkpoint(best, split=split, out_dir=tempfile.mkdtemp(), figures=False, device='cpu')
+            fit.update({f'best_{split}_AP': stats['AP'], f'best_{split}_AP50': stats['AP50']})
     return {'curve': curve, 'steps': int(r['step']), 'AP': curve[-1]['AP'] if curve else None,
-            'AP50': curve[-1]['AP50'] if curve else None, 'stopped': r['stopped']}
+            'AP50': curve[-1]['AP50'] if curve else None, 'stopped': r['stopped'], **fit}
 
 
 def run_detector(name, cfg, minutes, every):
