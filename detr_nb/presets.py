@@ -4,13 +4,13 @@
 
 # %% ../nbs/00d_presets.ipynb #4e0a6c53
 from __future__ import annotations
-import dataclasses, math
+import dataclasses, importlib.util, math
 from pathlib import Path
 from .config import DETRConfig, DataConfig, TrainConfig, ExperimentConfig
 
 # %% auto #0
-__all__ = ['PRESETS', 'SCRATCH_STEPS', 'SIZE_CAPS', 'get_preset', 'image_sizes', 'photo_sizes', 'fastest_precision',
-           'fit_to_dataset']
+__all__ = ['PRESETS', 'SCRATCH_STEPS', 'SIZE_CAPS', 'SHAPES_CHECKPOINT', 'get_preset', 'image_sizes', 'photo_sizes',
+           'fastest_precision', 'fit_to_dataset']
 
 # %% ../nbs/00d_presets.ipynb #01ea4d19
 def _tiny() -> ExperimentConfig:
@@ -149,3 +149,13 @@ def _scratch() -> ExperimentConfig:
                                   channels_last=True, precision=fastest_precision()))
 
 PRESETS['scratch'] = _scratch
+
+# %% ../nbs/00d_presets.ipynb #a4dd3a86
+SHAPES_CHECKPOINT = Path(importlib.util.find_spec('detr_nb').origin).parent / 'checkpoints' / 'shapes_tiny.pth'
+
+def _scratch_shapes() -> ExperimentConfig:
+    cfg = _scratch()
+    return dataclasses.replace(cfg, name='scratch_shapes', train=dataclasses.replace(
+        cfg.train, pretrained=str(SHAPES_CHECKPOINT), crop_pretrain_steps=0))
+
+PRESETS['scratch_shapes'] = _scratch_shapes

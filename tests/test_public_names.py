@@ -128,7 +128,7 @@ ADDED_NAMES = {
     ],
     'presets': [
         'PRESETS', 'get_preset', 'SCRATCH_STEPS', 'SIZE_CAPS', 'image_sizes', 'photo_sizes', 'fastest_precision',
-        'fit_to_dataset'
+        'fit_to_dataset', 'SHAPES_CHECKPOINT'
     ],
     'stopping': [
         'StopReason', 'NONFINITE_HELP', 'diverged', 'step_evaluation_due', 'sync_train_seconds', 'exceeds_budget',
