@@ -277,9 +277,13 @@ def _convert(args) -> int:
 # %% ../nbs/08_cli.ipynb #ce32ae74
 @contextlib.contextmanager
 def _one_line_warnings(command:str):
-    "While active, a warning prints as `detr_nb <command>: warning: <message>` on one line (whitespace folded)."
+    """While active, a warning prints as `detr_nb <command>: warning: <message>` on one line: the message's lines
+    joined by '; ' (by a space after a line ending in punctuation), whitespace folded."""
+    def one_line(message) -> str:
+        parts = [' '.join(l.split()) for l in str(message).splitlines() if l.strip()]
+        return ''.join(p if i == 0 else (' ' if parts[i - 1][-1] in ';:,.' else '; ') + p for i, p in enumerate(parts))
     old = warnings.formatwarning
-    warnings.formatwarning = lambda message, *_, **__: f"detr_nb {command}: warning: {' '.join(str(message).split())}\n"
+    warnings.formatwarning = lambda message, *_, **__: f"detr_nb {command}: warning: {one_line(message)}\n"
     try:
         yield
     finally:

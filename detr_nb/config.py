@@ -202,7 +202,7 @@ class TrainConfig:
     giou_loss_coef: float = 2.0       # loss weight of the GIoU term
     eos_coef: float = 0.1             # relative weight of the "no object" class in the classification loss
     group_queries: int = 1            # groups of object queries, each matched on its own while training (1 = off)
-    one_to_many: int = 1              # query groups 1.. matched to this many copies of each object (1 = one-to-one)
+    one_to_many: int = 1              # groups 1.. matched to k copies of each object (1 = off; > 1 needs group_queries >= 2)
     dn_groups: int = 0                # groups of denoising queries (noised ground truth to reconstruct; 0 = off)
     dn_label_noise: float = 0.2       # denoising: probability of flipping a query's label to another class
     dn_box_noise: float = 0.4         # denoising: box centre shift and size change, as a fraction of the box size
