@@ -14,11 +14,12 @@ DEMO_DIR ?= experiments
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch/torchvision first and pinned: pip takes both from this machine's disk (other versions download gigabytes)
+# torch/torchvision first and pinned: pip takes both from this machine's disk (other versions download gigabytes);
+# --no-cache-dir: what pip downloads (CUDA libraries of several GB) is not kept a second time in its cache
 $(STAMP): $(BIN)/python settings.ini setup.py
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-cache-dir --upgrade pip
+	$(BIN)/pip install -q --no-cache-dir torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q --no-cache-dir -e ".[dev]"
 	$(BIN)/pip check
 	touch $@
 
