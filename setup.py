@@ -23,7 +23,9 @@ setuptools.setup(
     author_email=s["author_email"],
     license="Apache-2.0",
     url=s["git_url"],
-    packages=setuptools.find_packages(include=[s["lib_path"], s["lib_path"] + ".*"]),
+    # the shipped weights (detr_nb/checkpoints/*.pth) are package data of their own folder
+    packages=setuptools.find_packages(include=[s["lib_path"], s["lib_path"] + ".*"]) + [s["lib_path"] + ".checkpoints"],
+    package_data={s["lib_path"] + ".checkpoints": ["*.pth"]},
     include_package_data=True,
     python_requires=">=" + s["min_python"],
     install_requires=s.get("requirements", "").split(),
