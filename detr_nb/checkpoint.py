@@ -18,9 +18,9 @@ from .distributed import unwrap
 from .files import atomic_write
 
 # %% auto #0
-__all__ = ['rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'resume_changes', 'set_learning_rates',
-           'StopOnSignal', 'MetricsLogger', 'read_metrics', 'plot_losses', 'categories_of', 'RunState', 'resume_path',
-           'refuse_to_overwrite', 'restore']
+__all__ = ['rng_state', 'set_rng_state', 'save_checkpoint', 'read_weights', 'load_checkpoint', 'resume_changes',
+           'set_learning_rates', 'StopOnSignal', 'MetricsLogger', 'read_metrics', 'plot_losses', 'categories_of',
+           'RunState', 'resume_path', 'refuse_to_overwrite', 'restore']
 
 # %% ../nbs/05a_checkpoint.ipynb #8b31ce70
 def rng_state() -> dict:
@@ -62,13 +62,34 @@ def save_checkpoint(path,                 # file to write (whole or not at all: 
             'rng': rng_state(), **state}
     return atomic_write(path, lambda tmp: torch.save(ckpt, tmp), fsync=True)
 
+def read_weights(path,              # a file written by torch.save: a checkpoint or a state dict
+                 expected:str,      # what the caller reads, for the error, e.g. 'an official DETR checkpoint'
+                 key:str|None=None, # the setting that named the file (e.g. 'train.pretrained'), said first
+                ):
+    """`torch.load(path, map_location='cpu', weights_only=True)`, with the `argparse.Namespace` that official
+    checkpoints store allowed (no other pickled code is run). `FileNotFoundError` when `path` is missing;
+    `ValueError`, in one line naming `key` and the file, torch's reason and `expected`, when it cannot be read:
+    not a torch file, truncated, or one that needs pickled code."""
+    import argparse
+    where = f"{key} = {path}" if key else str(path)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{where}: no such file; expected {expected}")
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        try:
+            return torch.load(path, map_location='cpu', weights_only=True)
+        except Exception as e:  # say which, briefly: torch's first sentence, without its advice
+            msg = ' '.join(str(e).split('WeightsUnpickler error:', 1)[-1].split())
+            msg = msg.split('. ')[0].rstrip('.')[:160]
+            raise ValueError(f"{where}: not a checkpoint torch.load(weights_only=True) can read "
+                             f"({type(e).__name__}: {msg}); expected {expected}") from None
+
 def load_checkpoint(path, # a file written by save_checkpoint
                    ) -> dict:
-    "Read a checkpoint with `torch.load(weights_only=True)`; a missing file gets a clear error."
+    "Read a checkpoint with `read_weights`; a missing, truncated or foreign file gets a one-line error naming it."
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; check the path or use resume='auto'")
-    return torch.load(path, map_location='cpu', weights_only=True)
+    return read_weights(path, 'a checkpoint written by detr_nb training (model/last.pth or model/best.pth)')
 
 # %% ../nbs/05a_checkpoint.ipynb #1a6c875f
 _FIXED_ON_RESUME = ('data.batch_size', 'train.accum_steps', 'train.seed', 'train.group_queries', 'train.dn_groups')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06e_detector.ipynb #947f5ad5
 from __future__ import annotations
-import argparse, os
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
@@ -12,6 +12,7 @@ from torch import nn, Tensor
 from torchvision.ops import box_convert
 from .config import DataConfig, DETRConfig
 from .config_files import config_from_dict
+from .checkpoint import read_weights
 from .model import DETR, load_official
 from .runtime import OnnxDETR
 
@@ -39,16 +40,6 @@ class Detector:
 # %% ../nbs/06e_detector.ipynb #899e3254
 _KINDS = ("a detr_nb training checkpoint (experiments/<name>/model/best.pth or last.pth), an official "
           "facebookresearch/detr checkpoint ({'model': state_dict}), or an .onnx file written by `detr_nb export`")
-
-def _torch_load(path:Path):
-    with torch.serialization.safe_globals([argparse.Namespace]):  # official checkpoints also store their `args`
-        try:
-            return torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as e:  # not a torch file, truncated, or one that needs pickled code: say which, briefly
-            msg = ' '.join(str(e).split('WeightsUnpickler error:', 1)[-1].split())
-            msg = msg.split('. ')[0].rstrip('.')[:160]  # torch's first sentence, without its advice
-            raise ValueError(f"{path}: not a checkpoint torch.load(weights_only=True) can read ({type(e).__name__}: "
-                             f"{msg}); expected {_KINDS}") from None
 
 def _plain_state_dict(entry) -> dict:
     "A state dict from a `{'model': sd}` entry, a state dict or an `AveragedModel`'s (`module.` keys, `n_averaged`)."
@@ -88,7 +79,7 @@ def _from_file(path:Path, weights:str, threads, runtime:str, precision:str, over
             raise ValueError(f"{path} is an exported model: it holds one set of weights; export the EMA weights "
                              f"of the training checkpoint instead (detr_nb export CKPT --weights ema)")
         return _exported(OnnxDETR(path, threads=threads, runtime=runtime, precision=precision))
-    ck = _torch_load(path)
+    ck = read_weights(path, _KINDS)
     if not isinstance(ck, dict):
         raise ValueError(f"{path} holds a {type(ck).__name__}, not a checkpoint dict; expected {_KINDS}")
     if ck.get('config'):

@@ -2,12 +2,13 @@
 
 # %% ../nbs/02_model.ipynb #0c2ff466
 from __future__ import annotations
-import argparse, pickle, warnings
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import torch
 from torch import nn, Tensor
 from .config import DETRConfig, ExperimentConfig
+from .checkpoint import read_weights
 from .backbone import (BACKBONE_NORMS, CachedFrozenBatchNorm2d, PlainBatchNorm2d, Backbone,
                               PositionEmbeddingSine, PositionEmbeddingLearned, Joiner, resnet_weights_url)
 from .transformer import Attention, EncoderLayer, DecoderLayer, Encoder, Decoder, Transformer, MLP
@@ -140,11 +141,7 @@ def _read_checkpoint(src) -> tuple[dict, str, dict]:
             url = 'https://dl.fbaipublicfiles.com/detr/detr-r50-e632da11.pth'
             raise FileNotFoundError(f"{path}: no such checkpoint file; official DETR checkpoints are listed in the "
                                     f"facebookresearch/detr README (e.g. {url})")
-        with torch.serialization.safe_globals([argparse.Namespace]):   # training checkpoints also store `args`
-            try:
-                src = torch.load(path, map_location='cpu', weights_only=True)
-            except pickle.UnpicklingError as e:
-                raise ValueError(f"{path}: cannot be read as a weights-only checkpoint: {e}") from None
+        src = read_weights(path, "an official DETR checkpoint ({'model': state_dict}) or a detr_nb one")
     if isinstance(src, dict) and 'model' in src and isinstance(src['model'], dict):
         config = src.get('config')
         saved = config['model'] if isinstance(config, dict) and isinstance(config.get('model'), dict) else {}
@@ -234,7 +231,7 @@ def load_backbone_weights(model:DETR,      # the model whose backbone receives t
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file. The ImageNet weights of {name} are {url}; download that file "
                                 f"(e.g. curl -L -o {default} {url}) and put it at {default} or pass its path")
-    sd = torch.load(path, map_location='cpu', weights_only=True)
+    sd = read_weights(path, f'the torchvision ImageNet weights of {name} ({url})')
     sd = {k: v for k, v in sd.items() if not k.startswith('fc.') and not k.endswith('num_batches_tracked')}
     body = model.backbone[0].body
     own = body.state_dict()
@@ -260,7 +257,8 @@ def build_model(cfg:ExperimentConfig, # model settings, and train.pretrained
         raise FileNotFoundError(f"train.pretrained = {path!r} does not exist; give a local official DETR checkpoint "
                                 f"(e.g. detr-r50-e632da11.pth) or torchvision ResNet weights "
                                 f"(e.g. resnet50-0676ba61.pth)")
-    sd = torch.load(path, map_location='cpu', weights_only=True)
+    sd = read_weights(path, 'a local official DETR checkpoint (e.g. detr-r50-e632da11.pth) or torchvision ResNet '
+                            'weights (e.g. resnet50-0676ba61.pth)', key='train.pretrained')
     if isinstance(sd, dict) and 'model' in sd:
         m = cfg.model
         with warnings.catch_warnings(record=True) as caught:
