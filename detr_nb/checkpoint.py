@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_checkpoint.ipynb #f7e18138
 from __future__ import annotations
-import csv, random, signal, threading, time
+import argparse, csv, random, signal, threading, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -70,7 +70,6 @@ def read_weights(path,              # a file written by torch.save: a checkpoint
     checkpoints store allowed (no other pickled code is run). `FileNotFoundError` when `path` is missing;
     `ValueError`, in one line naming `key` and the file, torch's reason and `expected`, when it cannot be read:
     not a torch file, truncated, or one that needs pickled code."""
-    import argparse
     where = f"{key} = {path}" if key else str(path)
     if not Path(path).is_file():
         raise FileNotFoundError(f"{where}: no such file; expected {expected}")

@@ -232,6 +232,9 @@ def load_backbone_weights(model:DETR,      # the model whose backbone receives t
         raise FileNotFoundError(f"{path}: no such file. The ImageNet weights of {name} are {url}; download that file "
                                 f"(e.g. curl -L -o {default} {url}) and put it at {default} or pass its path")
     sd = read_weights(path, f'the torchvision ImageNet weights of {name} ({url})')
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
+        raise ValueError(f"{path} holds a {type(sd).__name__} that is not a state dict (name -> tensor), so not "
+                         f"{name} weights; the file for {name} is {url}")
     sd = {k: v for k, v in sd.items() if not k.startswith('fc.') and not k.endswith('num_batches_tracked')}
     body = model.backbone[0].body
     own = body.state_dict()
