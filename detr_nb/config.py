@@ -210,6 +210,7 @@ class TrainConfig:
     crop_pretrain_steps: int = 0      # from scratch: first train the backbone to classify object crops (0 = off)
     crop_background: bool = False     # crop pretraining also tells objects from background crops (one-class data)
     attn_loss_coef: float = 0.0       # pull each matched query's cross-attention inside its box (training; 0 = off)
+    dense_coef: float = 0.0           # a dense one-to-many head on the encoder output, its loss weight (training; 0 = off)
     iou_aware_cls: float = 0.0        # a matched query's class target is 1 - a + a * IoU of its box (training; 0 = off)
     query_lr_scale: float = 1.0       # learning rate of the object query embeddings, as a multiple of lr (1 = official)
     lr_schedule: str = 'step'         # 'step' (lr / 10 at lr_drop, official) or 'cosine' (decay to min_lr_ratio * lr)
@@ -248,7 +249,7 @@ class TrainConfig:
             _check_positive(s, k, getattr(self, k))
         for k in ('epochs', 'eval_every', 'lr_backbone', 'weight_decay', 'clip_max_norm', 'eos_coef', 'warmup_epochs', 'patience',
                   'min_delta', 'checkpoint_every', 'max_steps', 'crop_pretrain_steps',
-                  'attn_loss_coef'):
+                  'attn_loss_coef', 'dense_coef'):
             _check_positive(s, k, getattr(self, k), allow_zero=True)
         _check_positive(s, 'eval_every_steps', self.eval_every_steps, allow_zero=True)
         if not 0 <= self.max_minutes < float('inf'):  # also refuses NaN

@@ -295,15 +295,18 @@ class TrainingExtras:
     guide_coef: float = 0.                  # its weight
     ema: nn.Module|None = None              # `make_ema` of the model (train.ema_decay): evaluated and best.pth's
     head_start: dict|None = None            # `crop_pretrain`'s stats (None: no crop pretraining)
+    dense: nn.Module|None = None            # `detr_nb.dense.DenseHead` on the unwrapped model (train.dense_coef)
+    dense_coef: float = 0.                  # its weight
 
     def plan(self, model:nn.Module, targets:list) -> QueryPlan|None:
         "The queries of this micro-batch (None: the model's own, the official step); call under autocast."
         return None if self.queries is None else self.queries(unwrap(model).query_embed.weight, targets)
 
     def sync_gradients(self):
-        "Average the queries' gradients over the processes (DDP does the DETR's only); after backward."
-        if self.queries is not None:
-            sync_gradients(self.queries)
+        "Average the queries' and the dense head's gradients over the processes (DDP does the DETR's only)."
+        for module in (self.queries, self.dense):
+            if module is not None:
+                sync_gradients(module)
 
     def after_step(self, model:nn.Module):
         "Update the moving average from `model` (DDP-wrapped or not); after each optimizer step."
@@ -318,7 +321,7 @@ class TrainingExtras:
 @patch
 def losses(self:TrainingExtras, criterion:SetCriterion, outputs:dict, targets:list, plan:QueryPlan|None,
            norms:dict) -> tuple[dict, Tensor]:
-    "The loss terms and the weighted total [0-d] of one micro-batch; 'loss_attn' added with the guide."
+    "The loss terms and the weighted total [0-d] of one micro-batch; 'loss_attn' with the guide, 'loss_dense' with the dense head."
     if plan is None:  # the official loss: matcher + set loss in fp32
         losses = criterion(outputs, targets, **norms)
         loss = criterion.total_loss(losses)
@@ -327,13 +330,18 @@ def losses(self:TrainingExtras, criterion:SetCriterion, outputs:dict, targets:li
     if self.guide is not None:  # the matched queries' cross-attention, pulled inside their boxes
         attn = self.guide.loss(outputs, targets, criterion.matcher, plan)
         losses, loss = {**losses, 'loss_attn': attn}, loss + self.guide_coef * attn
+    if self.dense is not None:  # every encoder cell inside an object, trained towards it
+        dense = self.dense.loss(targets)
+        losses, loss = {**losses, 'loss_dense': dense}, loss + self.dense_coef * dense
     return losses, loss
 
 # %% ../nbs/05b_convergence.ipynb #b7b64bda
 @patch
 def state_dict(self:TrainingExtras) -> dict:
-    "What a checkpoint stores beside the DETR: 'train_queries' and 'ema', each when on."
+    "What a checkpoint stores beside the DETR: 'train_queries', 'ema' and 'dense_head', each when on."
     extras = {}
+    if self.dense is not None:
+        extras['dense_head'] = self.dense.state_dict()
     if self.queries is not None:
         extras['train_queries'] = self.queries.state_dict()
     if self.ema is not None:
@@ -343,9 +351,11 @@ def state_dict(self:TrainingExtras) -> dict:
 # %% ../nbs/05b_convergence.ipynb #c6b06304
 @patch
 def load_state_dict(self:TrainingExtras, ckpt:dict):
-    "Restore from a checkpoint: the queries if it has them; the average goes on from the saved one (or the weights)."
+    "Restore from a checkpoint: the queries and dense head if it has them; the average goes on from the saved one (or the weights)."
     if self.queries is not None and ckpt.get('train_queries') is not None:
         self.queries.load_state_dict(ckpt['train_queries'])
+    if self.dense is not None and ckpt.get('dense_head') is not None:
+        self.dense.load_state_dict(ckpt['dense_head'])
     if self.ema is not None:
         self.ema.module.load_state_dict(ckpt.get('ema') or ckpt['model'])
         self.ema.n_averaged.fill_(ckpt.get('step', 0) + 1)
@@ -368,6 +378,7 @@ def training_extras(cfg:ExperimentConfig,       # train.group_queries, dn_*, att
                     model:nn.Module,            # the DETR about to be trained (not DDP-wrapped), on its device
                     device:torch.device,        # where the queries go
                     head_start:dict|None=None,  # what `crop_pretrain` returned (None: no crop pretraining)
+                    dense:nn.Module|None=None,  # `detr_nb.dense.dense_head`'s head (None: off), weighted by train.dense_coef
                    ) -> TrainingExtras:
     "The `TrainingExtras` a run's config asks for, built in the order that fixes the random stream of a run."
     tc = cfg.train
@@ -375,4 +386,4 @@ def training_extras(cfg:ExperimentConfig,       # train.group_queries, dn_*, att
     queries = queries.to(device) if queries is not None else None
     ema = make_ema(model, tc.ema_decay) if tc.ema_decay else None
     guide = CrossAttentionGuide(model) if tc.attn_loss_coef else None  # hooks on the unwrapped model
-    return TrainingExtras(queries, guide, tc.attn_loss_coef, ema, head_start)
+    return TrainingExtras(queries, guide, tc.attn_loss_coef, ema, head_start, dense, tc.dense_coef if dense else 0.)

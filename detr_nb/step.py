@@ -39,13 +39,16 @@ def make_optimizer(model:nn.Module,          # the model to train
                    train_cfg:TrainConfig,     # its lr, lr_backbone and weight_decay
                    fused:bool|None=True,      # the fused kernel (None: PyTorch's default, as the official code)
                    queries:nn.Module|None=None, # training-only queries (`detr_nb.convergence`), trained at `lr`
+                   extra:nn.Module|None=None,   # another training-only module (the dense head), trained at `lr`
                   ) -> torch.optim.AdamW:
     """AdamW over `param_groups` with the settings of `train_cfg`, fused unless told otherwise; the training-only
-    queries join the main group. With `train_cfg.query_lr_scale != 1` the object query embeddings (the DETR's and the
+    queries and `extra` join the main group. With `train_cfg.query_lr_scale != 1` the object query embeddings (the DETR's and the
     extra groups') form a third group 'queries' at `lr * query_lr_scale`."""
     groups = param_groups(model, train_cfg.lr, train_cfg.lr_backbone, train_cfg.weight_decay)
     if queries is not None:
         groups[0]['params'] = groups[0]['params'] + list(queries.parameters())
+    if extra is not None:
+        groups[0]['params'] = groups[0]['params'] + list(extra.parameters())
     if train_cfg.query_lr_scale != 1:
         embeds = [unwrap(model).query_embed.weight]
         if queries is not None and queries.group_embed is not None:
@@ -182,7 +185,7 @@ def train_step(model:nn.Module,               # DETR, or DETR wrapped in DDP
     """One optimizer step over `micro_batches`, exactly one large batch. Returns 0-d tensors on `device`: 'loss'
     (the weighted total), the last decoder layer's 'loss_ce', 'loss_bbox', 'loss_giou', 'class_error' and
     'cardinality_error', 'grad_norm' (before clipping) and 'nonfinite' (True: the step was skipped); 'loss_attn'
-    too with the cross-attention guide of `extras`."""
+    and 'loss_dense' too with the cross-attention guide and the dense head of `extras`."""
     # the box and class normalizers of the whole step (all micro-batches, every process): exact accumulation
     all_targets = [t for _, _, targets in micro_batches for t in targets]
     norms = criterion.normalizers(all_targets, unwrap(model).config.num_queries, device)
@@ -204,8 +207,9 @@ def train_step(model:nn.Module,               # DETR, or DETR wrapped in DDP
         logs['loss'] += loss.detach()
         for k in LOGGED_LOSSES:  # the loss terms add up over micro-batches; the error rates are averaged
             logs[k] += losses[k].detach() / (len(micro_batches) if k.endswith('_error') else 1)
-        if 'loss_attn' in losses:
-            logs['loss_attn'] = logs.get('loss_attn', 0.) + losses['loss_attn'].detach()
+        for k in ('loss_attn', 'loss_dense'):  # the extras' own terms, when on
+            if k in losses:
+                logs[k] = logs.get(k, 0.) + losses[k].detach()
     if extras is not None:  # DDP averages the DETR's gradients; the training-only queries are outside it
         extras.sync_gradients()
     # 2. clip and step (skipped when the loss or the gradients are not finite)
@@ -244,8 +248,9 @@ def log_row(totals:StepTotals,                   # the steps since the last row
     rates, images per second and peak memory (MB); one read from the device."""
     means = dict(zip(totals.sums, (torch.stack(list(totals.sums.values())) / totals.steps).tolist()))
     row = {f'train/{k}': means[k] for k in ('loss',) + LOGGED_LOSSES + ('grad_norm',)}
-    if 'loss_attn' in means:  # the training-only cross-attention loss (convergence chapter)
-        row['train/loss_attn'] = means['loss_attn']
+    for k in ('loss_attn', 'loss_dense'):  # the training-only losses of the convergence and dense chapters
+        if k in means:
+            row[f'train/{k}'] = means[k]
     row['train/nonfinite_steps'] = means['nonfinite'] * totals.steps
     row['train/lr'] = optimizer.param_groups[0]['lr']
     for g in optimizer.param_groups[1:]:  # 'backbone', and 'queries' with train.query_lr_scale

@@ -27,6 +27,7 @@ from .eval import evaluate, validation_loss, metric_defined
 from .coco import check_objects_per_image
 from .files import atomic_write
 from .convergence import resolve_backbone_norm, crop_pretrain, TrainingExtras, training_extras
+from .dense import dense_head
 from .checkpoint import load_checkpoint  # noqa: F401 reached as detr_nb.train.load_checkpoint
 from .checkpoint import (save_checkpoint, StopOnSignal, MetricsLogger, read_metrics, plot_losses, categories_of,
     RunState, resume_path, refuse_to_overwrite, restore, set_learning_rates)
@@ -193,7 +194,7 @@ def _model_and_loss(cfg:ExperimentConfig, train_ds, resume, device:torch.device,
     head_start = None if resume else crop_pretrain(model, train_ds, cfg, verbose)  # None when off
     apply_memory_switches(model, cfg.train)
     criterion = SetCriterion.from_config(cfg.model, cfg.train).to(device)
-    extras = training_extras(cfg, model, device, head_start)
+    extras = training_extras(cfg, model, device, head_start, dense_head(cfg, model, device))  # after the model
     return fit_batch_size(cfg, model, criterion, device), model, criterion, extras
 
 # %% ../nbs/05_train.ipynb #6a097ef4
@@ -229,7 +230,7 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=None) -> tuple[_R
     if len(loader) == 0:
         raise ValueError(f"the training split has {len(train_ds)} images, fewer than data.batch_size = "
                          f"{data.batch_size} x {world} processes; lower data.batch_size")
-    optimizer = make_optimizer(model, tc, queries=extras.queries)
+    optimizer = make_optimizer(model, tc, queries=extras.queries, extra=extras.dense)
     steps_per_epoch = math.ceil(len(loader) / tc.accum_steps)
     now = [RunState()]  # the state whose training minutes a budgeted schedule reads (the restored one, on resume)
     scheduler = make_scheduler(optimizer, tc, steps_per_epoch, minutes=lambda: now[0].train_seconds / 60)

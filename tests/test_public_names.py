@@ -154,6 +154,7 @@ ADDED_NAMES = {
                 'time_to_ap_config', 'TIME_TO_AP_OPTIONS', 'check_time_to_ap_options'],
     'arguments': ['class_list'],
     'convergence': ['CROP_BUDGET_SHARE'],
+    'dense': ['cell_centres', 'dense_assignment', 'DenseHead', 'dense_head'],
     # the config as data moved out of `config` (still served from there)
     'config_files': ['config_from_dict', 'config_to_dict', 'check_config', 'save_config', 'load_config',
                      'apply_overrides'],

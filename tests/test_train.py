@@ -393,3 +393,28 @@ def test_one_to_many_trains_and_leaves_a_plain_detr(shapes, tmp_path):
     assert 'group_embed.weight' in ck['train_queries'] and 'group_embed.weight' not in ck['model']
     with pytest.raises(ValueError, match='train.one_to_many = 3 needs train.group_queries >= 2'):
         small_cfg(shapes, tmp_path, 'bad', 'train.one_to_many=3')
+
+
+def test_dense_head_trains_resumes_and_leaves_a_plain_detr(shapes, tmp_path, monkeypatch):
+    """The dense head (train.dense_coef) adds 'loss_dense', its weights travel in last.pth apart from the DETR's
+    (strict load into a plain DETR), a resumed run starts from them, and a negative weight is refused."""
+    cfg = small_cfg(shapes, tmp_path, 'dense', 'train.max_steps=2', 'train.dense_coef=1')
+    r = T.train(cfg, progress=False)
+    assert r['step'] == 2
+    ck = T.load_checkpoint(tmp_path / 'dense' / 'model' / 'last.pth')
+    plain = DETR(cfg.model, num_classes=ck['model']['class_embed.bias'].numel() - 1)
+    plain.load_state_dict(ck['model'])  # strict: no training-only tensor in the DETR's weights
+    assert {'cls.0.weight', 'box.2.bias'} <= set(ck['dense_head']) and not any('cls.' in k for k in ck['model'])
+    seen, step = [], T.train_step
+    def first_step(model, criterion, optimizer, *a, extras=None, **k):  # the resumed run's head, before its first step
+        if not seen:
+            seen.append({k: v.clone() for k, v in extras.dense.state_dict().items()})
+        out = step(model, criterion, optimizer, *a, extras=extras, **k)
+        seen.append(sorted(out))
+        return out
+    monkeypatch.setattr(T, 'train_step', first_step)
+    T.train(small_cfg(shapes, tmp_path, 'dense', 'train.max_steps=3', 'train.dense_coef=1'), resume='auto',
+            progress=False)
+    assert all(torch.equal(v, ck['dense_head'][k]) for k, v in seen[0].items())
+    with pytest.raises(ValueError, match='train.dense_coef'):
+        small_cfg(shapes, tmp_path, 'bad', 'train.dense_coef=-1')
