@@ -156,6 +156,6 @@ SHAPES_CHECKPOINT = Path(importlib.util.find_spec('detr_nb').origin).parent / 'c
 def _scratch_shapes() -> ExperimentConfig:
     cfg = _scratch()
     return dataclasses.replace(cfg, name='scratch_shapes', train=dataclasses.replace(
-        cfg.train, pretrained=str(SHAPES_CHECKPOINT), crop_pretrain_steps=0))
+        cfg.train, pretrained=str(SHAPES_CHECKPOINT), crop_pretrain_steps=0, dense_coef=2.))
 
 PRESETS['scratch_shapes'] = _scratch_shapes
