@@ -331,7 +331,8 @@ def losses(self:TrainingExtras, criterion:SetCriterion, outputs:dict, targets:li
         attn = self.guide.loss(outputs, targets, criterion.matcher, plan)
         losses, loss = {**losses, 'loss_attn': attn}, loss + self.guide_coef * attn
     if self.dense is not None:  # every encoder cell inside an object, trained towards it
-        dense = self.dense.loss(targets)
+        step_boxes = norms.get('num_boxes', 1.)  # this micro-batch's share of the step's boxes: accumulation is a mean
+        dense = self.dense.loss(targets) * (sum(len(t['labels']) for t in targets) / step_boxes if norms else 1.)
         losses, loss = {**losses, 'loss_dense': dense}, loss + self.dense_coef * dense
     return losses, loss
 
@@ -386,4 +387,6 @@ def training_extras(cfg:ExperimentConfig,       # train.group_queries, dn_*, att
     queries = queries.to(device) if queries is not None else None
     ema = make_ema(model, tc.ema_decay) if tc.ema_decay else None
     guide = CrossAttentionGuide(model) if tc.attn_loss_coef else None  # hooks on the unwrapped model
+    if dense is not None:  # its hooks too, after the average copied the model
+        dense.attach(model)
     return TrainingExtras(queries, guide, tc.attn_loss_coef, ema, head_start, dense, tc.dense_coef if dense else 0.)

@@ -9,6 +9,8 @@ from detr_nb.data import make_shapes
 from detr_nb.model import DETR
 from detr_nb.loss import SetCriterion
 import detr_nb.train as T
+from detr_nb.convergence import TrainingExtras
+from detr_nb.dense import DenseHead
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ['data.scales=[64]', 'data.max_size=80', 'data.val_size=64', 'data.crop_resize=[64]', 'data.crop_min=48',
@@ -418,3 +420,17 @@ def test_dense_head_trains_resumes_and_leaves_a_plain_detr(shapes, tmp_path, mon
     assert all(torch.equal(v, ck['dense_head'][k]) for k, v in seen[0].items())
     with pytest.raises(ValueError, match='train.dense_coef'):
         small_cfg(shapes, tmp_path, 'bad', 'train.dense_coef=-1')
+
+
+def test_dense_loss_of_a_micro_batch_is_weighted_by_its_share_of_the_step():
+    "Accumulated micro-batches give the dense loss a mean over the step: each is weighted by its share of the boxes."
+    torch.manual_seed(0)
+    net = DETR(get_preset('tiny').model, num_classes=3).train()
+    extras = TrainingExtras(dense=DenseHead(net).attach(net), dense_coef=1.)
+    images, mask = torch.randn(2, 3, 64, 64), torch.zeros(2, 64, 64, dtype=torch.bool)
+    tg = [{'labels': torch.tensor([1]), 'boxes': torch.tensor([[.5, .5, .4, .4]])}] * 2
+    crit = SetCriterion(3)
+    norms = {**crit.normalizers(tg, net.config.num_queries), 'num_boxes': 4.}  # a step of 4 boxes, 2 of them here
+    terms, _ = extras.losses(crit, net(images, mask), tg, None, norms)
+    net(images, mask)
+    assert torch.allclose(terms['loss_dense'], extras.dense.loss(tg) * 2 / 4)
