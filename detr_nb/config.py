@@ -249,8 +249,12 @@ class TrainConfig:
             _check_positive(s, k, getattr(self, k))
         for k in ('epochs', 'eval_every', 'lr_backbone', 'weight_decay', 'clip_max_norm', 'eos_coef', 'warmup_epochs', 'patience',
                   'min_delta', 'checkpoint_every', 'max_steps', 'crop_pretrain_steps',
-                  'attn_loss_coef', 'dense_coef'):
+                  'attn_loss_coef', 'dense_coef', 'set_cost_class', 'set_cost_bbox', 'set_cost_giou', 'ce_loss_coef',
+                  'bbox_loss_coef', 'giou_loss_coef'):
             _check_positive(s, k, getattr(self, k), allow_zero=True)
+        if self.set_cost_class == self.set_cost_bbox == self.set_cost_giou == 0:
+            raise ValueError("train.set_cost_class, set_cost_bbox and set_cost_giou are all 0; the matcher needs at "
+                             "least one cost > 0 to pair queries with objects")
         _check_positive(s, 'eval_every_steps', self.eval_every_steps, allow_zero=True)
         if not 0 <= self.max_minutes < float('inf'):  # also refuses NaN
             raise ValueError(f"train.max_minutes = {self.max_minutes!r}; it must be a finite number of minutes >= 0 "

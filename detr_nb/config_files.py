@@ -39,13 +39,39 @@ def _type_ok(value, hint) -> bool:
 
 # %% ../nbs/00e_config_files.ipynb #6f80fafe
 _FLOAT_TEXT = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+')  # 1e-3: a float that YAML 1.1 leaves a string
+_NONFINITE_TEXT = re.compile(r'[+-]?(nan|inf|infinity)', re.IGNORECASE)  # nan, inf: text to YAML, a float to Python
 
 def _float_hint(hint) -> bool:
     import types, typing
     union = typing.get_origin(hint) in (typing.Union, types.UnionType)
     return hint is float or (union and float in typing.get_args(hint))
 
+def _as_float_text(value, hint):
+    """`value` as a float where `hint` takes a float and `value` is text YAML 1.1 leaves a string (`1e-3`, `nan`,
+    `inf`), so that the dataclass's own range check speaks (`must be a finite number`); else `value` unchanged."""
+    if isinstance(value, str) and _float_hint(hint):
+        text = value.strip()
+        if _FLOAT_TEXT.fullmatch(text) or _NONFINITE_TEXT.fullmatch(text):
+            return float(text)
+    return value
+
 # %% ../nbs/00e_config_files.ipynb #4b6b6615
+_TYPE_WORDS = {float: ('a number', 'numbers'), int: ('a whole number', 'whole numbers'), str: ('text', 'texts'),
+               bool: ('true or false', 'true or false values'), type(None): ('null', 'nulls')}  # (one, many)
+
+def _hint_text(hint, plural:bool=False) -> str:
+    "A config field's type hint in words, for errors: `int | None` -> 'a whole number or null'."
+    import types, typing
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return ' or '.join(_hint_text(h, plural) for h in typing.get_args(hint))
+    if origin is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        return 'lists' if plural else f'a list of {_hint_text(item, plural=True)}'
+    words = _TYPE_WORDS.get(hint, (f'a {getattr(hint, "__name__", hint)}', f'{getattr(hint, "__name__", hint)}s'))
+    return words[plural]
+
+# %% ../nbs/00e_config_files.ipynb #096275b0
 def _build(cls, values:dict, where:str):
     if not isinstance(values, dict):
         raise ValueError(f"{where} must be a mapping of keys to values, got {type(values).__name__}")
@@ -53,15 +79,11 @@ def _build(cls, values:dict, where:str):
     unknown = [k for k in values if k not in names]
     if unknown:
         raise ValueError(f"unknown key {where}.{unknown[0]}; the keys of {where} are: {', '.join(names)}")
+    values = {k: _as_float_text(v, hints[k]) for k, v in values.items()}
     for k, v in values.items():
-        if isinstance(v, str) and _float_hint(hints[k]) and _FLOAT_TEXT.fullmatch(v.strip()):
-            values = {**values, k: float(v)}
-            v = values[k]
         if not _type_ok(v, hints[k]):
-            raise ValueError(f"{where}.{k} = {v!r} has the wrong type; expected {hints[k]}")
-        if hints[k] is float and isinstance(v, int):
-            values = {**values, k: float(v)}
-    return cls(**values)
+            raise ValueError(f"{where}.{k} = {v!r} has the wrong type; expected {_hint_text(hints[k])}")
+    return cls(**{k: float(v) if hints[k] is float and isinstance(v, int) else v for k, v in values.items()})
 
 # %% ../nbs/00e_config_files.ipynb #2d31fa96
 def config_from_dict(d:dict) -> ExperimentConfig:

@@ -78,6 +78,12 @@ def _check_value(job:str, name:str, value, types:tuple):
             return [value]  # -p overrides train.max_steps=1: one override
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
+        try:  # nan, inf and 1e-3 are text to YAML 1.1: read them as the numbers they name, then check those
+            number = float(value) if float in types and isinstance(value, str) else None
+        except ValueError:
+            number = None
+        if number is not None:
+            return _check_value(job, name, number, types)
         if str in types and isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)  # -p name 2024: YAML reads a number, the job wants the text
         want = ' or '.join('None' if t is type(None) else t.__name__ for t in types)

@@ -108,6 +108,15 @@ CASES = [
     ('train --set data.scales=[1]', 'data.scales = [1]; it must be a non-empty list of pixel sizes, each >= 32'),
     ('train --set data.val_size=10', 'data.val_size = 10; it must be a whole number of pixels >= 32'),
     ('config --set data.max_size=1', 'data.max_size = 1'), ('config --set data.crop_resize=[16]', 'crop_resize'),
+    # nan and inf of a number setting: its own rule answers, not a complaint about the type (round 2)
+    ('train --set train.dense_coef=nan', 'train.dense_coef = nan; it must be a finite number >= 0'),
+    ('config --set train.lr=inf', 'train.lr = inf; it must be a finite number > 0'),
+    ('train --set train.giou_loss_coef=-Infinity', 'train.giou_loss_coef = -inf; it must be a finite number >= 0'),
+    ('config --set train.set_cost_bbox=.nan', 'train.set_cost_bbox = nan; it must be a finite number >= 0'),
+    ('config --set model.dropout=NaN', 'model.dropout = nan'),
+    ('job train -p out_dir {new}/joby --set train.ema_decay=inf', 'train.ema_decay = inf; it must be in [0, 1)'),
+    ('train --set train.epochs=2.5', 'train.epochs = 2.5 has the wrong type; expected a whole number'),
+    ('config --set train.channels_last=often', "train.channels_last = 'often' has the wrong type; expected true or false"),
     # bench --set model.*: checked on the chosen preset's model (F13)
     ('bench --preset tiny --set model.nheads=3', 'model.hidden_dim = 64 is not divisible by model.nheads = 3'),
     ('bench --preset r50 --set model.hidden_dim=36', 'model.hidden_dim = 36 is not divisible by model.nheads = 8'),
