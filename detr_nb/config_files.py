@@ -71,7 +71,7 @@ def _hint_text(hint, plural:bool=False) -> str:
     words = _TYPE_WORDS.get(hint, (f'a {getattr(hint, "__name__", hint)}', f'{getattr(hint, "__name__", hint)}s'))
     return words[plural]
 
-# %% ../nbs/00e_config_files.ipynb #096275b0
+# %% ../nbs/00e_config_files.ipynb #00dbfe40
 def _build(cls, values:dict, where:str):
     if not isinstance(values, dict):
         raise ValueError(f"{where} must be a mapping of keys to values, got {type(values).__name__}")

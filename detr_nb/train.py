@@ -60,8 +60,7 @@ def seed_everything(seed:int, # seed of Python's, NumPy's and torch's generators
 def _monitor(train_cfg:TrainConfig) -> tuple[str, str]:
     "The metric that chooses `best.pth` and early stopping, and whether lower ('min') or higher ('max') is better."
     name = 'AP' if train_cfg.monitor == 'auto' else train_cfg.monitor
-    mode = train_cfg.mode if train_cfg.mode != 'auto' else ('min' if name.endswith('loss') else 'max')
-    return name, mode
+    return name, train_cfg.mode if train_cfg.mode != 'auto' else ('min' if name.endswith('loss') else 'max')
 
 def _improved(value:float, best:float|None, mode:str, min_delta:float) -> bool:
     if best is None:
