@@ -14,8 +14,8 @@ from .backbone import (BACKBONE_NORMS, CachedFrozenBatchNorm2d, PlainBatchNorm2d
 from .transformer import Attention, EncoderLayer, DecoderLayer, Encoder, Decoder, Transformer, MLP
 
 # %% auto #0
-__all__ = ['nested_pad', 'DETR', 'LoadReport', 'infer_config', 'load_official', 'load_backbone_weights', 'build_model',
-           'DETRConfig', 'BACKBONE_NORMS', 'CachedFrozenBatchNorm2d', 'PlainBatchNorm2d', 'Backbone',
+__all__ = ['nested_pad', 'DETR', 'LoadReport', 'infer_config', 'load_official', 'load_backbone_weights', 'check_pretrained',
+           'build_model', 'DETRConfig', 'BACKBONE_NORMS', 'CachedFrozenBatchNorm2d', 'PlainBatchNorm2d', 'Backbone',
            'PositionEmbeddingSine', 'PositionEmbeddingLearned', 'Joiner', 'resnet_weights_url', 'Attention',
            'EncoderLayer', 'DecoderLayer', 'Encoder', 'Decoder', 'Transformer', 'MLP']
 
@@ -213,7 +213,7 @@ def load_official(src,            # checkpoint path, `{'model': state_dict}` dic
     if changed:
         warnings.warn(f"partial load, {', '.join(f'{k}: {getattr(found, k)} -> {getattr(cfg, k)}' for k in changed)}; "
                       f"not transferred: {len(report.initialized)} tensors, "
-                      f"e.g. {', '.join(report.initialized[:4])}\n{report}")
+                      f"e.g. {', '.join(report.initialized[:4])} (model.load_report lists every tensor)")
     model.load_report = report
     return model
 
@@ -248,6 +248,16 @@ def load_backbone_weights(model:DETR,      # the model whose backbone receives t
     body.load_state_dict(sd)
     return LoadReport(str(path), [f'backbone.0.body.{k}' for k in own])
 
+# %% ../nbs/02_model.ipynb #9af5ce59
+def check_pretrained(path, # `train.pretrained`: a local weights file, or None / '' for none
+                    ) -> None:
+    """`FileNotFoundError` in one line when `path` is set and names no file. `train` checks this before it reads the
+    data (a COCO annotation file takes tens of seconds to read), `build_model` again before it loads the file."""
+    if path and not Path(path).is_file():
+        raise FileNotFoundError(f"train.pretrained = {str(path)!r} does not exist; give a local official DETR "
+                                f"checkpoint (e.g. detr-r50-e632da11.pth) or torchvision ResNet weights "
+                                f"(e.g. resnet50-0676ba61.pth)")
+
 # %% ../nbs/02_model.ipynb #1d5f016b
 def build_model(cfg:ExperimentConfig, # model settings, and train.pretrained
                ) -> DETR:
@@ -256,10 +266,7 @@ def build_model(cfg:ExperimentConfig, # model settings, and train.pretrained
     path = cfg.train.pretrained
     if not path:
         return DETR(cfg.model)
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"train.pretrained = {path!r} does not exist; give a local official DETR checkpoint "
-                                f"(e.g. detr-r50-e632da11.pth) or torchvision ResNet weights "
-                                f"(e.g. resnet50-0676ba61.pth)")
+    check_pretrained(path)
     sd = read_weights(path, 'a local official DETR checkpoint (e.g. detr-r50-e632da11.pth) or torchvision ResNet '
                             'weights (e.g. resnet50-0676ba61.pth)', key='train.pretrained')
     if isinstance(sd, dict) and 'model' in sd:

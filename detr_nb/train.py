@@ -21,7 +21,7 @@ from .stopping import (StopReason, diverged, step_evaluation_due, sync_train_sec
     budget_evals_reached, budget_evaluation_due, epoch_evaluation_due)
 from .data import dataset_from_config, check_labels, make_shapes, num_classes_of, ResumableSampler, make_train_loader
 from .transforms import Mosaic
-from .model import build_model
+from .model import build_model, check_pretrained
 from .loss import SetCriterion
 from .eval import evaluate, validation_loss, metric_defined
 from .coco import check_objects_per_image
@@ -167,10 +167,6 @@ class _Run:
 
     @property
     def micro_per_epoch(self) -> int: return len(self.loader)  # micro-batches in a whole epoch (of this process)
-    @property
-    def queries(self): return self.extras.queries
-    @property
-    def ema(self): return self.extras.ema
 
 def _save(run:_Run, state:RunState, name:str):
     "Write `model/<name>` (rank 0), unless the weights are not finite: a diverged state never replaces a good one."
@@ -212,6 +208,7 @@ def _set_up(cfg:ExperimentConfig, resume, progress:bool, clock=None) -> tuple[_R
     exp = experiment_dir(cfg)
     resume = resume_path(exp, resume if resume is not None else cfg.train.resume)
     refuse_to_overwrite(exp, resume)  # before anything is read or written
+    check_pretrained(None if resume else cfg.train.pretrained)  # before the data (a resumed run needs no start)
     seed_everything(cfg.train.seed)  # the same initial weights on every process
     cfg = fit_to_dataset(cfg, device.type, verbose=main)  # data.auto_size, epochs = 0, eval_every = 0 (the scratch preset)
     train_ds = dataset_from_config(cfg.data, 'train')

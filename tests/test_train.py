@@ -434,3 +434,14 @@ def test_dense_loss_of_a_micro_batch_is_weighted_by_its_share_of_the_step():
     terms, _ = extras.losses(crit, net(images, mask), tg, None, norms)
     net(images, mask)
     assert torch.allclose(terms['loss_dense'], extras.dense.loss(tg) * 2 / 4)
+
+
+def test_missing_pretrained_is_said_before_the_data_is_read(tmp_path, monkeypatch):
+    "A train.pretrained that names no file is refused before the (possibly slow) dataset read, in one line."
+    read = []
+    monkeypatch.setattr(T, 'fit_to_dataset', lambda *a, **k: read.append(1))
+    monkeypatch.setattr(T, 'dataset_from_config', lambda *a, **k: read.append(1))
+    cfg = small_cfg(tmp_path / 'no_data', tmp_path, 'pre', f'train.pretrained={tmp_path}/detr-r50.pth')
+    with pytest.raises(FileNotFoundError, match=r"^train.pretrained = '.*detr-r50.pth' does not exist; give a local"):
+        T.train(cfg, progress=False)
+    assert not read and not (tmp_path / 'pre').exists()
