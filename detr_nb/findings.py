@@ -27,6 +27,8 @@ FORMAT_PROBLEMS = {  # kind -> (severity, what loading does), beside coco.PROBLE
     'unknown class': ('error', 'box dropped'),
     'no class list': ('warning', 'classes named by their number'),
     'image in train and val': ('warning', 'kept in both: the val score includes images trained on'),
+    'repeated box': ('warning', 'the copy dropped: one object is one target'),
+    'difficult object': ('info', 'kept as an ignore region (iscrowd 1), as the VOC evaluation ignores it'),
 }
 
 SHARED_KINDS = ('size mismatch', 'box outside image', 'non-positive box', 'missing file', 'unreadable image')

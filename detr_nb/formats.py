@@ -4,18 +4,16 @@
 
 # %% ../nbs/01f_formats.ipynb #2953db51
 from __future__ import annotations
-import hashlib, json, os, shutil
+import hashlib, importlib.util, json, os, shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from tqdm.auto import tqdm
-from . import __version__
 from .coco import read_coco_json
 from .images import resolve_file_names
 from .validate import unreadable_images
-from .voc_yolo import (IMAGE_SUFFIXES, Finding, problem_info, image_size, clip_box, read_voc_xml,
-                              read_yolo_labels, read_class_list, detect_format, voc_parts, yolo_parts, rel_name,
-                              read_split_list, require_label_files)
+from .voc_yolo import (IMAGE_SUFFIXES, Finding, problem_info, image_size, clip_box, read_voc_xml, read_yolo_labels,
+    read_class_list, detect_format, voc_parts, yolo_parts, rel_name, read_split_list, require_label_files)
 from .findings import refuse_unknown_classes
 from .files import replace_folder
 from .splits import find_split_lists, fraction_split, check_class_names, split_overlap
@@ -95,9 +93,9 @@ def _to_coco(records:list[dict], categories:list[dict]) -> dict:
     images, anns = [], []
     for i, r in enumerate(records, 1):
         images.append({'id': i, 'file_name': r['file_name'], 'width': r['width'], 'height': r['height']})
-        for cat, (x, y, w, h) in r['objects']:
+        for cat, (x, y, w, h), *ignore in r['objects']:  # (category, box) or (category, box, True): ignore region
             anns.append({'id': len(anns) + 1, 'image_id': i, 'category_id': cat, 'bbox': [x, y, w, h],
-                         'area': round(w * h, 4), 'iscrowd': 0})
+                         'area': round(w * h, 4), 'iscrowd': int(bool(ignore and ignore[0]))})
     return {'images': images, 'annotations': anns, 'categories': categories}
 
 # %% ../nbs/01f_formats.ipynb #381308fe
@@ -129,8 +127,7 @@ def _settle_test(parts:dict) -> tuple[dict, str]:
     parts = dict(parts)
     test = parts.pop('test', None)
     if test is not None and 'val' not in parts:
-        parts['val'] = test
-        return parts, 'test used as val'
+        return {**parts, 'val': test}, 'test used as val'
     return parts, 'test left out' if test is not None else ''
 
 def _read_image(img:Path, root:Path, findings:list) -> tuple[int, int] | None:
@@ -153,7 +150,7 @@ def _voc_records(root, parts, classes, findings, show):
     origin = 'the given class list'
     if classes is None:
         cl = next((p for n in ('labels.txt', 'classes.txt') for p in sorted(root.rglob(n))), None)
-        classes = read_class_list(cl) if cl else sorted({n for p in parsed.values() if p for n, _ in p['objects']})
+        classes = read_class_list(cl) if cl else sorted({o[0] for p in parsed.values() if p for o in p['objects']})
         origin = f"the class list {rel_name(cl, root)}" if cl else None
     index = {n: i + 1 for i, n in enumerate(classes)}
     known = ', '.join(classes[:8]) + (', ...' if len(classes) > 8 else '')
@@ -174,14 +171,14 @@ def _voc_records(root, parts, classes, findings, show):
             if p['size'] is not None and p['size'] != size:
                 findings.append(Finding('size mismatch', xf, f"<size> {p['size'][0]}x{p['size'][1]}, image file "
                                                              f"{size[0]}x{size[1]} (as shown upright)"))
-            for i, (name, corners) in enumerate(p['objects'], 1):
+            for i, (name, corners, *difficult) in enumerate(p['objects'], 1):
                 if name not in index:
                     findings.append(Finding('unknown class', xf, f"object {i}: {name!r} is not in {origin} "
                                                                  f"({known})"))
                     continue
                 box = clip_box(*corners, *size, xf, f"object {i} ({name})", findings)
                 if box is not None:
-                    rec['objects'].append((index[name], box))
+                    rec['objects'].append((index[name], box, *difficult))
     return records, [{'id': i, 'name': n} for n, i in index.items()], said
 
 # %% ../nbs/01f_formats.ipynb #1ce4877c
@@ -305,6 +302,11 @@ def load_dataset(root,                        # dataset folder (COCO, Pascal VOC
     return FormatDataset(root, fmt, coco, roots, source, findings, n_items - n_kept, said)
 
 # %% ../nbs/01f_formats.ipynb #06f9b965
+def _reading_rules() -> str:
+    "A hash of the modules that read a VOC or YOLO folder: a change of any rule makes the cached jsons stale."
+    return hashlib.sha1(b''.join(Path(importlib.util.find_spec(f'detr_nb.{m}').origin).read_bytes() for m in (
+        'formats', 'voc_yolo', 'findings', 'splits', 'coco', 'images', 'validate'))).hexdigest()[:12]
+
 def _fingerprint(root:Path, kw:dict) -> str:
     "A hash of every file's path, size and modification time under `root`, and the loading options."
     h = hashlib.sha1(repr(sorted((k, str(v)) for k, v in kw.items())).encode())
@@ -325,7 +327,7 @@ def coco_files(root,                     # dataset folder in any format `detect_
     if (load_kw.get('format') or detect_format(root)) == 'coco':
         return {s: (root / f'{s}2017', root / 'annotations' / f'instances_{s}2017.json') for s in ('train', 'val')}
     cache = Path(cache_dir or os.environ.get('DETR_NB_CACHE') or Path.home() / '.cache' / 'detr_nb') / 'formats'
-    key = {'root': root.resolve(), 'detr_nb': __version__, **load_kw}   # new rules in a new version: new jsons
+    key = {'root': root.resolve(), 'rules': _reading_rules(), **load_kw}  # new reading rules: new jsons
     folder = cache / f"{root.resolve().name}-{_fingerprint(root, key)}"
     files = {s: folder / f'instances_{s}2017.json' for s in ('train', 'val')}
     roots_file = folder / 'image_roots.json'

@@ -54,7 +54,10 @@ def _num(s):
 def read_voc_xml(path, file:str) -> tuple[dict | None, list[Finding]]:
     """One Pascal VOC XML: `{'filename', 'size': (w, h) or None, 'objects': [(name, (xmin, ymin, xmax, ymax))]}`
     with corners as written (pixels, no 1-based shift) and names stripped of surrounding blanks, and the findings
-    (`file` names it in them). None and an 'unreadable label file' finding when it cannot be parsed at all."""
+    (`file` names it in them). An object marked `<difficult>1</difficult>` is `(name, corners, True)`: the VOC
+    evaluation ignores such objects, so they become ignore regions (iscrowd 1). An object that repeats an earlier one
+    (same name and corners) is dropped, with a finding. None and an 'unreadable label file' finding when it cannot be
+    parsed at all."""
     try:
         root = parse_xml(path)
     except (ET.ParseError, ValueError, OSError) as e:
@@ -68,7 +71,7 @@ def read_voc_xml(path, file:str) -> tuple[dict | None, list[Finding]]:
         size = (int(w), int(h)) if w and h and w > 0 and h > 0 else None
     if size is None:
         findings.append(Finding('missing size', file, 'no <size> with positive <width> and <height>'))
-    objects = []
+    objects, seen = [], {}
     for i, obj in enumerate(root.iter('object'), 1):
         name, box = _text(obj, 'name'), obj.find('bndbox')
         corners = [_num(_text(box, k)) for k in ('xmin', 'ymin', 'xmax', 'ymax')] if box is not None else [None]
@@ -76,7 +79,15 @@ def read_voc_xml(path, file:str) -> tuple[dict | None, list[Finding]]:
             what = 'no <name>' if not name else 'no <bndbox> with numeric xmin, ymin, xmax, ymax'
             findings.append(Finding('malformed label', file, f"object {i}: {what}"))
             continue
-        objects.append((name, tuple(corners)))
+        if (name, tuple(corners)) in seen:  # one object labelled twice would be two targets
+            findings.append(Finding('repeated box', file, f"object {i}: {name} at the corners of object "
+                                                          f"{seen[name, tuple(corners)]}"))
+            continue
+        seen[name, tuple(corners)] = i
+        difficult = _num(_text(obj, 'difficult')) == 1
+        if difficult:
+            findings.append(Finding('difficult object', file, f"object {i} ({name})"))
+        objects.append((name, tuple(corners), True) if difficult else (name, tuple(corners)))
     return {'filename': _text(root, 'filename'), 'size': size, 'objects': objects}, findings
 
 # %% ../nbs/01g_voc_yolo.ipynb #60475159
@@ -101,13 +112,14 @@ def read_yolo_labels(path, file:str, width:int, height:int, # label file, its na
                      names:dict | None,                       # class id -> name; None: no class list
                     ) -> tuple[list[tuple[int, list[float]]] | None, list[Finding]]:
     """The objects of one YOLO label file as `(class id, [x, y, w, h] pixels)` and the findings, by line: a malformed
-    line or an unknown class drops its box; values outside [0, 1] are reported and the box is clipped to the image.
-    None and an 'unreadable label file' finding when the file cannot be read as text."""
+    line or an unknown class drops its box; values outside [0, 1] are reported and the box is clipped to the image; a
+    line that repeats an earlier box of its class is dropped. None and an 'unreadable label file' finding when the
+    file cannot be read as text."""
     try:
         text = Path(path).read_text(encoding='utf-8-sig')
     except (OSError, UnicodeDecodeError) as e:
         return None, [Finding('unreadable label file', file, f"not a readable text file ({type(e).__name__}: {e})")]
-    out, findings = [], []
+    out, findings, seen = [], [], {}
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -126,8 +138,12 @@ def read_yolo_labels(path, file:str, width:int, height:int, # label file, its na
                        width, height, file, f"line {n}", own, report_clip=not outside)
         if outside and box is not None:  # one finding per fault: a dropped box is said once, as dropped
             own.append(Finding('value outside [0, 1]', file, f"line {n}: {outside[0]:g} in {line.strip()!r}"))
+        key = (cls, *(round(v, 3) for v in box)) if box is not None else None
+        if key in seen:  # the same object twice would be two targets (an exported file appended twice)
+            own = [Finding('repeated box', file, f"line {n}: the box of line {seen[key]} again")]
         findings += own
-        if box is not None:
+        if box is not None and key not in seen:
+            seen[key] = n
             out.append((cls, box))
     return out, findings
 

@@ -116,7 +116,7 @@ CASES = [
     ('config --set model.dropout=NaN', 'model.dropout = nan'),
     ('job train -p out_dir {new}/joby --set train.ema_decay=inf', 'train.ema_decay = inf; it must be in [0, 1)'),
     ('train --set train.epochs=2.5', 'train.epochs = 2.5 has the wrong type; expected a whole number'),
-    ('config --set train.channels_last=often', "train.channels_last = 'often' has the wrong type; expected true or false"),
+    ('config --set train.channels_last=often', "channels_last = 'often' has the wrong type; expected true or false"),
     # bench --set model.*: checked on the chosen preset's model (F13)
     ('bench --preset tiny --set model.nheads=3', 'model.hidden_dim = 64 is not divisible by model.nheads = 3'),
     ('bench --preset r50 --set model.hidden_dim=36', 'model.hidden_dim = 36 is not divisible by model.nheads = 8'),
