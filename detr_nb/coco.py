@@ -53,6 +53,7 @@ PROBLEMS = {  # kind -> (severity, what loading and evaluation do about it)
     'duplicate id': ('error', 'first record kept'),
     'duplicate annotation id': ('warning', 'renumbered, both objects kept'),
     'repeated annotation': ('warning', 'the identical copy dropped'),
+    'same box twice': ('warning', 'both kept, as the json is what the evaluation scores: one of them is never found'),
     'annotation id 0': ('warning', 'renumbered (COCOeval reads id 0 as "unmatched")'),
     'missing file': ('error', 'image skipped; evaluation leaves it out of the score'),
     'unreadable image': ('error', 'image skipped (training: next one used; evaluation: not scored)'),
@@ -277,7 +278,7 @@ def normalize_coco(d:dict,          # a parsed COCO instances json (as `read_coc
     add = lambda kind, example: findings.append((kind, example))
     cats = _norm_categories(d['categories'], add)
     images, img_by_id, mapped = _norm_images(d['images'], add, files)
-    cat_ids, anns, seen, annotated = {c['id'] for c in cats}, [], {}, set()
+    cat_ids, anns, seen, annotated, boxes = {c['id'] for c in cats}, [], {}, set(), {}
     next_id = max((a['id'] for a in d['annotations'] if isinstance(a, dict) and _is_int(a.get('id'))), default=0) + 1
     for a in d['annotations']:
         if not (isinstance(a, dict) and a.keys() >= {'image_id', 'category_id', 'bbox'}):
@@ -307,6 +308,9 @@ def normalize_coco(d:dict,          # a parsed COCO instances json (as `read_coc
             a = {**a, 'category_id': cat}
         a = _norm_annotation(a, img, where, add, tol)
         if a is not None:
+            first = boxes.setdefault((a['image_id'], a['category_id'], a['iscrowd'], *a['bbox']), a['id'])
+            if first != a['id']:  # one object labelled twice under two ids (VOC and YOLO copies are dropped on reading)
+                add('same box twice', f"{where}: the box of annotation {first} again")
             anns.append(a)
     for r in images:
         if r['id'] not in annotated:

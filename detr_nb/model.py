@@ -248,7 +248,7 @@ def load_backbone_weights(model:DETR,      # the model whose backbone receives t
     body.load_state_dict(sd)
     return LoadReport(str(path), [f'backbone.0.body.{k}' for k in own])
 
-# %% ../nbs/02_model.ipynb #004992c8
+# %% ../nbs/02_model.ipynb #d1b8e919
 def check_pretrained(path, # `train.pretrained`: a local weights file, or None / '' for none
                     ) -> None:
     """`FileNotFoundError` in one line when `path` is set and names no file. `train` checks this before it reads the
