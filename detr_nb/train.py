@@ -164,6 +164,7 @@ class _Run:
     clock: object = time.perf_counter     # () -> seconds: the time source of the training time and the budget
     evals_done: int = 0                   # with a budget: evaluations of its plan done (1/N, 2/N, ... reached)
     evaluated_step: int = -1              # the step of the last evaluation
+    plotted: float = -math.inf            # clock() when result/loss.png was last drawn
 
     @property
     def micro_per_epoch(self) -> int: return len(self.loader)  # micro-batches in a whole epoch (of this process)
@@ -345,8 +346,9 @@ def train(cfg:ExperimentConfig,     # the whole run: model, data, train, name, o
                 if epoch_evaluation_due(tc, state.epoch, state.step, run.evaluated_step):
                     stopped = _evaluate_and_keep_best(run, state) or stopped
             _save(run, state, 'last.pth')
-            if run.main:
-                plot_losses(run.exp)
+            if run.main and (stopped is not None or state.epoch >= tc.epochs or run.clock() - run.plotted > 60):
+                plot_losses(run.exp)  # at most once a minute (1-2 s each: a fifth of a short epoch), and at the end
+                run.plotted = run.clock()
             if stopped is None and signals.requested:  # a signal during the evaluation
                 stopped = StopReason.interrupted
     if run.logger:
