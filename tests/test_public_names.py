@@ -155,6 +155,7 @@ ADDED_NAMES = {
     'arguments': ['class_list'],
     'convergence': ['CROP_BUDGET_SHARE'],
     'dense': ['cell_centres', 'dense_assignment', 'DenseHead', 'dense_head'],
+    'model': ['check_pretrained'],
     # the config as data moved out of `config` (still served from there)
     'config_files': ['config_from_dict', 'config_to_dict', 'check_config', 'save_config', 'load_config',
                      'apply_overrides'],
