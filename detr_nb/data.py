@@ -85,7 +85,8 @@ class CocoDetection(torchvision.datasets.CocoDetection):
         self.read_errors = {}     # file path -> why it could not be read (the first time; per worker process)
         bad = {k: self.report.counts[k] for k in PROBLEMS if self.report.counts[k] and PROBLEMS[k][0] != 'info'}
         if bad:
-            how = f"detr_nb validate --data {source}" if source else f"validate_coco('{ann_file}', '{img_folder}')"
+            how = (f"detr_nb validate --data {source}" if source else
+                   f"detr_nb validate --annotations {ann_file} --images {img_folder}")
             warnings.warn(f"{name}: " + ', '.join(f"{n} {k} ({PROBLEMS[k][1]})" for k, n in bad.items())
                           + f"; {how} lists examples")
         unmapped = sorted(self.cat_ids - set(self._label))

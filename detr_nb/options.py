@@ -66,15 +66,16 @@ def output_path(path,             # the output a user named (None: the command's
         raise ValueError(f"{option} {path}: cannot write in {d} ({why})")
 
 # %% ../nbs/08d_options.ipynb #3d15d223
-def check_data_paths(cfg, option:str='--set data.*'):
-    "`FileNotFoundError` naming the setting when the config's dataset folder or split files are not there."
+def check_data_paths(cfg, option:str=''):
+    """`FileNotFoundError` naming the setting (`data.root = /x: no such folder`; `option` is put before the setting's
+    name) when the config's dataset folder or split files are not there."""
     d = cfg.data
     if d.root is not None:
-        existing_path(d.root, 'folder', f'{option} data.root:')
+        existing_path(d.root, 'folder', f'{option}data.root =')
     for split in ('train', 'val'):
         for key, kind in ((f'{split}_images', 'folder'), (f'{split}_annotations', 'file')):
             if getattr(d, key) is not None:
-                existing_path(getattr(d, key), kind, f'{option} data.{key}:')
+                existing_path(getattr(d, key), kind, f'{option}data.{key} =')
 
 # %% ../nbs/08d_options.ipynb #e9155cb7
 def resolve_config(args):
