@@ -445,3 +445,18 @@ def test_missing_pretrained_is_said_before_the_data_is_read(tmp_path, monkeypatc
     with pytest.raises(FileNotFoundError, match=r"^train.pretrained = '.*detr-r50.pth' does not exist; give a local"):
         T.train(cfg, progress=False)
     assert not read and not (tmp_path / 'pre').exists()
+
+
+def test_loss_figure_at_most_once_a_minute_and_at_the_end(shapes, tmp_path, monkeypatch):
+    "result/loss.png: drawn at the first epoch's end, then only once a minute of training clock has passed, and at the end."
+    drawn, now = [], [0.]
+    monkeypatch.setattr(T, 'plot_losses', lambda exp: drawn.append((now[0], len(drawn))))
+    def clock():  # every reading of the clock is 2 s later
+        now[0] += 2.
+        return now[0]
+    cfg = small_cfg(shapes, tmp_path, 'plots', 'train.epochs=8', 'train.eval_every=100', 'train.monitor=val_loss')
+    T.train(cfg, progress=False, clock=clock)
+    times = [t for t, _ in drawn]
+    assert 2 <= len(times) < 8, times                          # not at every one of the 8 epoch ends
+    assert all(b - a > 60 for a, b in zip(times, times[1:-1])), times  # a minute apart, but for the last
+    assert times[-1] == now[0] or now[0] - times[-1] < 10, (times, now[0])  # the run's end is drawn
