@@ -448,7 +448,7 @@ def test_missing_pretrained_is_said_before_the_data_is_read(tmp_path, monkeypatc
 
 
 def test_loss_figure_at_most_once_a_minute_and_at_the_end(shapes, tmp_path, monkeypatch):
-    "result/loss.png: drawn at the first epoch's end, then only once a minute of training clock has passed, and at the end."
+    "result/loss.png: drawn at the first epoch end, then once a minute of training clock has passed, and at the end."
     drawn, now = [], [0.]
     monkeypatch.setattr(T, 'plot_losses', lambda exp: drawn.append((now[0], len(drawn))))
     def clock():  # every reading of the clock is 2 s later
